@@ -1,0 +1,36 @@
+#!/bin/sh
+# Create .venv/ and install hmsearch into it, CPU-only (no CUDA packages, no triton).
+#   sh scripts/setup.sh          runtime only
+#   sh scripts/setup.sh --test   also pytest and espeak-ng (Danish speech for the tests)
+set -eu
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+WITH_TEST=0
+[ "${1:-}" = "--test" ] && WITH_TEST=1
+
+start=$(date +%s)
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+
+# uv does not read pip's configuration: hand it pip's find-links (where a local CPU torch wheel
+# may live); otherwise take torch from PyTorch's CPU index.
+set -- --override constraints/overrides.txt -c constraints/cpu.txt --index-strategy unsafe-best-match
+links=$(.venv/bin/python -m pip config get global.find-links 2>/dev/null || true)
+if [ -n "$links" ]; then
+    for l in $links; do set -- "$@" --find-links "$l"; done
+else
+    set -- "$@" --extra-index-url https://download.pytorch.org/whl/cpu
+fi
+extra=""
+[ "$WITH_TEST" = 1 ] && extra="[test]"
+.venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
+
+if [ "$WITH_TEST" = 1 ] && ! command -v espeak-ng >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing espeak-ng (Danish speech for the tests)" >&2
+        apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends espeak-ng >/dev/null
+    else
+        echo "setup: espeak-ng is missing; install it (apt-get install espeak-ng) or the speech tests skip" >&2
+    fi
+fi
+echo "setup: .venv ready in $(( $(date +%s) - start )) s" >&2

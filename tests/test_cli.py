@@ -1,0 +1,197 @@
+"""The commands as a user runs them, on the bundled sample episode and on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT
+
+SRT = """1
+00:00:01,000 --> 00:00:04,500
+Velkommen til podcasten om markedsføring.
+
+2
+00:00:05,000 --> 00:00:09,000
+I dag taler vi om nyhedsbreve og e-mailmarketing.
+
+3
+00:00:09,500 --> 00:00:14,000
+Et godt nyhedsbrev har én tydelig opfordring til handling.
+"""
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    shutil.copy(SAMPLE_AUDIO, folder)
+    shutil.copy(SAMPLE_TRANSCRIPT, folder)
+    return folder
+
+
+def one_line_error(result, *needles: str) -> str:
+    err = result.stderr.strip()
+    assert result.exit_code != 0
+    assert err.startswith("Error: ") or "failed" in err
+    assert "Traceback" not in result.stderr + result.stdout
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+def test_sample_episode_end_to_end(cli, sample_dir):
+    first = cli("index", str(sample_dir))
+    assert first.exit_code == 0, first.stderr
+    assert first.stdout.strip() == "1 added, 0 replaced, 0 unchanged"
+
+    again = cli("index", str(sample_dir))
+    assert again.exit_code == 0
+    assert "0 added, 0 replaced, 1 unchanged (nothing to do)" in again.stdout
+
+    eps = json.loads(cli("episodes", "--json").stdout)
+    assert len(eps) == 1
+    ep = eps[0]
+    assert ep["episode"] == "hm-sample-001" and ep["title"].startswith("HM-sample 001")
+    assert ep["duration"] == pytest.approx(265.9, abs=0.5) and ep["chunks"] >= 4
+
+    res = cli("ask", "Hvor hurtigt skal man svare kunder på sociale medier?", "--json")
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert set(out) == {"question", "answer", "hits"}
+    best = out["answer"][0]
+    assert "inden for 2 timer" in best["text"]
+    assert best["start"] == pytest.approx(142.817, abs=0.01)  # the sentence's own time, from the script
+    assert best["episode"] == "hm-sample-001"
+    for hit in out["hits"]:
+        assert set(hit) >= {"episode", "title", "start", "end", "text", "score", "link"}
+        assert hit["link"].startswith("file://") and hit["link"].endswith(f"#t={int(hit['start'])}")
+
+    res = cli("search", "kundeservice og klager i kommentarfeltet", "-k", "5", "--json")
+    hits = json.loads(res.stdout)["hits"]
+    assert 1 <= len(hits) <= 5
+    assert hits == sorted(hits, key=lambda h: -h["score"])
+    for a in hits:  # overlapping stretches are merged, never repeated
+        for b in hits:
+            if a is not b:
+                assert a["end"] <= b["start"] or b["end"] <= a["start"]
+
+    text = cli("search", "hvor mange opslag om ugen").stdout
+    assert "HM-sample 001" in text and "[00:0" in text and "▶ file://" in text
+
+    removed = cli("remove", "hm-sample-001")
+    assert removed.exit_code == 0
+    assert json.loads(cli("episodes", "--json").stdout) == []
+
+
+def test_changed_transcript_replaces_episode(cli, tmp_path):
+    srt = tmp_path / "ep1.srt"
+    srt.write_text(SRT, encoding="utf-8")
+    assert cli("index", str(srt)).stdout.startswith("1 added")
+    srt.write_text(SRT.replace("nyhedsbreve", "podcasts"), encoding="utf-8")
+    assert cli("index", str(srt)).stdout.startswith("0 added, 1 replaced")
+    hits = json.loads(cli("search", "podcasts", "--json").stdout)["hits"]
+    assert "podcasts" in hits[0]["text"] and "nyhedsbreve" not in hits[0]["text"]
+    assert hits[0]["link"] == ""  # a transcript with no audio has nothing to play
+
+
+BAD_INPUTS = {
+    "empty.mp3": (b"", "empty file"),
+    "notes.mp3": (b"These are show notes, not audio.\n" * 20, "not a decodable audio file"),
+    "broken.vtt": (b"WEBVTT\n\n00:00:01.000 --> banana\nhello\n", "broken.vtt"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_and_keeps_the_index(cli, sample_dir, tmp_path, name):
+    assert cli("index", str(sample_dir)).exit_code == 0
+    data, needle = BAD_INPUTS[name]
+    bad = tmp_path / name
+    bad.write_bytes(data)
+    res = cli("index", str(bad))
+    assert res.exit_code == 8
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and needle in err[0], res.stderr
+    assert "1 failed" in res.stdout
+    # What was indexed before is still there and searchable.
+    hits = json.loads(cli("search", "LinkedIn", "--json").stdout)["hits"]
+    assert hits and hits[0]["episode"] == "hm-sample-001"
+
+
+def test_truncated_mp3_in_a_batch_fails_alone(cli, sample_dir, tmp_path):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    cut = SAMPLE_AUDIO.read_bytes()
+    (batch / "cut.mp3").write_bytes(cut[: len(cut) // 3])
+    (batch / "cut.json").write_bytes(SAMPLE_TRANSCRIPT.read_bytes())
+    (batch / "good.srt").write_text(SRT, encoding="utf-8")
+    res = cli("index", str(batch))
+    assert res.exit_code == 8
+    assert "1 added" in res.stdout and "1 failed" in res.stdout
+    assert "cut.mp3: truncated audio" in res.stderr
+
+
+def test_missing_path_and_unknown_episode(cli, sample_dir):
+    res = cli("index", "/nonexistent/ep.mp3")
+    assert res.exit_code == 8 and "/nonexistent/ep.mp3: no such file" in res.stderr
+    cli("index", str(sample_dir))
+    one_line_error(cli("remove", "nope"), "episode 'nope' is not in the index")
+    assert cli("remove", "nope").exit_code == 6
+
+
+def test_search_without_index_says_how_to_build_one(cli):
+    res = cli("search", "anything")
+    one_line_error(res, "no index in", "hmsearch index")
+    assert res.exit_code == 4
+
+
+def test_damaged_index_is_a_one_line_error(cli, sample_dir, hermetic):
+    cli("index", str(sample_dir))
+    manifest = hermetic / "index" / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:100])
+    res = cli("search", "LinkedIn")
+    one_line_error(res, "manifest.json", "damaged", "hmsearch repair")
+    assert cli("index", str(sample_dir)).exit_code == 4  # refuses to write over damage
+    repaired = cli("repair")
+    assert repaired.exit_code == 0 and "rebuilt manifest.json from 1 segment" in repaired.stdout
+    hits = json.loads(cli("search", "LinkedIn", "--json").stdout)["hits"]
+    assert hits and hits[0]["episode"] == "hm-sample-001"
+    assert "1 unchanged" in cli("index", str(sample_dir)).stdout
+
+
+def test_embedding_model_mismatch_is_refused(cli, sample_dir):
+    cli("index", str(sample_dir))
+    res = cli("index", str(sample_dir), "--embedding-model", "/nonexistent/model-dir")
+    one_line_error(res, "/nonexistent/model-dir")
+
+
+def test_help_lists_examples_and_is_light():
+    """`hmsearch --help` must not import torch (it is run from the shell, often)."""
+    code = ("import sys; from hmsearch.cli import cli; "
+            "sys.argv=['hmsearch','--help']\n"
+            "try:\n    cli(prog_name='hmsearch')\nexcept SystemExit: pass\n"
+            "print('torch' in sys.modules, 'sentence_transformers' in sys.modules, 'faiss' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "hmsearch index audio/" in out and "Exit codes" in out
+    assert out.strip().endswith("False False False")
+
+
+def test_installed_script_runs(sample_dir, tmp_path):
+    """The console script, as a shell user runs it (not just the in-process runner)."""
+    exe = Path(sys.executable).with_name("hmsearch")
+    if not exe.exists():
+        pytest.skip("hmsearch console script not installed in this environment")
+    env_dir = tmp_path / "scriptindex"
+    run = lambda *a: subprocess.run([str(exe), "--index-dir", str(env_dir), *a], capture_output=True, text=True)
+    assert run("index", str(sample_dir)).returncode == 0
+    res = run("search", "virksomhedsside eller personlig profil", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["hits"]
+    bad = tmp_path / "x.mp3"
+    bad.write_text("not audio")
+    res = run("index", str(bad))
+    assert res.returncode == 8 and "Traceback" not in res.stderr

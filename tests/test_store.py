@@ -1,0 +1,146 @@
+"""The index on disk: add/replace/remove, atomic commits, damage, locks, model mismatch."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from hmsearch.errors import IndexError_, IndexLockedError, NotFoundError
+from hmsearch.store import IndexStore, PREV_MANIFEST
+from hmsearch.types import Chunk, Episode, Sentence
+
+DIM = 8
+
+
+def make_episode(eid: str, n: int, h: str = "h1") -> tuple[Episode, list[Chunk], np.ndarray]:
+    rng = np.random.default_rng(abs(hash((eid, h))) % 2**32)
+    vecs = rng.normal(size=(n, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    chunks = [Chunk(eid, i, i * 10.0, i * 10.0 + 12, (Sentence(i * 10.0, i * 10.0 + 12, f"{eid} passage {i}"),))
+              for i in range(n)]
+    ep = Episode(id=eid, title=eid.upper(), duration=n * 10.0, chunks=n, source=f"/x/{eid}.vtt", content_hash=h)
+    return ep, chunks, vecs
+
+
+def put(store: IndexStore, eid: str, n: int, h: str = "h1") -> np.ndarray:
+    ep, chunks, vecs = make_episode(eid, n, h)
+    store.ensure(embedding_model="m", dim=DIM, chunking={"c": 1})
+    store.put_episode(ep, chunks, vecs)
+    return vecs
+
+
+def test_add_search_replace_remove(tmp_path):
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        a = put(store, "a", 3)
+        b = put(store, "b", 4)
+    fresh = IndexStore(tmp_path / "ix")
+    assert [e.id for e in fresh.episodes()] == ["a", "b"]
+    score, eid, idx = fresh.search_vectors(b[2], k=1)[0]
+    assert (eid, idx) == ("b", 2) and score == pytest.approx(1.0, abs=1e-5)
+    assert fresh.search_vectors(a[0], k=1)[0][1:] == ("a", 0)
+    with store.writing():
+        put(store, "a", 2, h="h2")  # replaced: new content, fewer passages
+        store.remove_episode("b")
+    fresh = IndexStore(tmp_path / "ix")
+    assert [(e.id, e.chunks, e.content_hash) for e in fresh.episodes()] == [("a", 2, "h2")]
+    assert fresh.faiss_index().ntotal == 2
+    segments = sorted(p.name for p in (tmp_path / "ix" / "segments").iterdir())
+    with store.writing():
+        pass  # the next writer sweeps files no manifest names
+    assert len(list((tmp_path / "ix" / "segments").iterdir())) <= len(segments)
+    with pytest.raises(NotFoundError):
+        fresh.episode("b")
+
+
+def test_orphans_of_a_killed_write_are_swept_and_never_visible(tmp_path):
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        put(store, "a", 3)
+    # A run killed after writing segment files but before the manifest: files nobody names.
+    seg = tmp_path / "ix" / "segments"
+    (seg / "zombie-123.npy").write_bytes(b"half")
+    (seg / ".zombie-123.json.tmp").write_bytes(b"half")
+    assert [e.id for e in IndexStore(tmp_path / "ix").episodes()] == ["a"]
+    with store.writing():
+        pass
+    assert not (seg / "zombie-123.npy").exists() and not (seg / ".zombie-123.json.tmp").exists()
+
+
+def test_damaged_manifest_is_a_one_line_error_and_repair_restores_previous(tmp_path):
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        put(store, "a", 3)
+        put(store, "b", 2)
+    (tmp_path / "ix" / "manifest.json").write_bytes(b'{"schema": 1, "episodes": [tru')
+    with pytest.raises(IndexError_) as err:
+        IndexStore(tmp_path / "ix").episodes()
+    msg = str(err.value)
+    assert "manifest.json" in msg and "damaged" in msg and "\n" not in msg
+    # Nothing is swept while the manifest is damaged, so the previous version is whole.
+    with store.writing():
+        done = store.repair()
+    assert any("restored" in d for d in done)
+    assert [e.id for e in IndexStore(tmp_path / "ix").episodes()] == ["a"]  # the state before 'b'
+
+
+def test_damaged_faiss_cache_is_rebuilt(tmp_path):
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        vecs = put(store, "a", 5)
+        store.finish()
+    cache = next((tmp_path / "ix" / "cache").glob("*.faiss"))
+    cache.write_bytes(cache.read_bytes()[:50])
+    assert IndexStore(tmp_path / "ix").search_vectors(vecs[4], k=1)[0][1:] == ("a", 4)
+
+
+def test_damaged_segment_names_the_file_and_repair_drops_only_that_episode(tmp_path):
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        put(store, "a", 3)
+        vb = put(store, "b", 3)
+    rec = json.loads((tmp_path / "ix" / "manifest.json").read_text())["episodes"][0]
+    npy = tmp_path / "ix" / "segments" / f"{rec['segment']}.npy"
+    npy.write_bytes(b"garbage")
+    with pytest.raises(IndexError_) as err:
+        IndexStore(tmp_path / "ix").search_vectors(vb[0], k=1)
+    assert npy.name in str(err.value) and "\n" not in str(err.value)
+    with store.writing():
+        store.repair()
+    fresh = IndexStore(tmp_path / "ix")
+    assert [e.id for e in fresh.episodes()] == ["b"]
+    assert fresh.search_vectors(vb[0], k=1)[0][1:] == ("b", 0)
+
+
+def test_second_writer_is_refused_while_first_holds_the_lock(tmp_path):
+    first, second = IndexStore(tmp_path / "ix"), IndexStore(tmp_path / "ix")
+    with first.writing():
+        with pytest.raises(IndexLockedError) as err:
+            with second.writing():
+                pass
+        assert "another hmsearch job" in str(err.value)
+    with second.writing():  # free again once the first is done
+        pass
+
+
+def test_model_or_dimension_mismatch_is_refused(tmp_path):
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        put(store, "a", 2)
+        with pytest.raises(IndexError_, match="embedding model 'm'"):
+            store.ensure(embedding_model="other", dim=DIM, chunking={"c": 1})
+        with pytest.raises(IndexError_, match="chunk settings"):
+            store.ensure(embedding_model="m", dim=DIM, chunking={"c": 2})
+
+
+def test_previous_manifest_is_kept(tmp_path):
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        put(store, "a", 2)
+        put(store, "b", 2)
+    prev = json.loads((tmp_path / "ix" / PREV_MANIFEST).read_text())
+    assert [e["episode"] for e in prev["episodes"]] == ["a"]
+    assert not [p for p in os.listdir(tmp_path / "ix") if p.endswith(".tmp")]
