@@ -61,7 +61,8 @@ def probe_audio(path: Path) -> AudioInfo:
             duration = float(stream.duration * stream.time_base)
         elif container.duration is not None:
             duration = container.duration / 1_000_000
-        meta = {k.lower(): v for k, v in (container.metadata or {}).items()}
+        # Ogg/Opus keep their tags (Vorbis comments) on the stream, MP3/M4A on the container.
+        meta = {k.lower(): v for k, v in {**(stream.metadata or {}), **(container.metadata or {})}.items()}
         title = (meta.get("title") or "").strip() or None
         return AudioInfo(duration=duration, title=title, codec=stream.codec_context.name)
     finally:
@@ -97,7 +98,7 @@ def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if samples.size == 0:
         raise AudioError(f"{path}: no audio could be decoded")
     decoded = samples.size / sample_rate
-    if declared > 5.0 and decoded < TRUNCATION_TOLERANCE * declared:
+    if declared > 1.0 and decoded < TRUNCATION_TOLERANCE * declared:
         raise AudioError(
             f"{path}: truncated audio (decoded {decoded:.1f} s of the {declared:.1f} s the file declares)")
     return samples.astype(np.float32, copy=False)

@@ -302,6 +302,8 @@ def transcribe(ctx: click.Context, audio: tuple[Path, ...], format_: str, out_di
                              greedy=greedy, show_progress=not quiet and sys.stderr.isatty())
     whisper.spec()  # fail once, up front, when the model cannot be had
     cache_dir = ctx.obj["index_dir"] / "transcripts"
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     for path in audio:
         try:

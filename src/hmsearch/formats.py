@@ -48,8 +48,14 @@ _TIMEISH_RE = re.compile(r"[ \t]*\d\S*[ \t]*-+>")
 _VOICE_RE = re.compile(r"<v(?:\.[^\s>]*)?(?:[ \t]+([^>]*))?>")
 # Markup tags (<i>, </c>, <c.color>, <v Name>, <font ...>, <lang en>) and inline timestamps (<00:00:01.000>).
 _TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>|<\d[\d:.]*>")
+# Only entities closed by ";": html.unescape alone would also turn a stray "&copy2" or "&notes" into symbols.
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _SSA_RE = re.compile(r"\{\\[^{}]*\}")  # SRT position/style codes such as {\an8}
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f\ufffd]")
 _VTT_BLOCK_KEYWORDS = ("NOTE", "STYLE", "REGION")
+# A repeat of the previous text that starts at its end and lasts at most this long is not new speech
+# (YouTube captions add 10 ms "hold" cues between rolling lines).
+_HOLD_CUE = 0.05
 
 _Cue = tuple[float, float, str, "str | None", "tuple[Word, ...]"]
 
@@ -87,8 +93,13 @@ def _decode(data: bytes, name: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    # Mostly-valid UTF-8 with a few broken bytes (e.g. files joined together) stays UTF-8 with U+FFFD;
+    # otherwise it is a legacy 8-bit file: cp1252 (Windows captions), or latin-1 for cp1252's 5 holes.
+    lenient = data.decode("utf-8", errors="replace")
+    if len(_NON_ASCII_RE.findall(lenient)) > 2 * lenient.count("\ufffd"):
+        return lenient
     try:
-        return data.decode("cp1252")  # Windows captions; leaves 5 undefined bytes that latin-1 takes
+        return data.decode("cp1252")
     except UnicodeDecodeError:
         return data.decode("latin-1")
 
@@ -111,6 +122,8 @@ def read_transcript(path: Path) -> Transcript:
     name = str(path)
     suffix = path.suffix.lower()
     if suffix not in TRANSCRIPT_SUFFIXES:
+        if not path.exists():
+            raise InputError(f"{name}: no such file")
         raise TranscriptFormatError(
             f"{name}: unsupported transcript type {suffix or '(no suffix)'!r}; expected .json, .srt or .vtt")
     try:
@@ -122,7 +135,7 @@ def read_transcript(path: Path) -> Transcript:
     except OSError as e:
         raise InputError(f"{name}: cannot read: {e.strerror or e}") from None
     text = _decode(data, name)
-    if not text.strip().lstrip("\ufeff").strip():
+    if not text.lstrip("\ufeff").strip():
         raise TranscriptFormatError(f"{name}: empty file")
     if suffix == ".json":
         text = _normalize(text, name)
@@ -176,8 +189,13 @@ def _clean(raw: str) -> tuple[str, str | None]:
     if "{" in raw:
         raw = _SSA_RE.sub("", raw)
     if "&" in raw:
-        raw = html.unescape(raw)
+        raw = _ENTITY_RE.sub(_unescape, raw)
     return " ".join(raw.split()), speaker  # joins lines, collapses spaces, turns &nbsp; into a space
+
+
+def _unescape(m: re.Match[str]) -> str:
+    """One HTML entity to its character (unknown names stay as written)."""
+    return html.unescape(m.group())
 
 
 def _parse_cues(text: str, name: str, *, vtt: bool) -> tuple[list[_Cue], str | None]:
@@ -302,8 +320,8 @@ def _gap(text: str, start: int, end: int, name: str, *, vtt: bool, cues: list[_C
 
 
 def _finish(cues: list[_Cue]) -> tuple[Segment, ...]:
-    """Drop blank cues, sort by start, clamp end < start, and merge exact repeats (same text and speaker,
-    same start or overlapping time) such as YouTube-style captions and Whisper loops produce."""
+    """Drop blank cues, sort by start, clamp end < start, and merge exact repeats: same text and speaker with
+    the same start or an overlapping time, or a short "hold" cue right after (YouTube captions, Whisper loops)."""
     starts = [c[0] for c in cues]
     if starts != sorted(starts):
         cues = sorted(cues, key=lambda c: c[0])  # stable: equal starts keep file order
@@ -320,7 +338,7 @@ def _finish(cues: list[_Cue]) -> tuple[Segment, ...]:
         j = last.get(key)
         if j is not None:
             k0, k1, *rest = out[j]
-            if t0 <= k1:
+            if t0 < k1 or t0 == k0 or (t0 == k1 and t1 - t0 <= _HOLD_CUE):
                 if t1 > k1:
                     out[j] = (k0, t1, *rest)  # type: ignore[assignment]
                 continue

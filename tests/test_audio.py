@@ -1,0 +1,89 @@
+"""Decoding: every common podcast format to 16 kHz mono float32, without a system ffmpeg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from hmsearch.audio import SAMPLE_RATE, decode_audio, probe_audio
+from hmsearch.errors import AudioError, InputError
+
+from conftest import espeak
+
+# container suffix -> (PyAV format name, codec, sample rate)
+FORMATS = {
+    ".mp3": ("mp3", "libmp3lame", 22050),
+    ".m4a": ("ipod", "aac", 44100),
+    ".ogg": ("ogg", "vorbis", 44100),
+    ".opus": ("ogg", "libopus", 48000),
+    ".flac": ("flac", "flac", 22050),
+    ".wav": ("wav", "pcm_s16le", 22050),
+}
+
+
+def encode(wav: Path, target: Path, fmt: str, codec: str, rate: int, title: str | None = None) -> Path:
+    """Re-encode a WAV with PyAV's bundled ffmpeg (no system ffmpeg on this machine)."""
+    with av.open(str(wav)) as src, av.open(str(target), "w", format=fmt) as out:
+        if title:
+            out.metadata["title"] = title
+        # FFmpeg's own Vorbis encoder is "experimental" and stereo-only; stereo also checks downmixing.
+        layout = "stereo" if codec == "vorbis" else "mono"
+        stream = out.add_stream(codec, rate=rate, layout=layout, options={"strict": "experimental"})
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=rate)
+        for frame in src.decode(audio=0):
+            frame.pts = None
+            for f in resampler.resample(frame):
+                for packet in stream.encode(f):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return target
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("speech")
+    return espeak("Velkommen til en kort prøve på dansk tale om markedsføring og sociale medier.", folder / "src.wav")
+
+
+@pytest.mark.parametrize("suffix", sorted(FORMATS))
+def test_decodes_common_formats_to_16k_mono(speech, tmp_path, suffix):
+    fmt, codec, rate = FORMATS[suffix]
+    path = encode(speech, tmp_path / f"ep{suffix}", fmt, codec, rate, title="Afsnit 1")
+    reference = decode_audio(speech)
+    samples = decode_audio(path)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    # Same length within codec padding (Opus/AAC add up to a few tens of ms).
+    assert abs(len(samples) - len(reference)) / SAMPLE_RATE < 0.1
+    # And the same sound: the energy envelopes (10 ms frames) correlate strongly, allowing for
+    # the encoder delay some codecs add (AAC primes with 1024 samples).
+    n = min(len(samples), len(reference)) // 160 * 160
+    env = lambda x: np.sqrt((x[:n].reshape(-1, 160) ** 2).mean(axis=1))
+    a, b = env(samples), env(reference)
+    best = max(np.corrcoef(a[lag:], b[: len(b) - lag])[0, 1] for lag in range(0, 8))
+    assert best > 0.9
+    info = probe_audio(path)
+    if fmt != "ogg":  # Ogg durations come from granule positions, which this quick encoder leaves rough
+        assert info.duration == pytest.approx(len(reference) / SAMPLE_RATE, abs=0.15)
+    if suffix != ".wav":
+        assert info.title == "Afsnit 1"
+
+
+def test_bad_audio_errors_name_the_file(tmp_path, speech):
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp3"
+    text.write_text("show notes\n" * 50)
+    mp3 = encode(speech, tmp_path / "full.mp3", "mp3", "libmp3lame", 22050)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(mp3.read_bytes()[: mp3.stat().st_size // 2])
+    cases = {empty: "empty file", text: "not a decodable audio file", cut: "truncated audio",
+             tmp_path / "missing.mp3": "no such file", tmp_path: "is a directory"}
+    for path, needle in cases.items():
+        with pytest.raises((AudioError, InputError)) as err:
+            decode_audio(path)
+        msg = str(err.value)
+        assert str(path) in msg and needle in msg and "\n" not in msg, msg

@@ -1,0 +1,120 @@
+"""Whisper through the real code path, with a tiny randomly initialised checkpoint.
+
+The checkpoint is built by the ``tiny_whisper`` fixture and loaded by whisper.load_model exactly
+as a downloaded model is. Its text is gibberish: these tests prove decoding, timestamps,
+transcript files, caching and errors, not accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from hmsearch.formats import read_transcript
+
+from conftest import espeak
+
+
+@pytest.fixture(scope="module")
+def danish_wav(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("da")
+    return espeak("Hej og velkommen. I dag taler vi om salg på sociale medier.", folder / "afsnit-1.wav")
+
+
+def test_transcribe_writes_every_format_with_times_inside_the_audio(cli, tiny_whisper, danish_wav, tmp_path):
+    out = tmp_path / "out"
+    for fmt in ("json", "srt", "vtt", "txt"):
+        res = cli("transcribe", str(danish_wav), "--whisper-model", str(tiny_whisper), "--greedy",
+                  "--language", "da", "--format", fmt, "--out-dir", str(out))
+        assert res.exit_code == 0, res.stderr
+        assert (out / f"afsnit-1.{fmt}").is_file()
+    data = json.loads((out / "afsnit-1.json").read_text())
+    assert data["language"] == "da" and data["segments"]
+    assert data["source"].startswith("whisper:file:")
+    duration = data["duration"]
+    assert duration == pytest.approx(3.6, abs=0.6)
+    for seg in data["segments"]:
+        assert 0 <= seg["start"] <= seg["end"] <= duration + 0.05
+        assert seg["words"], "word timestamps are computed"
+        for w in seg["words"]:
+            assert seg["start"] - 0.05 <= w["start"] <= w["end"] <= seg["end"] + 0.05
+    for fmt in ("srt", "vtt"):  # the subtitle files say the same as the JSON
+        t = read_transcript(out / f"afsnit-1.{fmt}")
+        assert [round(s.start, 2) for s in t.segments] == [round(s["start"], 2) for s in data["segments"]]
+
+
+def test_index_audio_transcribes_once_and_caches(cli, tiny_whisper, danish_wav, tmp_path, hermetic, monkeypatch):
+    folder = tmp_path / "eps"
+    folder.mkdir()
+    shutil.copy(danish_wav, folder)
+    args = ("index", str(folder), "--whisper-model", str(tiny_whisper), "--greedy", "--language", "da")
+    res = cli(*args)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith("1 added")
+    cached = list((hermetic / "index" / "transcripts").glob("*.json"))
+    assert len(cached) == 1
+    ep = json.loads(cli("episodes", "--json").stdout)[0]
+    assert ep["episode"] == "afsnit-1" and ep["duration"] == pytest.approx(3.6, abs=0.6)
+    assert ep["transcript_source"].startswith("whisper:")
+
+    import hmsearch.transcribe as tr
+
+    def no_whisper(*a, **k):
+        raise AssertionError("Whisper ran again on unchanged audio")
+
+    monkeypatch.setattr(tr, "transcribe_samples", no_whisper)
+    assert "1 unchanged" in cli(*args).stdout
+    forced = cli(*args, "--force")  # re-index from the stored transcript, still no Whisper
+    assert forced.exit_code == 0 and "1 replaced" in forced.stdout
+
+
+def test_transcript_beside_audio_wins_over_whisper(cli, danish_wav, tmp_path):
+    folder = tmp_path / "eps"
+    folder.mkdir()
+    shutil.copy(danish_wav, folder)
+    (folder / "afsnit-1.srt").write_text(
+        "1\n00:00:00,100 --> 00:00:03,500\nHej og velkommen. I dag taler vi om salg på sociale medier.\n",
+        encoding="utf-8")
+    # The default model ('turbo') is not downloadable here: success proves Whisper was not needed.
+    res = cli("index", str(folder))
+    assert res.exit_code == 0, res.stderr
+    hit = json.loads(cli("search", "salg på sociale medier", "--json").stdout)["hits"][0]
+    assert hit["episode"] == "afsnit-1" and hit["link"].endswith("afsnit-1.wav#t=0")
+
+
+def test_named_model_offline_fails_fast_naming_the_fix(cli, danish_wav, monkeypatch):
+    import hmsearch.transcribe as tr
+
+    # This machine has no route to Whisper's download host; make that certain everywhere, so the
+    # test never starts a 500 MB download on a machine that has one.
+    monkeypatch.setattr(tr, "_reachable", lambda url, timeout=5.0: False)
+    res = cli("transcribe", str(danish_wav), "--whisper-model", "small")
+    assert res.exit_code == 3
+    err = res.stderr.strip()
+    assert "\n" not in err and "Whisper model 'small'" in err and "cannot be downloaded" in err
+    assert "--whisper-model PATH" in err
+
+
+@pytest.mark.parametrize("spec,needle", [("no-such-model", "unknown Whisper model"),
+                                         ("/nowhere/model.pt", "no such Whisper checkpoint")])
+def test_unknown_model_names(cli, danish_wav, spec, needle):
+    res = cli("transcribe", str(danish_wav), "--whisper-model", spec)
+    assert res.exit_code == 3 and needle in res.stderr
+
+
+def test_damaged_checkpoint_is_a_clear_error(cli, danish_wav, tiny_whisper, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(tiny_whisper.read_bytes()[:5000])
+    res = cli("transcribe", str(danish_wav), "--whisper-model", str(bad), "--greedy")
+    assert res.exit_code != 0
+    assert "bad.pt: cannot load Whisper model" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_transcribe_bad_audio_is_one_line(cli, tiny_whisper, tmp_path):
+    bad = tmp_path / "not-audio.mp3"
+    bad.write_text("<html>404</html>")
+    res = cli("transcribe", str(bad), "--whisper-model", str(tiny_whisper))
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"Error: {bad}: not a decodable audio file (Invalid data found when processing input)"
