@@ -236,6 +236,7 @@ def test_voice_tags_in_srt_too() -> None:
         ("AT&T and S&P 500 & more", "AT&T and S&P 500 & more"),  # raw ampersands survive
         ("&copy2 is not an entity, &bogus; is unknown", "&copy2 is not an entity, &bogus; is unknown"),
         ("x < y and y > z", "x < y and y > z"),  # a bare < is text, not a tag
+        ("<I>upper</I> line<br/>break <laughs> <everyone>", "upper line break <laughs> <everyone>"),
         ("  lots   of\tspace  ", "lots of space"),
     ],
 )

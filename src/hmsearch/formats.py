@@ -37,17 +37,20 @@ TRANSCRIPT_SUFFIXES = (".json", ".srt", ".vtt")
 FORMATS = ("json", "srt", "vtt", "txt")
 
 # One cue: a timing line ("[H:]MM:SS[.,]mmm --> ... [settings]") then its text lines up to a blank line.
-# Text lines never contain "-->", so a missing blank line between cues still splits them.
+# A text line that starts with a digit and holds "-->" is a timing line, so a missing blank line between
+# cues still splits them (and a broken timing line is caught between cues rather than read as text).
 _TIME = r"(\d+:\d+(?::\d+)?(?:[.,]\d+)?)"
 _CUE_RE = re.compile(
-    rf"^[ \t]*{_TIME}[ \t]*-->[ \t]*{_TIME}([^\n]*)(?:\n|\Z)((?:(?![^\n]*-->)[ \t]*\S[^\n]*(?:\n|\Z))*)",
+    rf"^[ \t]*{_TIME}[ \t]*-->[ \t]*{_TIME}([^\n]*)(?:\n|\Z)((?:(?![ \t]*\d[^\n]*-->)[ \t]*\S[^\n]*(?:\n|\Z))*)",
     re.MULTILINE,
 )
 # A line that was meant to be a timing line but did not parse (checked only outside matched cues).
 _TIMEISH_RE = re.compile(r"[ \t]*\d\S*[ \t]*-+>")
 _VOICE_RE = re.compile(r"<v(?:\.[^\s>]*)?(?:[ \t]+([^>]*))?>")
-# Markup tags (<i>, </c>, <c.color>, <v Name>, <font ...>, <lang en>) and inline timestamps (<00:00:01.000>).
-_TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>|<\d[\d:.]*>")
+# WebVTT and SRT markup (<i>, </c>, <c.color>, <v Name>, <font ...>, <lang en>, <br/>) and inline timestamps
+# (<00:00:01.000>). Other <words> are text: "<everyone>" or "<laughs>" survive.
+_TAG_RE = re.compile(r"</?(?:[ibus]|c|v|lang|ruby|rt|font|span)\b[^<>]*>|<\d[\d:.]*>", re.IGNORECASE)
+_BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # Only entities closed by ";": html.unescape alone would also turn a stray "&copy2" or "&notes" into symbols.
 _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _SSA_RE = re.compile(r"\{\\[^{}]*\}")  # SRT position/style codes such as {\an8}
@@ -185,7 +188,7 @@ def _clean(raw: str) -> tuple[str, str | None]:
         voice = _VOICE_RE.search(raw)
         if voice is not None:
             speaker = " ".join((voice.group(1) or "").split()) or None
-        raw = _TAG_RE.sub("", raw)
+        raw = _TAG_RE.sub("", _BR_RE.sub(" ", raw))
     if "{" in raw:
         raw = _SSA_RE.sub("", raw)
     if "&" in raw:
@@ -304,7 +307,7 @@ def _gap(text: str, start: int, end: int, name: str, *, vtt: bool, cues: list[_C
         prev_blank = False
         if skipping:
             continue
-        if "-->" in s or _TIMEISH_RE.match(s):
+        if _TIMEISH_RE.match(s):
             raise _fail(name, f"bad cue time line {_snip(s)}", _line_of(text, start) + i)
         if s.isdigit():
             continue  # an SRT cue number (or numeric id) with a blank line before its timing line
