@@ -10,7 +10,7 @@ WITH_TEST=0
 
 start=$(date +%s)
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+.venv/bin/python -m pip install -qq --disable-pip-version-check "uv>=0.5"
 
 # uv does not read pip's configuration: hand it pip's find-links (where a local CPU torch wheel
 # may live); otherwise take torch from PyTorch's CPU index.

@@ -98,7 +98,8 @@ def test_line_endings(newline: str) -> None:
 
 
 def test_mixed_line_endings() -> None:
-    mixed = "1\r\n00:00:01,000 --> 00:00:02,000\rfirst line\nsecond line\r\n\r2\n00:00:03,000 --> 00:00:04,000\r\nthird"
+    mixed = ("1\r\n00:00:01,000 --> 00:00:02,000\rfirst line\nsecond line\r\n\r"
+             "2\n00:00:03,000 --> 00:00:04,000\r\nthird")
     assert spans(parse_srt(mixed)) == SRT_SPANS
 
 
@@ -186,12 +187,15 @@ def test_srt_missing_and_non_sequential_numbers() -> None:
 
 
 def test_srt_without_blank_lines_between_cues() -> None:
-    text = "1\n00:00:01,000 --> 00:00:02,000\none\n2\n00:00:02,000 --> 00:00:03,000\ntwo\nlines\n3\n00:00:03,000 --> 00:00:04,000\nthree"
+    text = ("1\n00:00:01,000 --> 00:00:02,000\none\n"
+            "2\n00:00:02,000 --> 00:00:03,000\ntwo\nlines\n"
+            "3\n00:00:03,000 --> 00:00:04,000\nthree")
     assert spans(parse_srt(text)) == [(1.0, 2.0, "one"), (2.0, 3.0, "two lines"), (3.0, 4.0, "three")]
 
 
 def test_text_after_a_blank_line_inside_a_cue_stays_with_that_cue() -> None:
-    text = "1\n00:00:01,000 --> 00:00:02,000\nfirst part\n\nsecond part\n\n2\n00:00:03,000 --> 00:00:04,000\nnext\n"
+    text = ("1\n00:00:01,000 --> 00:00:02,000\nfirst part\n\nsecond part\n\n"
+            "2\n00:00:03,000 --> 00:00:04,000\nnext\n")
     assert spans(parse_srt(text)) == [(1.0, 2.0, "first part second part"), (3.0, 4.0, "next")]
 
 
@@ -438,7 +442,8 @@ def test_whisperx_style_words_and_bare_segment_list() -> None:
         ({"text": "no segments"}, "expected a 'segments' list"),
         ({"segments": {"0": {}}}, "expected a 'segments' list"),
         ({"segments": [{"start": 0, "text": "x"}]}, "segments[0]: missing 'start' or 'end'"),
-        ({"segments": [{"start": "0:01", "end": 2, "text": "x"}]}, "segments[0].start: expected a number, got '\"0:01\"'"),
+        ({"segments": [{"start": "0:01", "end": 2, "text": "x"}]},
+         "segments[0].start: expected a number, got '\"0:01\"'"),
         ({"segments": [{"start": True, "end": 2, "text": "x"}]}, "segments[0].start: expected a number"),
         ({"segments": [{"start": 0, "end": 2, "text": ["x"]}]}, "segments[0].text: expected a string"),
         ({"segments": [{"start": 0, "end": 2, "text": "x", "words": "x"}]}, "segments[0].words: expected a list"),
@@ -580,7 +585,8 @@ def _oracle_secs(stamp: str) -> float:
 
 def expected_drops(text: str) -> tuple[int, int, int]:
     """(cues, blank, repeats) counted on the raw text, independently of formats.py: a repeat has the same raw
-    text (voice tag included) as an earlier cue and starts with it, inside it, or is a <= 50 ms hold cue at its end."""
+    text (voice tag included) as an earlier cue and starts with it, inside it, or is a <= 50 ms hold cue at
+    its end."""
     rows = sorted(((_oracle_secs(a), _oracle_secs(b), " ".join(raw.split()))
                    for a, b, raw in _ORACLE_CUE.findall(text.replace("\r\n", "\n"))), key=lambda r: r[0])
     blank = repeats = 0

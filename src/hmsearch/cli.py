@@ -36,7 +36,9 @@ def _err(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _wrap(text: str, indent: str = "   ") -> str:
+def _wrap(text: str, indent: str = "   ", max_chars: int | None = None) -> str:
+    if max_chars and len(text) > max_chars:
+        text = text[:max_chars].rsplit(" ", 1)[0] + " …"
     width = min(shutil.get_terminal_size((100, 20)).columns, 100)
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
 
@@ -196,9 +198,9 @@ def index(ctx: click.Context, paths: tuple[Path, ...], whisper_model: str | None
         ctx.exit(EXIT_SOME_FAILED)
 
 
-def _hit_lines(i: int, hit: Any) -> list[str]:
+def _hit_lines(i: int, hit: Any, max_chars: int | None = None) -> list[str]:
     lines = [f"{i}. {hit.title}  [{_fmt_time(hit.start)}–{_fmt_time(hit.end)}]  score {hit.score:.3f}",
-             _wrap(hit.text)]
+             _wrap(hit.text, max_chars=max_chars)]
     if hit.link:
         lines.append(f"   ▶ {hit.link}")
     return lines
@@ -266,9 +268,9 @@ def ask(ctx: click.Context, question: str, k: int, episode: str | None, as_json:
     for s in sentences:
         click.echo(f"  [{_fmt_time(s.start)}] {s.text}")
         click.echo(f"     — {s.title}" + (f"  ▶ {s.link}" if s.link else ""))
-    click.echo("\nSupporting passages:")
+    click.echo("\nSupporting passages (full text: `hmsearch search` or --json):")
     for i, hit in enumerate(hits, 1):
-        click.echo("\n".join(_hit_lines(i, hit)) + "\n")
+        click.echo("\n".join(_hit_lines(i, hit, max_chars=300)) + "\n")
 
 
 @cli.command()

@@ -60,7 +60,7 @@ _VTT_BLOCK_KEYWORDS = ("NOTE", "STYLE", "REGION")
 # (YouTube captions add 10 ms "hold" cues between rolling lines).
 _HOLD_CUE = 0.05
 
-_Cue = tuple[float, float, str, "str | None", "tuple[Word, ...]"]
+_Cue = tuple[float, float, str, str | None, tuple[Word, ...]]  # start, end, text, speaker, words
 
 
 def _fail(name: str, problem: str, line: int | None = None) -> TranscriptFormatError:

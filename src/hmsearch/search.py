@@ -56,6 +56,10 @@ def _merge(hits: list[Hit]) -> Hit:
                    text=" ".join(s.text for s in sentences))
 
 
+def _span_overlaps(group: list[Hit], start: float, end: float) -> bool:
+    return min(h.start for h in group) < end and start < max(h.end for h in group)
+
+
 def search(store: IndexStore, embedder: Embedder, query: str, *, k: int = 10,
            episode: str | None = None) -> list[Hit]:
     """The k best passages for ``query``; overlapping passages of one episode come back as one hit."""
@@ -78,16 +82,19 @@ def search(store: IndexStore, embedder: Embedder, query: str, *, k: int = 10,
         sentences = tuple(Sentence(float(a), float(b), str(t)) for a, b, t in chunk["sentences"])
         hit = Hit(episode=episode_id, title=ep.title, start=float(chunk["start"]), end=float(chunk["end"]),
                   text=" ".join(s.text for s in sentences), score=score, link="", sentences=sentences)
-        for group in groups:  # same stretch of the same episode: merge, do not repeat
-            if group[0].episode == episode_id and any(h.start < hit.end and hit.start < h.end for h in group):
-                span = max(hit.end, *(h.end for h in group)) - min(hit.start, *(h.start for h in group))
-                if span <= MAX_MERGED_SECONDS:
-                    group.append(hit)
-                break  # else it is already covered: drop it rather than grow a chain of passages
-        else:
-            if len(groups) >= k:
-                continue
-            groups.append([hit])
+        overlapping = [g for g in groups if g[0].episode == episode_id and _span_overlaps(g, hit.start, hit.end)]
+        if not overlapping:
+            if len(groups) < k:
+                groups.append([hit])
+            continue
+        # Same stretch of the same episode: merge, do not repeat. A merge may not grow past
+        # MAX_MERGED_SECONDS or into another hit; then the passage is already covered: drop it.
+        group = overlapping[0]
+        start, end = min(hit.start, *(h.start for h in group)), max(hit.end, *(h.end for h in group))
+        others = [g for g in groups if g is not group and g[0].episode == episode_id]
+        if len(overlapping) == 1 and end - start <= MAX_MERGED_SECONDS and not any(
+                _span_overlaps(g, start, end) for g in others):
+            group.append(hit)
     hits = []
     for group in groups:
         merged = _merge(group) if len(group) > 1 else group[0]
