@@ -4,4 +4,5 @@ set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
 .venv/bin/hmsearch index audio/
-.venv/bin/hmsearch ask "Hvor hurtigt skal man svare kunderne på sociale medier?"
+.venv/bin/hmsearch ask "Hvor mange opslag om ugen skal en sælger lave?"
+.venv/bin/hmsearch ask "How quickly should a company reply to customers on social media?"

@@ -25,12 +25,18 @@ extra=""
 [ "$WITH_TEST" = 1 ] && extra="[test]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 
-if [ "$WITH_TEST" = 1 ] && ! command -v espeak-ng >/dev/null 2>&1; then
+# Debian packages: FreeDict's Danish<->English dictionaries (query translation for English
+# questions over Danish episodes) and, for the tests, espeak-ng (Danish speech).
+pkgs=""
+[ -f /usr/share/dictd/freedict-dan-eng.index ] || pkgs="dict-freedict-dan-eng dict-freedict-eng-dan"
+[ "$WITH_TEST" = 1 ] && ! command -v espeak-ng >/dev/null 2>&1 && pkgs="$pkgs espeak-ng"
+if [ -n "$pkgs" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing espeak-ng (Danish speech for the tests)" >&2
-        apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends espeak-ng >/dev/null
+        echo "setup: apt-get install$pkgs" >&2
+        apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
     else
-        echo "setup: espeak-ng is missing; install it (apt-get install espeak-ng) or the speech tests skip" >&2
+        echo "setup: missing Debian packages:$pkgs (install them as root; without them English questions" \
+             "over Danish episodes get no dictionary translation and the speech tests skip)" >&2
     fi
 fi
 echo "setup: .venv ready in $(( $(date +%s) - start )) s" >&2

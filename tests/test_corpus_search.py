@@ -2,10 +2,11 @@
 right episode and the right moment in it?
 
 Twelve official WebVTT transcripts (~9 h, ~830 passages) are indexed once per module with the
-bundled all-MiniLM-L6-v2. The questions in data/talkpython_questions.jsonl were written by hand
+bundled all-MiniLM-L6-v2 and BM25 (hybrid search, the default). The questions in data/talkpython_questions.jsonl were written by hand
 after reading the transcripts; each names its gold episode and the time span of the cue(s) that
 answer it, as read from the VTT. "paraphrase" questions avoid the answer's own words; "exact"
-ones quote a distinctive sentence and must come back at rank 1.
+ones quote a distinctive sentence, are asked in double quotes (quote search) and must come back
+at rank 1, spanning just the quoted words.
 
 The transcripts are GPL-3.0 and live beside the repo (../shared/data/talkpython, see its
 SOURCE.md); they are never copied into it. Without them this module is skipped.
@@ -52,13 +53,6 @@ K = 5
 # p17, p20, p25, p28). The floor leaves room for small shifts from chunking or ranking changes.
 MIN_PARAPHRASE_HITS = 20
 
-# Exact quotes that dense-only retrieval does not put at rank 1 today: a short idiom inside a
-# passage about something else, and a sentence whose words are spread over the whole episode.
-# A lexical (keyword) signal beside the embeddings would be expected to fix both.
-KNOWN_EXACT_MISSES = {
-    "x04": "short idiom; its passage is about the API, so the embedding does not surface it (not in top 5)",
-    "x05": "words shared by the whole episode; the passage holding the sentence ranks 2nd",
-}
 
 _CUE_TIME = re.compile(r"^((?:\d+:)?\d{2}:\d{2}\.\d{3})\s+-->\s+((?:\d+:)?\d{2}:\d{2}\.\d{3})", re.M)
 
@@ -112,7 +106,9 @@ def answers(corpus, embedder) -> dict[str, list]:
     from hmsearch.search import search
 
     store, _ = corpus
-    return {q["id"]: search(store, embedder, q["question"], k=K) for q in QUESTIONS}
+    # An exact question is asked as a user asks for a quote: in double quotes.
+    return {q["id"]: search(store, embedder, f'"{q["question"]}"' if q["kind"] == "exact" else q["question"], k=K)
+            for q in QUESTIONS}
 
 
 def test_question_file_is_consistent():
@@ -155,12 +151,9 @@ def test_hits_lie_within_their_episode(answers):
             assert hit.text.strip(), qid
 
 
-@pytest.mark.parametrize("q", [
-    pytest.param(q, id=q["id"], marks=[pytest.mark.xfail(reason=KNOWN_EXACT_MISSES[q["id"]])]
-                 if q["id"] in KNOWN_EXACT_MISSES else [])
-    for q in EXACT
-])
+@pytest.mark.parametrize("q", [pytest.param(q, id=q["id"]) for q in EXACT])
 def test_exact_phrase_is_the_top_hit(answers, q):
     top = answers[q["id"]][0]
+    assert top.end - top.start <= (q["end"] - q["start"]) + 1.0, "a quote hit spans the quote, not a passage"
     assert overlaps(top, q), (f"rank 1 is {top.episode} {top.start:.0f}-{top.end:.0f}; "
                               f"first correct rank: {first_correct_rank(answers[q['id']], q)}")

@@ -144,3 +144,16 @@ def test_previous_manifest_is_kept(tmp_path):
     prev = json.loads((tmp_path / "ix" / PREV_MANIFEST).read_text())
     assert [e["episode"] for e in prev["episodes"]] == ["a"]
     assert not [p for p in os.listdir(tmp_path / "ix") if p.endswith(".tmp")]
+
+
+def test_episode_ids_with_dots_and_odd_characters(tmp_path):
+    """Regression: 'python-3.7-and-beyond' once lost its files to Path.with_suffix."""
+    store = IndexStore(tmp_path / "ix")
+    ids = ["180-whats-new-in-python-3.7-and-beyond", "ep 1: ø/å?", "https://example.com/feed/guid?id=7"]
+    with store.writing():
+        vecs = {eid: put(store, eid, 2) for eid in ids}
+        store.finish()
+    fresh = IndexStore(tmp_path / "ix")
+    for eid in ids:
+        assert fresh.search_vectors(vecs[eid][1], k=1)[0][1:] == (eid, 1)
+        assert len(fresh.chunks(eid)) == 2

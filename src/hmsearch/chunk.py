@@ -31,6 +31,7 @@ class _Piece:
     start: float
     end: float
     text: str
+    word: bool = False  # one word with its own timestamp
 
 
 def _ends_sentence(text: str) -> bool:
@@ -47,7 +48,8 @@ def _pieces(transcript: Transcript) -> list[_Piece]:
     pieces: list[_Piece] = []
     for seg in transcript.segments:
         if seg.words:
-            pieces.extend(_Piece(w.start, max(w.end, w.start), w.text.strip()) for w in seg.words if w.text.strip())
+            pieces.extend(_Piece(w.start, max(w.end, w.start), w.text.strip(), word=True)
+                          for w in seg.words if w.text.strip())
             continue
         parts = [p.strip() for p in _SENTENCE_SPLIT.split(seg.text.strip()) if p.strip()]
         total = sum(len(p) for p in parts) or 1
@@ -68,7 +70,10 @@ def transcript_sentences(transcript: Transcript, *, max_seconds: float = MAX_SEN
     def flush() -> None:
         if buf:
             text = " ".join(p.text for p in buf)
-            sentences.append(Sentence(start=buf[0].start, end=max(p.end for p in buf), text=text))
+            # Word pieces (from Whisper's word timestamps) give every word its own start.
+            exact = all(p.word for p in buf) and len(text.split()) == len(buf)
+            sentences.append(Sentence(start=buf[0].start, end=max(p.end for p in buf), text=text,
+                                      word_times=tuple(p.start for p in buf) if exact else ()))
             buf.clear()
 
     for piece in _pieces(transcript):
@@ -94,14 +99,13 @@ def _split_long(sentence: Sentence, tokens: int, limit: int, count_tokens: Count
             used = 0
         parts[-1].append(word)
         used += n
-    total = sum(len(w) + 1 for w in words) or 1
-    out, t = [], sentence.start
-    span = sentence.end - sentence.start
+    spans = sentence.word_spans()  # exact word times when known, else spread by characters
+    out, i = [], 0
     for part in parts:
-        text = " ".join(part)
-        end = t + span * (len(text) + 1) / total
-        out.append(Sentence(t, min(end, sentence.end), text))
-        t = end
+        mine = spans[i:i + len(part)]
+        exact = sentence.word_times[i:i + len(part)] if sentence.word_times else ()
+        out.append(Sentence(mine[0][1], mine[-1][2], " ".join(part), word_times=tuple(exact)))
+        i += len(part)
     return out
 
 

@@ -206,26 +206,59 @@ def _hit_lines(i: int, hit: Any, max_chars: int | None = None) -> list[str]:
     return lines
 
 
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date (use YYYY-MM-DD)") from None
+
+
+def filter_options(f):
+    f = click.option("--until", metavar="DATE", callback=_date, help="Episodes published on or before DATE.")(f)
+    f = click.option("--since", metavar="DATE", callback=_date, help="Episodes published on or after DATE.")(f)
+    f = click.option("--episode", metavar="ID", default=None, help="Search one episode only.")(f)
+    f = click.option("--mode", type=click.Choice(["hybrid", "semantic", "lexical"]), default="hybrid",
+                     show_default=True, help="Fused BM25 + embeddings, embeddings only, or BM25 only.")(f)
+    return f
+
+
+def _embedder(store: Any, mode: str) -> Any:
+    from .search import embedder_for
+
+    return None if mode == "lexical" else embedder_for(store)
+
+
 @cli.command()
 @click.argument("query")
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Passages to return.")
-@click.option("--episode", metavar="ID", default=None, help="Search one episode only.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, hits: [...]}.")
 @click.pass_context
-def search(ctx: click.Context, query: str, k: int, episode: str | None, as_json: bool) -> None:
+def search(ctx: click.Context, query: str, k: int, mode: str, episode: str | None, since: str | None,
+           until: str | None, as_json: bool) -> None:
     """Find the passages that match QUERY, best first, with time and a playback link.
+
+    A QUERY in double quotes finds that exact phrase (tolerating case, punctuation and a
+    misheard word) and returns the quote's own start and end, for citing and clipping.
 
     \b
     Examples:
       hmsearch search "kundeservice på sociale medier"
       hmsearch search "LinkedIn profile tips" -k 10 --json
+      hmsearch search '"svare inden for to timer"'
+      hmsearch search "nyhedsbreve" --since 2024-01-01 --mode lexical
     """
-    from .search import embedder_for, search as run_search
+    from .search import search as run_search
 
     store = _store(ctx)
     if episode:
         store.episode(episode)
-    hits = run_search(store, embedder_for(store), query, k=k, episode=episode)
+    hits = run_search(store, _embedder(store, mode), query, k=k, mode=mode, episode=episode, since=since,
+                      until=until)
     if as_json:
         _echo_json({"query": query, "hits": [h.to_dict() for h in hits]})
         return
@@ -240,10 +273,11 @@ def search(ctx: click.Context, query: str, k: int, episode: str | None, as_json:
 @click.argument("question")
 @click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 100),
               help="Supporting passages to show.")
-@click.option("--episode", metavar="ID", default=None, help="Ask about one episode only.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {question, answer: [...], hits: [...]}.")
 @click.pass_context
-def ask(ctx: click.Context, question: str, k: int, episode: str | None, as_json: bool) -> None:
+def ask(ctx: click.Context, question: str, k: int, mode: str, episode: str | None, since: str | None,
+        until: str | None, as_json: bool) -> None:
     """Answer QUESTION with the sentences that say it, each with its own time.
 
     \b
@@ -256,7 +290,8 @@ def ask(ctx: click.Context, question: str, k: int, episode: str | None, as_json:
     store = _store(ctx)
     if episode:
         store.episode(episode)
-    sentences, hits = answer(store, embedder_for(store), question, k=k, episode=episode)
+    sentences, hits = answer(store, embedder_for(store), question, k=k, mode=mode, episode=episode,
+                             since=since, until=until)
     if as_json:
         _echo_json({"question": question, "answer": [s.to_dict() for s in sentences],
                     "hits": [h.to_dict() for h in hits]})
@@ -359,6 +394,54 @@ def remove(ctx: click.Context, episode_ids: tuple[str, ...], wait: bool) -> None
             if not ctx.obj["quiet"]:
                 _err(f"removed {removed.id} ({removed.chunks} passages)")
         store.finish()
+
+
+@cli.command("eval")
+@click.argument("questions", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mode", type=click.Choice(["hybrid", "semantic", "lexical", "all"]), default="all",
+              show_default=True, help="Search mode to score; 'all' compares the three side by side.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 100), help="Hits per question.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: per mode, metrics per group and per-question ranks.")
+@click.pass_context
+def eval_(ctx: click.Context, questions: Path, mode: str, k: int, as_json: bool) -> None:
+    """Score search on QUESTIONS (JSONL with known answers): R@1, R@5, R@10, MRR@10, nDCG@10,
+    overall and per question type and language.
+
+    \b
+    A line: {"id", "question", "episode", "start", "end", "type": "topical|known-item|quote",
+             "lang", "also": [{"episode", "start", "end"}] (optional)}
+    A hit counts when its episode matches and it overlaps the answer span by a second.
+
+    \b
+    Examples:
+      hmsearch --index-dir index-dev eval benchmarks/data/da_dev/questions.jsonl
+      hmsearch eval questions.jsonl --mode hybrid --json
+    """
+    from .evaluate import evaluate, load_questions
+
+    qs = load_questions(questions)
+    store = _store(ctx)
+    store.require()
+    modes = ["lexical", "semantic", "hybrid"] if mode == "all" else [mode]
+    embedder = _embedder(store, "hybrid") if any(m != "lexical" for m in modes) else None
+    reports = []
+    show_bar = not ctx.obj["quiet"] and not as_json and sys.stderr.isatty()
+    for m in modes:
+        if show_bar:
+            with click.progressbar(length=len(qs), label=f"{m:8s}", file=sys.stderr) as bar:
+                reports.append(evaluate(store, embedder, qs, mode=m, k=k, progress=bar.update))
+        else:
+            reports.append(evaluate(store, embedder, qs, mode=m, k=k))
+    if as_json:
+        _echo_json({"questions": str(questions), "k": k, "modes": [r.to_dict() for r in reports]})
+        return
+    metrics = ["R@1", "R@5", "R@10", "MRR@10", "nDCG@10"]
+    click.echo(f"{'group':<18} {'n':>4} {'mode':<9} " + " ".join(f"{m:>7}" for m in metrics))
+    tables = [(r.mode, r.table()) for r in reports]
+    for group in tables[0][1]:
+        for name, table in tables:
+            row = table[group]
+            click.echo(f"{group:<18} {row['n']:>4} {name:<9} " + " ".join(f"{row[m]:>7.3f}" for m in metrics))
 
 
 @cli.command()

@@ -66,13 +66,33 @@ def resolve_model_path(name: str) -> tuple[str, bool]:
     return repo, False
 
 
-class Embedder:
-    """A sentence-transformers model, loaded on first use."""
+PRECISIONS = ("auto", "fp32", "bf16")
 
-    def __init__(self, name: str, *, batch_size: int = 32) -> None:
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), where bf16 inference
+    runs ~2.5x fp32 with vectors at cosine >= 0.996 of fp32's."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+class Embedder:
+    """A sentence-transformers model, loaded on first use.
+
+    ``precision`` "auto" runs the model in bfloat16 where the CPU has native bf16 and in fp32
+    elsewhere (env HMSEARCH_EMBED_PRECISION); stored vectors are float32 either way.
+    """
+
+    def __init__(self, name: str, *, batch_size: int = 32, precision: str | None = None) -> None:
         self.name = canonical_model_name(name)
         self._requested = name
         self.batch_size = batch_size
+        self.precision = precision or os.environ.get("HMSEARCH_EMBED_PRECISION", "auto")
+        if self.precision not in PRECISIONS:
+            raise ModelUnavailableError(f"unknown embedding precision '{self.precision}': use {', '.join(PRECISIONS)}")
         self._model = None
 
     @property
@@ -92,7 +112,12 @@ class Embedder:
             hf_logging.disable_progress_bar()  # the CLI draws its own progress
 
             try:
-                self._model = SentenceTransformer(location, device="cpu")
+                model = SentenceTransformer(location, device="cpu")
+                if self.precision == "bf16" or (self.precision == "auto" and cpu_has_bf16()):
+                    import torch
+
+                    model = model.to(torch.bfloat16)
+                self._model = model
             except Exception as exc:  # many libraries, many exception types: one clear line
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise ModelUnavailableError(f"{self._requested}: cannot load embedding model ({reason})") from None

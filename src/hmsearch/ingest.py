@@ -20,11 +20,12 @@ from .chunk import chunk_transcript
 from .config import ChunkSettings
 from .embed import Embedder
 from .errors import HmsearchError, InputError
+from .lexical import guess_language
 from .formats import TRANSCRIPT_SUFFIXES, format_json, parse_whisper_json, read_transcript
 from .store import IndexStore, atomic_write
 from .types import Episode, Transcript
 
-PIPELINE_VERSION = "1"  # bump when chunking or storage changes what an unchanged input produces
+PIPELINE_VERSION = "2"  # bump when chunking or storage changes what an unchanged input produces
 
 
 @dataclass(frozen=True)
@@ -270,5 +271,6 @@ def _build_episode(source: Source, inputs: dict[str, Any], content_hash: str, st
         id=source.id, title=title, duration=float(duration or transcript.end), chunks=len(chunks),
         source=str((source.transcript or source.audio).resolve()),  # type: ignore[union-attr]
         audio=str(source.audio.resolve()) if source.audio else None,
-        language=transcript.language, content_hash=content_hash, transcript_source=transcript_source)
+        language=transcript.language or guess_language(transcript.text), content_hash=content_hash,
+        transcript_source=transcript_source)
     return episode, chunks, vectors

@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from .errors import IndexError_, IndexLockedError, NotFoundError
 from .types import Chunk, Episode, Sentence
 
 SCHEMA_VERSION = 1
+LEXICAL_VERSION = 1  # bump when analysis (tokens, stemming) changes: old BM25 caches are rebuilt
 MANIFEST = "manifest.json"
 PREV_MANIFEST = "manifest.prev.json"
 LOCK_FILE = ".lock"
@@ -71,7 +73,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def segment_key(episode_id: str, content_hash: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", episode_id)[:48].strip("._") or "episode"
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", episode_id)[:48].strip("_") or "episode"
     return f"{slug}-{hashlib.sha256((episode_id + content_hash).encode()).hexdigest()[:12]}"
 
 
@@ -140,6 +142,7 @@ class IndexStore:
         self._loaded = False
         self._chunk_cache: dict[str, list[dict[str, Any]]] = {}
         self._faiss: Any = None
+        self._lexical: Any = None
         self._rows: tuple[list[str], np.ndarray] | None = None
         self._lock_fd: int | None = None
 
@@ -186,11 +189,11 @@ class IndexStore:
         return _episode_from_record(rec)
 
     def _segment_paths(self, key: str) -> tuple[Path, Path]:
-        base = self.root / "segments" / key
-        return base.with_suffix(".npy"), base.with_suffix(".json")
+        folder = self.root / "segments"  # not with_suffix: an id may contain dots ("python-3.7")
+        return folder / f"{key}.npy", folder / f"{key}.json"
 
     def chunks(self, episode_id: str) -> list[dict[str, Any]]:
-        """An episode's passages as stored: {"start", "end", "sentences": [[start, end, text], ...]}."""
+        """An episode's passages as stored: {"start", "end", "sentences": [[start, end, text(, word_starts)], ...]}."""
         if episode_id not in self._chunk_cache:
             rec = self.require().episodes.get(episode_id)
             if rec is None:
@@ -226,10 +229,65 @@ class IndexStore:
                               f"({str(exc).splitlines()[0]}); run `hmsearch repair`") from None
 
     # ---- the FAISS cache -----------------------------------------------------------------
-    def _cache_path(self) -> Path:
+    def _cache_digest(self) -> str:
         manifest = self.require()
-        digest = hashlib.sha256("\n".join(r["segment"] for r in manifest.episodes.values()).encode()).hexdigest()[:16]
-        return self.root / "cache" / f"flat-{digest}.faiss"
+        return hashlib.sha256("\n".join(r["segment"] for r in manifest.episodes.values()).encode()).hexdigest()[:16]
+
+    def _cache_path(self) -> Path:
+        return self.root / "cache" / f"flat-{self._cache_digest()}.faiss"
+
+    def _lexical_path(self) -> Path:
+        return self.root / "cache" / f"bm25-{LEXICAL_VERSION}-{self._cache_digest()}"
+
+    def row_location(self, row: int) -> tuple[str, int]:
+        """FAISS/BM25 row -> (episode id, passage index)."""
+        ids, starts = self._row_table()
+        e = int(np.searchsorted(starts, row, side="right") - 1)
+        return ids[e], int(row - starts[e])
+
+    def episode_rows(self, episode_id: str) -> range:
+        ids, starts = self._row_table()
+        e = ids.index(episode_id)
+        return range(int(starts[e]), int(starts[e + 1]))
+
+    def passage_texts(self) -> Iterator[tuple[str, str]]:
+        """(text, episode language) of every passage, in row order."""
+        for episode_id, rec in self.require().episodes.items():
+            for chunk in self.chunks(episode_id):
+                yield " ".join(s[2] for s in chunk["sentences"]), rec.get("language") or ""
+
+    def lexical_index(self) -> Any:
+        """The BM25 index over every passage, loaded from the cache or rebuilt from segments."""
+        if self._lexical is not None:
+            return self._lexical
+        from .lexical import LexicalIndex
+
+        path = self._lexical_path()
+        total = int(self._row_table()[1][-1])
+        lexical = None
+        if path.is_dir():
+            try:
+                lexical = LexicalIndex.load(path)
+                if lexical.size != total:
+                    lexical = None
+            except Exception:  # damaged cache (json, npz, missing file): it is derived, rebuild it
+                lexical = None
+        if lexical is None:
+            texts = list(self.passage_texts())
+            lexical = LexicalIndex.build((t for t, _ in texts), (lang for _, lang in texts))
+            with contextlib.suppress(OSError):
+                tmp = Path(tempfile.mkdtemp(prefix=".bm25.", suffix=".tmp", dir=self._ensure_cache_dir()))
+                lexical.save(tmp)
+                if path.exists():
+                    shutil.rmtree(path, ignore_errors=True)
+                os.replace(tmp, path)
+        self._lexical = lexical
+        return lexical
+
+    def _ensure_cache_dir(self) -> Path:
+        folder = self.root / "cache"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def _row_table(self) -> tuple[list[str], np.ndarray]:
         """Episode ids in manifest order and the first FAISS row of each."""
@@ -283,14 +341,14 @@ class IndexStore:
         if index.ntotal == 0:
             return []
         scores, rows = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), min(k, index.ntotal))
-        ids, starts = self._row_table()
-        out = []
-        for score, row in zip(scores[0], rows[0]):
-            if row < 0:
-                continue
-            e = int(np.searchsorted(starts, row, side="right") - 1)
-            out.append((float(score), ids[e], int(row - starts[e])))
-        return out
+        return [(float(score), *self.row_location(int(row))) for score, row in zip(scores[0], rows[0]) if row >= 0]
+
+    def dense_scores(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Exact cosine of ``query`` with the passages at ``rows``."""
+        if len(rows) == 0:
+            return np.zeros(0, dtype=np.float32)
+        vecs = self.faiss_index().reconstruct_batch(np.asarray(rows, dtype=np.int64))
+        return vecs @ query.reshape(-1).astype(np.float32)
 
     # ---- writing -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -353,7 +411,9 @@ class IndexStore:
                           "chunking": manifest.chunking},
                 "chunks": [
             {"start": round(c.start, 3), "end": round(c.end, 3),
-             "sentences": [[round(s.start, 3), round(s.end, 3), s.text] for s in c.sentences]}
+             "sentences": [[round(s.start, 3), round(s.end, 3), s.text,
+                            *([[round(w, 3) for w in s.word_times]] if s.word_times else [])]
+                           for s in c.sentences]}
             for c in chunks]}
         atomic_write(meta_path, json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         manifest.episodes.pop(episode.id, None)  # a replaced episode moves to the end
@@ -377,7 +437,7 @@ class IndexStore:
             atomic_write(self.root / PREV_MANIFEST, current.read_bytes())
         atomic_write(current, manifest.to_json())
         self._manifest, self._loaded = manifest, True
-        self._faiss, self._rows = None, None
+        self._faiss, self._lexical, self._rows = None, None, None
         self._chunk_cache.clear()
 
     def _sweep(self) -> None:
@@ -400,16 +460,21 @@ class IndexStore:
                     f.unlink(missing_ok=True)
         cache = self.root / "cache"
         if cache.is_dir() and self.manifest is not None:
-            current = self._cache_path().name
+            current = {self._cache_path().name, self._lexical_path().name}
             for f in cache.iterdir():
-                if f.name != current:
+                if f.name in current:
+                    continue
+                if f.is_dir():
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
                     f.unlink(missing_ok=True)
 
     def finish(self) -> None:
-        """After a batch of writes: build the FAISS cache so the next search starts fast."""
+        """After a batch of writes: build the search caches so the next search starts fast."""
         if self.manifest is not None:
             self._sweep()
             self.faiss_index()
+            self.lexical_index()
 
     def _manifest_from_segments(self) -> Manifest:
         """A manifest rebuilt from self-describing segment files (newest per episode wins)."""
@@ -466,9 +531,9 @@ class IndexStore:
             for episode_id in bad:
                 manifest.episodes.pop(episode_id)
             self._commit(manifest)
-        for f in (self.root / "cache").glob("*.faiss") if (self.root / "cache").is_dir() else []:
-            f.unlink()
-        self._faiss = None
+        shutil.rmtree(self.root / "cache", ignore_errors=True)
+        self._faiss = self._lexical = None
         self.faiss_index()
+        self.lexical_index()
         done.append("rebuilt the search cache")
         return done

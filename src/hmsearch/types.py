@@ -69,11 +69,32 @@ class Transcript:
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of a transcript with its own time span (used for chunks and answers)."""
+    """One sentence of a transcript with its own time span (used for chunks and answers).
+
+    ``word_times`` holds the start of each whitespace-separated word of ``text`` when Whisper
+    gave word timestamps (empty otherwise: times inside the sentence are then estimated).
+    """
 
     start: float
     end: float
     text: str
+    word_times: tuple[float, ...] = ()
+
+    def word_spans(self) -> list[tuple[str, float, float]]:
+        """(word, start, end) for each word: exact from word_times, else spread by characters."""
+        toks = self.text.split()
+        if not toks:
+            return []
+        if len(self.word_times) == len(toks):
+            starts = list(self.word_times)
+        else:
+            total = sum(len(t) + 1 for t in toks)
+            starts, pos = [], 0
+            for t in toks:
+                starts.append(self.start + (self.end - self.start) * pos / total)
+                pos += len(t) + 1
+        ends = starts[1:] + [self.end]
+        return [(t, a, max(a, b)) for t, a, b in zip(toks, starts, ends)]
 
 
 @dataclass(frozen=True)

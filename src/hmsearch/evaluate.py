@@ -1,0 +1,122 @@
+"""Search quality: run questions with known answers through the real search path and score it.
+
+A question line (JSONL): {"id", "question", "episode", "start", "end", "type", "lang"} with an
+optional "also": [{"episode", "start", "end"}] for other places that answer it. A hit is relevant
+when its episode matches and its span overlaps a gold span by at least a second (or by the whole
+gold span when that is shorter).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .types import Hit
+
+MIN_OVERLAP = 1.0  # seconds
+CUTOFFS = (1, 5, 10)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    spans: tuple[tuple[str, float, float], ...]  # (episode, start, end); the first is the main one
+    type: str = "topical"
+    lang: str = ""
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read a questions JSONL file; a malformed line is a one-line error naming it."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            spans = [(str(obj["episode"]), float(obj["start"]), float(obj["end"]))]
+            spans += [(str(a["episode"]), float(a["start"]), float(a["end"])) for a in obj.get("also", [])]
+            out.append(Question(id=str(obj.get("id", n)), question=str(obj["question"]), spans=tuple(spans),
+                                type=str(obj.get("type", "topical")), lang=str(obj.get("lang", ""))))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}: line {n}: not a question ({type(exc).__name__}: {exc})") from None
+    if not out:
+        raise InputError(f"{path}: no questions")
+    return out
+
+
+def _relevant(hit: Hit, span: tuple[str, float, float]) -> bool:
+    episode, start, end = span
+    if hit.episode != episode:
+        return False
+    overlap = min(hit.end, end) - max(hit.start, start)
+    return overlap >= min(MIN_OVERLAP, max(end - start, 0.0)) and overlap > 0 or (end == start and hit.start <= start <= hit.end)
+
+
+def judge(hits: list[Hit], question: Question, k: int = 10) -> dict[str, float]:
+    """Per-question metrics: success at 1/5/10, reciprocal rank and nDCG at k (binary gains,
+    each gold span counted once)."""
+    matched: set[int] = set()
+    first = None
+    dcg = 0.0
+    for rank, hit in enumerate(hits[:k], 1):
+        for i, span in enumerate(question.spans):
+            if i not in matched and _relevant(hit, span):
+                matched.add(i)
+                dcg += 1.0 / math.log2(rank + 1)
+                first = first or rank
+                break
+    ideal = sum(1.0 / math.log2(r + 1) for r in range(1, min(len(question.spans), k) + 1))
+    out = {f"R@{c}": float(first is not None and first <= c) for c in CUTOFFS}
+    out["MRR@10"] = 1.0 / first if first and first <= 10 else 0.0
+    out["nDCG@10"] = dcg / ideal if ideal else 0.0
+    out["rank"] = float(first or 0)
+    return out
+
+
+@dataclass
+class EvalReport:
+    mode: str
+    results: list[tuple[Question, dict[str, float]]] = field(default_factory=list)
+
+    def groups(self) -> dict[str, list[dict[str, float]]]:
+        out: dict[str, list[dict[str, float]]] = {"all": []}
+        for q, m in self.results:
+            out["all"].append(m)
+            out.setdefault(f"type={q.type}", []).append(m)
+            if q.lang:
+                out.setdefault(f"lang={q.lang}", []).append(m)
+        return out
+
+    def table(self) -> dict[str, dict[str, float]]:
+        metrics = [*(f"R@{c}" for c in CUTOFFS), "MRR@10", "nDCG@10"]
+        return {name: {"n": len(rows), **{m: sum(r[m] for r in rows) / len(rows) for m in metrics}}
+                for name, rows in self.groups().items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "metrics": self.table(),
+                "questions": [{"id": q.id, "type": q.type, "lang": q.lang, "rank": int(m["rank"])}
+                              for q, m in self.results]}
+
+
+def evaluate(store: Any, embedder: Any, questions: list[Question], *, mode: str = "hybrid", k: int = 10,
+             progress: Callable[[int], None] | None = None) -> EvalReport:
+    """Ask every question through ``search`` and judge the hits."""
+    from .search import search
+
+    report = EvalReport(mode=mode)
+    for q in questions:
+        hits = search(store, embedder, q.question, k=k, mode=mode)
+        report.results.append((q, judge(hits, q, k)))
+        if progress:
+            progress(1)
+    return report
