@@ -26,7 +26,7 @@ MAX_MERGED_SECONDS = 120.0
 # languages (SEB: ~28 nDCG@10 on Danish against ~62 for multilingual-e5-small). Tuned on the dev
 # sets in benchmarks/ (see README "Search quality").
 DENSE_TRUST: dict[str, dict[str, float]] = {
-    "sentence-transformers/all-MiniLM-L6-v2": {"same:en": 0.5, "same": 0.1, "cross": 0.1},
+    "sentence-transformers/all-MiniLM-L6-v2": {"same:en": 0.7, "same": 0.1, "cross": 0.1},
     "default": {"same:en": 0.5, "same": 0.5, "cross": 0.5},  # multilingual models
 }
 
@@ -212,13 +212,18 @@ def _hits_from_rows(store: IndexStore, ranked: list[tuple[int, float]], k: int) 
     return hits
 
 
-_QUOTE = re.compile(r'^\s*["“”„«»](.+?)["“”„«»]\s*$', re.S)
+_QUOTE = re.compile(r'["“”„«»]([^"“”„«»]+)["“”„«»]')
 
 
 def quoted(query: str) -> str | None:
-    """The phrase of a query written in double quotes, else None."""
-    m = _QUOTE.match(query)
-    return m.group(1).strip() if m and m.group(1).strip() else None
+    """The phrase in double quotes in a query (the whole query, or a quote of two or more words
+    inside it: `who said "we drink our own champagne"`), else None."""
+    m = _QUOTE.search(query)
+    if not m or not m.group(1).strip():
+        return None
+    phrase = m.group(1).strip()
+    whole = query.strip()[1:-1].strip() == phrase
+    return phrase if whole or len(phrase.split()) >= 2 else None
 
 
 def search(store: IndexStore, embedder: Embedder | None, query: str, *, k: int = 10, mode: str = "hybrid",
