@@ -6,6 +6,7 @@ faiss) are imported inside commands so that `hmsearch --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -77,9 +78,11 @@ class HmsearchGroup(click.Group):
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HMSEARCH_INDEX_DIR",
               default=None, help="Index folder [env HMSEARCH_INDEX_DIR; default ./index].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or per-episode lines on stderr.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append a timestamped line per episode and a summary per run (for cron).")
 @click.version_option(__version__, prog_name="hmsearch")
 @click.pass_context
-def cli(ctx: click.Context, index_dir: Path | None, quiet: bool) -> None:
+def cli(ctx: click.Context, index_dir: Path | None, quiet: bool, log_file: Path | None) -> None:
     """Search every word said on a podcast.
 
     \b
@@ -89,6 +92,7 @@ def cli(ctx: click.Context, index_dir: Path | None, quiet: bool) -> None:
       hmsearch ask "hvad skal salgsafdelingen gøre på sociale medier?"
       hmsearch search "kundeservice på sociale medier" -k 5 --json
       hmsearch transcribe audio/episode.mp3 --format srt
+      hmsearch update --feed https://example.com/podcast.rss
       hmsearch episodes
 
     \b
@@ -98,6 +102,7 @@ def cli(ctx: click.Context, index_dir: Path | None, quiet: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["index_dir"] = Path(setting("index_dir", index_dir))
     ctx.obj["quiet"] = quiet
+    ctx.obj["log_file"] = log_file
 
 
 def _store(ctx: click.Context):
@@ -129,6 +134,50 @@ greedy_option = click.option("--greedy", is_flag=True,
                              help="Decode once at temperature 0: faster, but no retry of windows that loop.")
 
 
+class _Reporter:
+    """Per-episode lines on stderr, a progress bar only on a terminal, and the log file."""
+
+    def __init__(self, ctx: click.Context, *, quiet: bool) -> None:
+        self.quiet = quiet or ctx.obj["quiet"]
+        self.show_bar = not self.quiet and sys.stderr.isatty()
+        self.bar: Any = None
+        self.log = open(ctx.obj["log_file"], "a", encoding="utf-8") if ctx.obj.get("log_file") else None  # noqa: SIM115
+
+    def line(self, text: str) -> None:
+        if self.log:
+            import time
+
+            self.log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
+            self.log.flush()
+
+    def __call__(self, kind: str, episode: str, detail: str) -> None:
+        if kind == "plan":
+            if self.show_bar and int(detail):
+                self.bar = click.progressbar(length=int(detail), label="Indexing", file=sys.stderr)
+                self.bar.__enter__()
+            return
+        if kind in ("start", "download"):
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+        text = f"failed    {detail}" if kind == "failed" else f"{kind:9s} {episode}" + (f": {detail}" if detail else "")
+        if kind != "unchanged":
+            self.line(text)
+            if not self.quiet:
+                _err(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+        if self.log:
+            self.log.close()
+
+
+workers_option = click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+                              help="Transcribe in this many processes (each loads its own Whisper model).")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @whisper_model_option
@@ -137,11 +186,12 @@ greedy_option = click.option("--greedy", is_flag=True,
 @click.option("--embedding-model", metavar="NAME|PATH", default=None,
               help="sentence-transformers model for a new index [default all-MiniLM-L6-v2, bundled].")
 @click.option("--force", is_flag=True, help="Re-index episodes even when their inputs are unchanged.")
+@workers_option
 @click.option("--wait", is_flag=True, help="Wait for another job's lock instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def index(ctx: click.Context, paths: tuple[Path, ...], whisper_model: str | None, language: str | None,
-          greedy: bool, embedding_model: str | None, force: bool, wait: bool, as_json: bool) -> None:
+          greedy: bool, embedding_model: str | None, force: bool, workers: int, wait: bool, as_json: bool) -> None:
     """Transcribe what is new, chunk it, embed it and add it to the index.
 
     PATHS are audio files, transcripts (.json/.srt/.vtt) or folders of them. An audio file
@@ -158,42 +208,95 @@ def index(ctx: click.Context, paths: tuple[Path, ...], whisper_model: str | None
     from .ingest import WhisperOptions, index_paths
 
     store = _store(ctx)
-    quiet = ctx.obj["quiet"] or as_json
-    show_bar = not quiet and sys.stderr.isatty()
-    bar: Any = None
-    with store.writing(wait=wait):
-        manifest = store.manifest
-        model_name = embedding_model or (manifest.embedding_model if manifest else setting("embedding_model"))
-        embedder = Embedder(model_name)
-        whisper = WhisperOptions(model=setting("whisper_model", whisper_model), language=_language(language),
-                                 greedy=greedy, show_progress=show_bar)
-
-        def on_event(kind: str, episode: str, detail: str) -> None:
-            nonlocal bar
-            if kind == "plan":
-                if show_bar:
-                    bar = click.progressbar(length=int(detail), label="Indexing", file=sys.stderr)
-                    bar.__enter__()
-                return
-            if kind == "start":
-                return
-            if bar is not None:
-                bar.update(1)
-            if not quiet and kind != "unchanged":
-                line = f"{kind:9s} {episode}" + (f": {detail}" if detail and kind != "failed" else "")
-                _err(line if kind != "failed" else f"failed    {detail}")
-
-        try:
-            report = index_paths(paths, store, embedder=embedder, whisper=whisper, settings=ChunkSettings(),
-                                 force=force, on_event=on_event)
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
+    reporter = _Reporter(ctx, quiet=as_json)
+    try:
+        with store.writing(wait=wait):
+            manifest = store.manifest
+            model_name = embedding_model or (manifest.embedding_model if manifest else setting("embedding_model"))
+            whisper = WhisperOptions(model=setting("whisper_model", whisper_model), language=_language(language),
+                                     greedy=greedy, show_progress=reporter.show_bar)
+            report = index_paths(paths, store, embedder=Embedder(model_name), whisper=whisper,
+                                 settings=ChunkSettings(), force=force, workers=workers, on_event=reporter)
+        nothing = not (report.added or report.replaced or report.failed)
+        summary = report.summary() + (" (nothing to do)" if nothing else "")
+        reporter.line(f"index: {summary}")
+    finally:
+        reporter.close()
     if as_json:
         _echo_json(report.to_dict())
     else:
-        nothing = not (report.added or report.replaced or report.failed)
-        click.echo(report.summary() + (" (nothing to do)" if nothing else ""))
+        click.echo(summary)
+    if report.failed:
+        ctx.exit(EXIT_SOME_FAILED)
+
+
+@cli.command()
+@click.option("--feed", required=True, metavar="URL|FILE", help="RSS 2.0 or Atom feed.")
+@click.option("--audio-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("audio"),
+              show_default=True, help="Where downloaded episodes are kept.")
+@click.option("--since", metavar="DATE", callback=lambda c, p, v: _date(c, p, v),
+              help="Only items published on or after DATE.")
+@click.option("--limit", type=click.IntRange(0), default=None, help="Only the newest N items.")
+@click.option("--dry-run", is_flag=True, help="Say what would be done; download and change nothing.")
+@click.option("--prune", is_flag=True, help="Remove indexed episodes of this feed that it no longer lists.")
+@click.option("--force", is_flag=True, help="Re-index every listed item.")
+@workers_option
+@whisper_model_option
+@language_option
+@greedy_option
+@click.option("--embedding-model", metavar="NAME|PATH", default=None, help="Model for a new index.")
+@click.option("--wait", is_flag=True, help="Wait for another job's lock instead of failing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def update(ctx: click.Context, feed: str, audio_dir: Path, since: str | None, limit: int | None, dry_run: bool,
+           prune: bool, force: bool, workers: int, whisper_model: str | None, language: str | None, greedy: bool,
+           embedding_model: str | None, wait: bool, as_json: bool) -> None:
+    """Index what is new in a podcast feed (a batch job: safe to kill, safe to run twice).
+
+    Items are identified by GUID. A published transcript (<podcast:transcript>: SRT, VTT,
+    JSON) is indexed as it is; otherwise the audio is downloaded to --audio-dir (resumably)
+    and transcribed. Items already indexed are skipped, changed ones replaced; a failed
+    item is reported and retried next run. Exit 0 when all succeeded, 8 when some failed.
+
+    \b
+    Examples:
+      hmsearch update --feed https://example.com/podcast.rss
+      hmsearch update --feed feed.xml --since 2024-01-01 --limit 10 --dry-run
+      hmsearch --log-file /var/log/hmsearch.log -q update --feed URL --workers 2   # cron
+    """
+    from .embed import Embedder
+    from .feeds import update_feed
+    from .ingest import WhisperOptions
+
+    store = _store(ctx)
+    reporter = _Reporter(ctx, quiet=as_json)
+    try:
+        lock = contextlib.nullcontext() if dry_run else store.writing(wait=wait)
+        with lock:
+            manifest = store.manifest
+            model_name = embedding_model or (manifest.embedding_model if manifest else setting("embedding_model"))
+            whisper = WhisperOptions(model=setting("whisper_model", whisper_model), language=_language(language),
+                                     greedy=greedy, show_progress=reporter.show_bar)
+            report = update_feed(feed, store, audio_dir=audio_dir, embedder=Embedder(model_name), whisper=whisper,
+                                 since=since, limit=limit, dry_run=dry_run, prune=prune, force=force,
+                                 workers=workers, on_event=reporter)
+        summary = report.summary()
+        reporter.line(f"update {feed}: {summary}")
+    finally:
+        reporter.close()
+    if as_json:
+        _echo_json(report.to_dict())
+    elif dry_run:
+        for guid, action in report.planned:
+            if action != "unchanged":
+                click.echo(f"would index ({action}): {guid}")
+        for guid in report.pruned:
+            click.echo(f"would prune: {guid}")
+        click.echo(f"dry run: {sum(a == 'new' for _, a in report.planned)} new, "
+                   f"{sum(a == 'changed' for _, a in report.planned)} changed, "
+                   f"{sum(a == 'unchanged' for _, a in report.planned)} unchanged")
+    else:
+        click.echo(summary)
     if report.failed:
         ctx.exit(EXIT_SOME_FAILED)
 

@@ -28,17 +28,23 @@ from .types import Episode, Transcript
 PIPELINE_VERSION = "2"  # bump when chunking or storage changes what an unchanged input produces
 
 
-@dataclass(frozen=True)
+@dataclass
 class Source:
     """One episode's input files: audio, a transcript, or both (same stem, same folder)."""
 
     id: str
     audio: Path | None = None
     transcript: Path | None = None
+    # What a feed says about the episode (None for plain files).
+    title: str | None = None
+    published: str | None = None
+    url: str | None = None  # the episode's page
+    enclosure: str | None = None  # the audio's URL
+    feed: dict[str, Any] | None = None  # feed URL and the item's fingerprint, recorded in the manifest
 
     @property
     def name(self) -> str:
-        return str(self.transcript or self.audio)
+        return str(self.transcript or self.audio) if (self.transcript or self.audio) else self.id
 
 
 @dataclass
@@ -191,19 +197,44 @@ def index_paths(
     whisper: WhisperOptions,
     settings: ChunkSettings = ChunkSettings(),
     force: bool = False,
+    workers: int = 1,
     on_event: EventFn | None = None,
 ) -> IndexReport:
     """Index every episode under ``paths`` that is new or changed. The caller holds the write lock."""
-    emit = on_event or (lambda kind, episode, detail: None)
     report = IndexReport()
     sources, errors = discover(paths)
     for name, reason in errors:
         report.failed.append((name, reason))
-        emit("failed", name, reason)
+        if on_event:
+            on_event("failed", name, reason)
+    return index_sources(sources, store, embedder=embedder, whisper=whisper, settings=settings, force=force,
+                         workers=workers, on_event=on_event, report=report)
+
+
+def index_sources(
+    sources: list[Source],
+    store: IndexStore,
+    *,
+    embedder: Embedder,
+    whisper: WhisperOptions,
+    settings: ChunkSettings = ChunkSettings(),
+    force: bool = False,
+    workers: int = 1,
+    on_event: EventFn | None = None,
+    report: IndexReport | None = None,
+) -> IndexReport:
+    """Add or replace the sources that are new or changed; one writer, one episode per commit.
+
+    With ``workers`` > 1, audio that needs Whisper is transcribed first in that many processes
+    (into the transcript store); chunking, embedding and index writes stay in this process.
+    """
+    emit = on_event or (lambda kind, episode, detail: None)
+    report = report or IndexReport()
+    emit("plan", "", str(len(sources)))
     manifest = store.manifest
     chunking = settings.to_dict()
+    todo: list[tuple[Source, dict[str, Any], str, dict[str, Any] | None]] = []
     for source in sources:
-        emit("start", source.id, source.name)
         previous = manifest.episodes.get(source.id) if manifest else None
         try:
             inputs: dict[str, Any] = {}
@@ -215,6 +246,7 @@ def index_paths(
             parts: dict[str, Any] = {
                 "pipeline": PIPELINE_VERSION, "embedding": embedder.name, "chunking": chunking,
                 "inputs": {k: v["sha256"] for k, v in inputs.items()},
+                "feed": (source.feed or {}).get("item"),
             }
             if not source.transcript:
                 if not previous:
@@ -225,30 +257,69 @@ def index_paths(
                 report.unchanged.append(source.id)
                 emit("unchanged", source.id, "")
                 continue
+            todo.append((source, inputs, content_hash, previous))
+        except HmsearchError as exc:
+            _fail(report, emit, source, exc)
+    if workers > 1:
+        need = [(s.audio, i["audio"]["sha256"]) for s, i, _, _ in todo if not s.transcript and s.audio]
+        if len(need) > 1:
+            pretranscribe(need, whisper, store.root / "transcripts", workers=workers)
+    for source, inputs, content_hash, previous in todo:
+        emit("start", source.id, source.name)
+        try:
             episode, chunks, vectors = _build_episode(source, inputs, content_hash, store, embedder, whisper, settings)
             store.ensure(embedding_model=embedder.name, dim=embedder.dim, chunking=chunking)
-            store.put_episode(episode, chunks, vectors, extra={"inputs": inputs})
-            manifest = store.manifest
+            extra: dict[str, Any] = {"inputs": inputs}
+            if source.feed:
+                extra["feed"] = source.feed
+            store.put_episode(episode, chunks, vectors, extra=extra)
             (report.replaced if previous else report.added).append(source.id)
             report.passages += len(chunks)
             emit("replaced" if previous else "added", source.id, f"{len(chunks)} passages")
         except HmsearchError as exc:
-            reason = str(exc) if str(exc).startswith(source.name) else f"{source.name}: {exc}"
-            report.failed.append((source.name, reason))
-            emit("failed", source.id, reason)
+            _fail(report, emit, source, exc)
     if report.added or report.replaced:
         store.finish()
     return report
 
 
+def _fail(report: IndexReport, emit: EventFn, source: Source, exc: Exception) -> None:
+    reason = str(exc) if str(exc).startswith(source.name) else f"{source.name}: {exc}"
+    report.failed.append((source.name, reason))
+    emit("failed", source.id, reason)
+
+
+def _transcribe_job(job: tuple[str, str, dict[str, Any], str]) -> str | None:
+    """One worker process's job: fill the transcript store for one audio file (None = ok)."""
+    audio, sha, options, cache_dir = job
+    try:
+        whisper_transcript(Path(audio), sha, WhisperOptions(**options), Path(cache_dir))
+        return None
+    except HmsearchError as exc:
+        return str(exc)
+
+
+def pretranscribe(jobs: list[tuple[Path, str]], whisper: WhisperOptions, cache_dir: Path, *, workers: int) -> list[str | None]:
+    """Transcribe several audio files in ``workers`` processes (each loads its own model); the
+    results land in the transcript store, where the writer picks them up."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    options = {"model": whisper.model, "language": whisper.language, "greedy": whisper.greedy}
+    args = [(str(a), sha, options, str(cache_dir)) for a, sha in jobs]
+    # spawn: a forked copy of a process that has torch loaded is not safe.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_transcribe_job, args))
+
+
 def _build_episode(source: Source, inputs: dict[str, Any], content_hash: str, store: IndexStore,
                    embedder: Embedder, whisper: WhisperOptions, settings: ChunkSettings):
-    title = source.id
+    title = source.title or source.id
     duration = None
     samples = None
     if source.audio:
         info = probe_audio(source.audio)
-        title = info.title or title
+        title = source.title or info.title or source.id
         # Decoding all of it rejects a damaged or truncated file even when a transcript is beside
         # it (a few seconds an hour of audio), and gives the true length.
         samples = decode_audio(source.audio)
@@ -269,8 +340,9 @@ def _build_episode(source: Source, inputs: dict[str, Any], content_hash: str, st
     vectors = embedder.encode_documents([c.text for c in chunks])
     episode = Episode(
         id=source.id, title=title, duration=float(duration or transcript.end), chunks=len(chunks),
-        source=str((source.transcript or source.audio).resolve()),  # type: ignore[union-attr]
+        source=str((source.transcript or source.audio).resolve()) if (source.transcript or source.audio) else "",
         audio=str(source.audio.resolve()) if source.audio else None,
+        url=source.url, enclosure=source.enclosure, published=source.published,
         language=transcript.language or guess_language(transcript.text), content_hash=content_hash,
         transcript_source=transcript_source)
     return episode, chunks, vectors

@@ -38,14 +38,20 @@ def trust(model: str, query_lang: str | None, passage_lang: str | None) -> float
     return table.get(f"same:{passage_lang}", table["same"])
 
 
+_TIMED_PAGES = ("youtube.com", "youtu.be", "vimeo.com")  # pages that take a start time (?t=)
+
+
 def playback_link(episode: Episode, start: float) -> str:
-    """A link that starts playback at ``start``: the episode URL or the audio file, plus #t=."""
+    """A link that starts playback at ``start``: the episode page where it takes a start time,
+    else the audio (its URL or local file) with a media fragment (#t=), else the page."""
     seconds = max(0, int(start))
-    if episode.url:
-        return f"{episode.url}#t={seconds}"
+    if episode.url and any(host in episode.url for host in _TIMED_PAGES):
+        return f"{episode.url}{'&' if '?' in episode.url else '?'}t={seconds}s"
+    if episode.enclosure:
+        return f"{episode.enclosure}#t={seconds}"
     if episode.audio:
         return f"{Path(episode.audio).resolve().as_uri()}#t={seconds}"
-    return ""
+    return episode.url or ""
 
 
 def check_model(store: IndexStore, embedder: Embedder) -> None:
@@ -208,7 +214,8 @@ def _hits_from_rows(store: IndexStore, ranked: list[tuple[int, float]], k: int) 
     hits = []
     for group in groups:
         merged = _merge(group) if len(group) > 1 else group[0]
-        hits.append(replace(merged, link=playback_link(episodes[merged.episode], merged.start)))
+        ep = episodes[merged.episode]
+        hits.append(replace(merged, link=playback_link(ep, merged.start), page=ep.url, published=ep.published))
     return hits
 
 
@@ -277,7 +284,8 @@ def find_quote(store: IndexStore, phrase: str, *, k: int = 10, filters: Filters 
         ep = episodes[episode_id]
         start, end = spans[i][1], spans[j - 1][2]
         hit = Hit(episode=episode_id, title=ep.title, start=start, end=end,
-                  text=" ".join(w for w, _, _ in spans[i:j]), score=similarity, link=playback_link(ep, start))
+                  text=" ".join(w for w, _, _ in spans[i:j]), score=similarity, link=playback_link(ep, start),
+                  page=ep.url, published=ep.published)
         key = (episode_id, round(start, 1))  # overlapping passages find the same words once
         if key not in found or similarity > found[key][0]:
             found[key] = (similarity, -rank, hit)

@@ -123,8 +123,8 @@ class Manifest:
 
 
 def _episode_from_record(rec: dict[str, Any]) -> Episode:
-    fields = {k: rec.get(k) for k in ("title", "duration", "chunks", "source", "audio", "url", "published",
-                                      "language", "content_hash", "transcript_source")}
+    fields = {k: rec.get(k) for k in ("title", "duration", "chunks", "source", "audio", "url", "enclosure",
+                                      "published", "language", "content_hash", "transcript_source")}
     fields = {k: v for k, v in fields.items() if v is not None}
     return Episode(id=rec["episode"], **fields)
 

@@ -122,7 +122,8 @@ class Episode:
     chunks: int
     source: str  # the transcript or audio file the text came from
     audio: str | None = None  # absolute path of the audio file, when there is one
-    url: str | None = None  # episode page or enclosure URL, when a feed gave one
+    url: str | None = None  # the episode's page, when a feed gave one
+    enclosure: str | None = None  # the audio's URL, when a feed gave one
     published: str | None = None  # ISO date, when known
     language: str | None = None
     content_hash: str = ""  # of the inputs and settings; unchanged hash = nothing to do
@@ -144,11 +145,13 @@ class Hit:
     score: float
     link: str
     sentences: tuple[Sentence, ...] = field(default=(), repr=False)
+    page: str | None = None  # the episode's web page, when a feed gave one
+    published: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"episode": self.episode, "title": self.title, "start": round(self.start, 3),
                 "end": round(self.end, 3), "text": self.text, "score": round(float(self.score), 6),
-                "link": self.link}
+                "link": self.link, "page": self.page, "published": self.published}
 
 
 @dataclass(frozen=True)
