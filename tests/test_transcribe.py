@@ -118,3 +118,15 @@ def test_transcribe_bad_audio_is_one_line(cli, tiny_whisper, tmp_path):
     res = cli("transcribe", str(bad), "--whisper-model", str(tiny_whisper))
     assert res.exit_code == 2
     assert res.stderr.strip() == f"Error: {bad}: not a decodable audio file (Invalid data found when processing input)"
+
+
+def test_workers_transcribe_in_parallel_processes(cli, tiny_whisper, danish_wav, tmp_path, hermetic):
+    folder = tmp_path / "eps"
+    folder.mkdir()
+    shutil.copy(danish_wav, folder / "a.wav")
+    espeak("Nyhedsbreve virker stadig, hvis de er personlige.", folder / "b.wav")
+    res = cli("index", str(folder), "--whisper-model", str(tiny_whisper), "--greedy", "--language", "da",
+              "--workers", "2")
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith("2 added")
+    assert len(list((hermetic / "index" / "transcripts").glob("*.json"))) == 2

@@ -1,0 +1,456 @@
+"""Query latency and memory at 10k / 100k / 1M passages, hmsearch against bare FAISS and bm25s.
+
+    .venv/bin/python benchmarks/bench_query.py                       # 10k, 100k, 1M (1M: ~30-40 min)
+    .venv/bin/python benchmarks/bench_query.py --sizes 10000,100000 --no-ann
+    .venv/bin/python benchmarks/bench_query.py --sizes 100000 --distribution uniform --tag uniform
+
+Synthetic data, seeded: L2-normalised 384-d float32 vectors (default "clustered": points around
+N/100 random centres, cosine to their centre ~0.6, which gives neighbours the way real embeddings
+do; "uniform" on the sphere is the worst case for approximate indexes) and one short sentence of
+pseudo-words per passage (Zipf-distributed vocabulary of 20,000 words, 8-16 words), so that BM25
+has work to do. They are written as 10 big fake episodes through hmsearch.store.IndexStore
+(put_episode with Chunk objects), then store.finish() builds the FAISS and BM25 caches, exactly
+like `hmsearch index`.
+
+Per size, in a fresh process that opens the index like the CLI does (warm: after one query):
+  vec       store.search_vectors(q, 10)              vs  faiss.IndexFlatIP.search(q, 10)
+  semantic  search.search(mode="semantic", k=10)     vs  faiss search(q, 100)  (search asks FAISS for 100 candidates)
+  lexical   store.lexical_index().scores(text)       vs  bm25s get_scores(pre-analysed terms)
+  hybrid    search.search(mode="hybrid", k=10)       vs  faiss search(q, 100) + bm25s get_scores   (target <= 1.5)
+The query vector is injected through a stand-in embedder whose encode_queries returns it, so no
+model runs (a real query adds ~10-30 ms of MiniLM). The raw flat index is a separate IndexFlatIP
+built from the same segment vectors. Then FAISS HNSW (M=32, efConstruction 40; efSearch 64/128)
+and IVF-Flat (nlist = 4*sqrt(N), trained on min(N, 39*nlist) points; nprobe 8/16): build time,
+p50 single-query latency, recall@10 against exact flat search, index bytes. RSS is recorded at
+each step; each size's build and query run in their own processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_util import PY, WORK, load, log, median, pct, peak_rss_mb, rss_mb, write_results  # noqa: E402
+
+DIM = 384
+EPISODES = 10
+VOCAB = 20_000
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+K = 10
+
+
+# ---- synthetic data ----------------------------------------------------------------------
+def vocabulary(seed: int = 7) -> np.ndarray:
+    """VOCAB distinct pronounceable pseudo-words of 2-3 syllables (never an English stopword)."""
+    rng = np.random.default_rng(seed)
+    cons, vows = list("bdfgklmnprstvz"), ["a", "e", "i", "o", "u", "ai", "ou"]
+    seen: dict[str, None] = {}
+    while len(seen) < VOCAB:
+        n = int(rng.integers(2, 4))
+        w = "".join(cons[rng.integers(len(cons))] + vows[rng.integers(len(vows))] for _ in range(n))
+        if rng.random() < 0.5:
+            w += cons[rng.integers(len(cons))]
+        seen.setdefault(w, None)
+    return np.array(list(seen), dtype=object)
+
+
+def zipf_p() -> np.ndarray:
+    p = 1.0 / (np.arange(VOCAB) + 2.7)
+    return p / p.sum()
+
+
+def sentences(rng: np.random.Generator, n: int, vocab: np.ndarray, p: np.ndarray) -> list[str]:
+    lengths = rng.integers(8, 17, size=n)
+    ids = rng.choice(VOCAB, size=int(lengths.sum()), p=p)
+    words = vocab[ids]
+    out, pos = [], 0
+    for length in lengths.tolist():
+        s = " ".join(words[pos:pos + length])
+        out.append(s[0].upper() + s[1:] + ".")
+        pos += length
+    return out
+
+
+def centres(n_total: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    c = rng.standard_normal((max(100, n_total // 100), DIM)).astype(np.float32)
+    return c / np.linalg.norm(c, axis=1, keepdims=True)
+
+
+def vectors(rng: np.random.Generator, n: int, c: np.ndarray | None) -> np.ndarray:
+    x = rng.standard_normal((n, DIM), dtype=np.float32)
+    if c is not None:  # noise of norm ~1.33: cosine ~0.6 to the centre, ~0.35 between neighbours
+        x *= np.float32(0.068)
+        x += c[rng.integers(len(c), size=n)]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def queries(n_total: int, nq: int, seed: int, distribution: str) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed + 2)
+    c = centres(n_total, seed) if distribution == "clustered" else None
+    qv = vectors(rng, nq, c)
+    vocab, p = vocabulary(), zipf_p()
+    p = p.copy()
+    p[:20] = 0  # the 20 commonest words act like stopwords: a real question rarely rests on them
+    p /= p.sum()
+    texts = [" ".join(vocab[rng.choice(VOCAB, size=int(rng.integers(2, 6)), p=p)]) + "?" for _ in range(nq)]
+    return qv, texts
+
+
+def index_dir(n: int, distribution: str) -> Path:
+    return WORK / "bench_query" / f"{distribution}-{n}"
+
+
+# ---- child: build ------------------------------------------------------------------------
+def child_build(n: int, seed: int, distribution: str) -> dict:
+    from hmsearch.config import ChunkSettings
+    from hmsearch.store import IndexStore
+    from hmsearch.types import Chunk, Episode, Sentence
+
+    root = index_dir(n, distribution)
+    shutil.rmtree(root, ignore_errors=True)
+    store = IndexStore(root)
+    c = centres(n, seed) if distribution == "clustered" else None
+    vocab, p = vocabulary(), zipf_p()
+    per = [n // EPISODES + (1 if e < n % EPISODES else 0) for e in range(EPISODES)]
+    gen_s = write_s = 0.0
+    with store.writing():
+        store.ensure(embedding_model=MODEL, dim=DIM, chunking=ChunkSettings().to_dict())
+        for e, count in enumerate(per):
+            t = time.perf_counter()
+            rng = np.random.default_rng(seed * 1000 + e)
+            vecs = vectors(rng, count, c)
+            texts = sentences(rng, count, vocab, p)
+            eid = f"synthetic-{e:02d}"
+            chunks = [Chunk(episode=eid, index=i, start=i * 45.0, end=i * 45.0 + 60.0,
+                            sentences=(Sentence(i * 45.0, i * 45.0 + 60.0, text),))
+                      for i, text in enumerate(texts)]
+            ep = Episode(id=eid, title=f"Synthetic episode {e}", duration=count * 45.0 + 15, chunks=count,
+                         source="synthetic", language="en", content_hash=f"{seed}-{n}-{e}")
+            gen_s += time.perf_counter() - t
+            t = time.perf_counter()
+            store.put_episode(ep, chunks, vecs)
+            write_s += time.perf_counter() - t
+            del vecs, texts, chunks
+        t = time.perf_counter()
+        store._sweep()
+        store.faiss_index()
+        faiss_s = time.perf_counter() - t
+        t = time.perf_counter()
+        store.lexical_index()
+        bm25_s = time.perf_counter() - t
+    disk = {sub: sum(f.stat().st_size for f in (root / sub).rglob("*") if f.is_file()) for sub in ("segments", "cache")}
+    return {"generate_s": round(gen_s, 2), "put_episode_s": round(write_s, 2), "faiss_cache_build_s": round(faiss_s, 2),
+            "bm25_build_s": round(bm25_s, 2), "disk_mb": {k: round(v / 2**20, 1) for k, v in disk.items()},
+            "build_peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+# ---- child: query ------------------------------------------------------------------------
+class FixedQueryEmbedder:
+    """Stands in for Embedder in search.search: returns the pre-computed query vector."""
+
+    name = MODEL
+
+    def __init__(self) -> None:
+        self.q = np.zeros(DIM, dtype=np.float32)
+
+    def encode_queries(self, texts):
+        return self.q.reshape(1, -1)
+
+
+def timer(fn) -> float:
+    t = time.perf_counter_ns()
+    fn()
+    return (time.perf_counter_ns() - t) / 1e6  # ms
+
+
+def summary(ms: list[float]) -> dict:
+    return {"p50_ms": round(median(ms), 3), "p95_ms": round(pct(ms, 95), 3), "n": len(ms)}
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f[f >= 0].tolist()) & set(t.tolist())) / len(t) for f, t in zip(found, truth)]))
+
+
+def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann: bool) -> dict:
+    import faiss
+
+    import hmsearch.search as hsearch
+    from hmsearch.lexical import analyze
+    from hmsearch.store import IndexStore
+
+    out: dict = {"faiss_omp_threads": faiss.omp_get_max_threads()}
+    mem = {"after_imports": round(rss_mb(), 1)}
+    root = index_dir(n, distribution)
+    store = IndexStore(root)
+    t = time.perf_counter()
+    store.require()
+    index = store.faiss_index()
+    t_faiss = time.perf_counter() - t
+    t = time.perf_counter()
+    lexical = store.lexical_index()
+    t_bm25 = time.perf_counter() - t
+    out["load_s"] = {"manifest_and_faiss": round(t_faiss, 3), "bm25": round(t_bm25, 3)}
+    mem["after_store_load"] = round(rss_mb(), 1)
+    assert index.ntotal == n, (index.ntotal, n)
+
+    # The bare library: a separate flat index over the same vectors (added per segment, as mmap'd).
+    t = time.perf_counter()
+    raw = faiss.IndexFlatIP(DIM)
+    for e in store.episodes():
+        raw.add(np.ascontiguousarray(store.vectors(e.id)))
+    out["raw_flat_build_s"] = round(time.perf_counter() - t, 3)
+    mem["after_raw_flat"] = round(rss_mb(), 1)
+    bm25 = lexical.retriever
+
+    qv, qtexts = queries(n, nq, seed, distribution)
+    qterms = [list(dict.fromkeys(analyze(q, "en"))) for q in qtexts]
+    emb = FixedQueryEmbedder()
+
+    def q1(i: int) -> np.ndarray:
+        return np.ascontiguousarray(qv[i:i + 1])
+
+    def ours_sem(i: int):
+        emb.q = qv[i]
+        return hsearch.search(store, emb, qtexts[i], k=K, mode="semantic")
+
+    def ours_hyb(i: int):
+        emb.q = qv[i]
+        return hsearch.search(store, emb, qtexts[i], k=K, mode="hybrid")
+
+    paths = {
+        "raw_faiss_k10": lambda i: raw.search(q1(i), K),
+        "ours_search_vectors_k10": lambda i: store.search_vectors(qv[i], K),
+        "raw_faiss_k100": lambda i: raw.search(q1(i), hsearch.CANDIDATES),
+        "ours_search_semantic": ours_sem,
+        "raw_bm25_get_scores": lambda i: bm25.get_scores(qterms[i]),
+        "ours_lexical_scores": lambda i: lexical.scores(qtexts[i]),
+        "ours_search_hybrid": ours_hyb,
+    }
+    # Warm: one pass over a few queries (loads the episode JSON into the chunk cache, FreeDict, ...).
+    t = time.perf_counter()
+    ours_hyb(0)
+    out["first_hybrid_query_s"] = round(time.perf_counter() - t, 3)
+    for i in range(min(3, nq)):
+        for f in paths.values():
+            f(i)
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    per_query_hybrid_ratio = []
+    names = list(paths)
+    for r in range(rounds):
+        for i in range(nq):
+            order = names if (i + r) % 2 == 0 else names[::-1]
+            got = {}
+            for name in order:
+                got[name] = timer(lambda: paths[name](i))
+                times[name].append(got[name])
+            per_query_hybrid_ratio.append(got["ours_search_hybrid"] / (got["raw_faiss_k100"] + got["raw_bm25_get_scores"]))
+    mem["after_warm_queries"] = round(rss_mb(), 1)
+    lat = {k: summary(v) for k, v in times.items()}
+    m = {k: median(v) for k, v in times.items()}
+    out["latency"] = lat
+    out["ratios"] = {
+        "search_vectors/faiss_k10": round(m["ours_search_vectors_k10"] / m["raw_faiss_k10"], 3),
+        "search_semantic/faiss_k100": round(m["ours_search_semantic"] / m["raw_faiss_k100"], 3),
+        "lexical_scores/bm25_get_scores": round(m["ours_lexical_scores"] / m["raw_bm25_get_scores"], 3),
+        "search_hybrid/(faiss_k100+bm25)": round(m["ours_search_hybrid"] / (m["raw_faiss_k100"] + m["raw_bm25_get_scores"]), 3),
+        "search_hybrid/(faiss_k100+bm25)_per_query_median": round(median(per_query_hybrid_ratio), 3),
+    }
+    out["load_during"] = load()
+    # Sanity: our dense top-10 equals bare FAISS's.
+    same = all([(r[1], r[2]) for r in store.search_vectors(qv[i], K)] ==
+               [store.row_location(int(x)) for x in raw.search(q1(i), K)[1][0]] for i in range(min(5, nq)))
+    out["search_vectors_matches_raw"] = same
+    del store, index, lexical, bm25
+    gc.collect()
+    mem["after_dropping_store"] = round(rss_mb(), 1)
+
+    if ann:
+        out["ann"] = ann_section(raw, qv, n, mem)
+    out["memory_mb"] = mem
+    out["raw_flat_bytes_mb"] = round(n * DIM * 4 / 2**20, 1)
+    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return out
+
+
+def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
+    import faiss
+
+    xb = faiss.rev_swig_ptr(raw.get_xb(), n * DIM).reshape(n, DIM)  # a view, no copy
+    nlat = min(len(qv), 200)
+    t = time.perf_counter()
+    _, truth = raw.search(qv, K)
+    flat_batch_s = time.perf_counter() - t
+    res: dict = {"flat": {"recall@10": 1.0, "batch_search_s_per_query_ms": round(flat_batch_s / len(qv) * 1e3, 3),
+                          "bytes_mb": round(n * DIM * 4 / 2**20, 1)}}
+
+    def single_latency(index) -> dict:
+        ms = []
+        for i in range(nlat):
+            q = np.ascontiguousarray(qv[i:i + 1])
+            ms.append(timer(lambda: index.search(q, K)))
+        return summary(ms)
+
+    res["flat"].update(single_latency(raw))
+
+    # HNSW
+    t = time.perf_counter()
+    hnsw = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = 40
+    hnsw.add(xb)
+    build = time.perf_counter() - t
+    mem["with_hnsw"] = round(rss_mb(), 1)
+    res["hnsw_M32"] = {"build_s": round(build, 2), "bytes_mb": round(len(faiss.serialize_index(hnsw)) / 2**20, 1),
+                       "efConstruction": 40}
+    for ef in (64, 128):
+        hnsw.hnsw.efSearch = ef
+        _, found = hnsw.search(qv, K)
+        res["hnsw_M32"][f"efSearch{ef}"] = {"recall@10": round(recall(found, truth), 4), **single_latency(hnsw)}
+        log(f"  hnsw ef{ef}: {res['hnsw_M32'][f'efSearch{ef}']}")
+    del hnsw
+    gc.collect()
+
+    # IVF-Flat
+    nlist = int(round(4 * math.sqrt(n)))
+    ntrain = min(n, 39 * nlist)
+    rng = np.random.default_rng(0)
+    train = xb[np.sort(rng.choice(n, size=ntrain, replace=False))] if ntrain < n else xb
+    t = time.perf_counter()
+    quantizer = faiss.IndexFlatIP(DIM)
+    ivf = faiss.IndexIVFFlat(quantizer, DIM, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(np.ascontiguousarray(train))
+    train_s = time.perf_counter() - t
+    del train
+    t = time.perf_counter()
+    ivf.add(xb)
+    add_s = time.perf_counter() - t
+    mem["with_ivf"] = round(rss_mb(), 1)
+    res["ivf_flat"] = {"nlist": nlist, "train_points": ntrain, "train_s": round(train_s, 2), "add_s": round(add_s, 2),
+                       "build_s": round(train_s + add_s, 2), "bytes_mb": round(len(faiss.serialize_index(ivf)) / 2**20, 1)}
+    for nprobe in (8, 16):
+        ivf.nprobe = nprobe
+        _, found = ivf.search(qv, K)
+        res["ivf_flat"][f"nprobe{nprobe}"] = {"recall@10": round(recall(found, truth), 4), **single_latency(ivf)}
+        log(f"  ivf nprobe{nprobe}: {res['ivf_flat'][f'nprobe{nprobe}']}")
+    del ivf, quantizer
+    gc.collect()
+    return res
+
+
+# ---- parent ------------------------------------------------------------------------------
+def run_child(args: list[str]) -> dict:
+    proc = subprocess.run([PY, __file__, *args], stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args} failed with exit code {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--distribution", choices=["clustered", "uniform"], default="clustered")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--queries", type=int, default=0, help="timed queries per round (default: 200, 60 at 1M)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-ann", action="store_true", help="skip HNSW/IVF")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch indexes in benchmarks/.work")
+    parser.add_argument("--tag", default="", help="suffix for the result files")
+    parser.add_argument("--child", choices=["build", "query"])
+    parser.add_argument("--size", type=int)
+    args = parser.parse_args()
+
+    if args.child == "build":
+        print(json.dumps(child_build(args.size, args.seed, args.distribution)))
+        return
+    if args.child == "query":
+        print(json.dumps(child_query(args.size, args.seed, args.distribution, args.queries, args.rounds, not args.no_ann)))
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    results = {}
+    name = "bench_query" + (f"_{args.tag}" if args.tag else "")
+    data = {"distribution": args.distribution, "seed": args.seed, "episodes_per_index": EPISODES, "dim": DIM,
+            "vocabulary": VOCAB, "words_per_passage": "8-16", "rounds": args.rounds, "load_at_start": load(),
+            "sizes": results}
+    for n in sizes:
+        nq = args.queries or (60 if n >= 1_000_000 else 200)
+        log(f"N={n}: building the hmsearch index ...")
+        build = run_child(["--child", "build", "--size", str(n), "--seed", str(args.seed),
+                           "--distribution", args.distribution])
+        log(f"N={n}: {build}")
+        log(f"N={n}: querying ({nq} queries x {args.rounds} rounds{'' if args.no_ann else ', then HNSW/IVF'}) ...")
+        query = run_child(["--child", "query", "--size", str(n), "--seed", str(args.seed), "--distribution",
+                           args.distribution, "--queries", str(nq), "--rounds", str(args.rounds),
+                           *(["--no-ann"] if args.no_ann else [])])
+        results[str(n)] = {"build": build, **query, "queries": nq}
+        log(f"N={n}: ratios {query['ratios']}")
+        if not args.keep:
+            shutil.rmtree(index_dir(n, args.distribution), ignore_errors=True)
+        write_results(name, data, markdown(data))  # after each size, so a long run leaves partial results
+    print(markdown(data))
+
+
+def markdown(d: dict) -> str:
+    L = [f"# Query latency ({d['distribution']} synthetic vectors, 384-d; {d['episodes_per_index']} episodes per index; "
+         f"short pseudo-word sentences, vocabulary {d['vocabulary']})", "",
+         "Warm single queries, milliseconds, p50 / p95; the query vector is injected (no model time).", "",
+         "| N | raw FAISS k10 | store.search_vectors k10 | raw FAISS k100 | search semantic | raw bm25s | lexical scores "
+         "| search hybrid | hybrid / (FAISS k100 + bm25s) (target ≤ 1.5) | load 1/5/15 |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
+    keys = ["raw_faiss_k10", "ours_search_vectors_k10", "raw_faiss_k100", "ours_search_semantic",
+            "raw_bm25_get_scores", "ours_lexical_scores", "ours_search_hybrid"]
+    for n, r in d["sizes"].items():
+        lat = r["latency"]
+        cells = [f"{lat[k]['p50_ms']:.2f} / {lat[k]['p95_ms']:.2f}" for k in keys]
+        L.append(f"| {int(n):,} | " + " | ".join(cells) + f" | **{r['ratios']['search_hybrid/(faiss_k100+bm25)']}** | "
+                 f"{' '.join(map(str, r['load_during']))} |")
+    L += ["", "| N | search_vectors / FAISS | semantic / FAISS k100 | lexical / bm25s | first hybrid query (cold caches) s |",
+          "|---|---|---|---|---|"]
+    for n, r in d["sizes"].items():
+        x = r["ratios"]
+        L.append(f"| {int(n):,} | {x['search_vectors/faiss_k10']} | {x['search_semantic/faiss_k100']} | "
+                 f"{x['lexical_scores/bm25_get_scores']} | {r['first_hybrid_query_s']} |")
+    L += ["", "Build and memory:", "",
+          "| N | put_episode s | FAISS cache build s | BM25 build s | load FAISS / BM25 s | disk segments / cache MB "
+          "| RSS after load MB | RSS after warm queries MB | build peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
+    for n, r in d["sizes"].items():
+        b, m = r["build"], r["memory_mb"]
+        L.append(f"| {int(n):,} | {b['put_episode_s']} | {b['faiss_cache_build_s']} | {b['bm25_build_s']} | "
+                 f"{r['load_s']['manifest_and_faiss']} / {r['load_s']['bm25']} | {b['disk_mb']['segments']} / "
+                 f"{b['disk_mb']['cache']} | {m['after_store_load']} (imports {m['after_imports']}) | "
+                 f"{m['after_warm_queries']} | {b['build_peak_rss_mb']} |")
+    if any("ann" in r for r in d["sizes"].values()):
+        L += ["", "Approximate indexes (bare FAISS, single-query latency p50 ms, recall@10 vs exact flat):", "",
+              "| N | index | build s | bytes MB | setting | p50 ms | p95 ms | recall@10 |", "|---|---|---|---|---|---|---|---|"]
+        for n, r in d["sizes"].items():
+            a = r.get("ann")
+            if not a:
+                continue
+            f = a["flat"]
+            L.append(f"| {int(n):,} | Flat (exact) | {r['raw_flat_build_s']} | {f['bytes_mb']} | — | {f['p50_ms']} | {f['p95_ms']} | 1.0 |")
+            h = a["hnsw_M32"]
+            for ef in (64, 128):
+                s = h[f"efSearch{ef}"]
+                L.append(f"| {int(n):,} | HNSW M=32 | {h['build_s']} | {h['bytes_mb']} | efSearch {ef} | {s['p50_ms']} | "
+                         f"{s['p95_ms']} | {s['recall@10']} |")
+            v = a["ivf_flat"]
+            for p in (8, 16):
+                s = v[f"nprobe{p}"]
+                L.append(f"| {int(n):,} | IVF-Flat nlist {v['nlist']} | {v['build_s']} (train {v['train_s']}) | "
+                         f"{v['bytes_mb']} | nprobe {p} | {s['p50_ms']} | {s['p95_ms']} | {s['recall@10']} |")
+    return "\n".join(L) + "\n"
+
+
+if __name__ == "__main__":
+    main()
