@@ -157,3 +157,25 @@ def test_episode_ids_with_dots_and_odd_characters(tmp_path):
     for eid in ids:
         assert fresh.search_vectors(vecs[eid][1], k=1)[0][1:] == (eid, 1)
         assert len(fresh.chunks(eid)) == 2
+
+
+def test_index_kind_switches_to_hnsw_by_size_without_a_manual_rebuild(tmp_path, monkeypatch):
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        vecs = np.concatenate([put(store, f"e{i}", 200, h=str(i)) for i in range(5)])
+        store.finish()
+    assert IndexStore(tmp_path / "ix").index_kind() == "flat"
+    monkeypatch.setenv("HMSEARCH_EXACT_SEARCH_MAX", "500")  # as if the archive had grown past the limit
+    big = IndexStore(tmp_path / "ix")
+    assert big.index_kind() == "hnsw"
+    index = big.faiss_index()
+    assert hasattr(index, "hnsw") and index.ntotal == 1000
+    # Recall@10 against exact search on these random vectors stays high.
+    rows = [(f"e{i}", j) for i in range(5) for j in range(200)]
+    hits = total = 0
+    for q in vecs[:20]:
+        exact = {rows[r] for r in np.argsort(-(vecs @ q))[:10]}
+        hits += len(exact & {tuple(r[1:]) for r in big.search_vectors(q, 10)})
+        total += 10
+    assert hits / total >= 0.9
+    assert big.search_vectors(vecs[123], 1)[0][1:] == ("e0", 123)
