@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +208,29 @@ def test_installed_script_runs(sample_dir, tmp_path):
     bad.write_text("not audio")
     res = run("index", str(bad))
     assert res.returncode == 8 and "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_warm_server_answers_without_loading_torch_in_the_client(cli, sample_dir, hermetic):
+    assert cli("index", str(sample_dir)).exit_code == 0
+    index = hermetic / "index"
+    exe = Path(sys.executable).with_name("hmsearch")
+    server = subprocess.Popen([str(exe), "--index-dir", str(index), "serve"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving" in server.stderr.readline()
+        code = ("import json, sys; from hmsearch.cli import cli\n"
+                f"sys.argv = ['hmsearch', '--index-dir', {str(index)!r}, 'search', 'opslag om ugen', '--json']\n"
+                "try:\n    cli(prog_name='hmsearch')\nexcept SystemExit: pass\n"
+                "print('torch' in sys.modules, file=sys.stderr)")
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert res.stderr.strip().endswith("False"), res.stderr
+        served = json.loads(res.stdout)
+        local = json.loads(subprocess.run([str(exe), "--index-dir", str(index), "search", "opslag om ugen", "--json"],
+                                          capture_output=True, text=True, env={**os.environ, "HMSEARCH_NO_SERVER": "1"},
+                                          timeout=300).stdout)
+        assert served == local and served["hits"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    # A server that is gone leaves nothing in the way: search runs in process.
+    assert json.loads(cli("search", "opslag om ugen", "--json").stdout)["hits"]

@@ -301,12 +301,28 @@ def update(ctx: click.Context, feed: str, audio_dir: Path, since: str | None, li
         ctx.exit(EXIT_SOME_FAILED)
 
 
-def _hit_lines(i: int, hit: Any, max_chars: int | None = None) -> list[str]:
-    lines = [f"{i}. {hit.title}  [{_fmt_time(hit.start)}–{_fmt_time(hit.end)}]  score {hit.score:.3f}",
-             _wrap(hit.text, max_chars=max_chars)]
-    if hit.link:
-        lines.append(f"   ▶ {hit.link}")
+def _hit_lines(i: int, hit: dict[str, Any], max_chars: int | None = None) -> list[str]:
+    lines = [f"{i}. {hit['title']}  [{_fmt_time(hit['start'])}–{_fmt_time(hit['end'])}]  score {hit['score']:.3f}",
+             _wrap(hit["text"], max_chars=max_chars)]
+    if hit["link"]:
+        lines.append(f"   ▶ {hit['link']}")
     return lines
+
+
+def _query(ctx: click.Context, request: dict[str, Any]) -> dict[str, Any]:
+    """Answer through a warm `hmsearch serve` of this index when one runs, else in process."""
+    from .serve import ask_server, query
+
+    if not os.environ.get("HMSEARCH_NO_SERVER"):
+        result = ask_server(ctx.obj["index_dir"], request)
+        if result is not None:
+            return result
+    from .search import embedder_for
+
+    store = _store(ctx)
+    store.require()
+    embedder = None if request.get("mode") == "lexical" and request["op"] == "search" else embedder_for(store)
+    return query(store, embedder, request)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -355,20 +371,15 @@ def search(ctx: click.Context, query: str, k: int, mode: str, episode: str | Non
       hmsearch search '"svare inden for to timer"'
       hmsearch search "nyhedsbreve" --since 2024-01-01 --mode lexical
     """
-    from .search import search as run_search
-
-    store = _store(ctx)
-    if episode:
-        store.episode(episode)
-    hits = run_search(store, _embedder(store, mode), query, k=k, mode=mode, episode=episode, since=since,
-                      until=until)
+    out = _query(ctx, {"op": "search", "query": query, "k": k, "mode": mode, "episode": episode,
+                       "since": since, "until": until})
     if as_json:
-        _echo_json({"query": query, "hits": [h.to_dict() for h in hits]})
+        _echo_json(out)
         return
-    if not hits:
+    if not out["hits"]:
         click.echo("No matches.")
         return
-    for i, hit in enumerate(hits, 1):
+    for i, hit in enumerate(out["hits"], 1):
         click.echo("\n".join(_hit_lines(i, hit)) + "\n")
 
 
@@ -388,27 +399,41 @@ def ask(ctx: click.Context, question: str, k: int, mode: str, episode: str | Non
       hmsearch ask "hvad skal salgsafdelingen gøre på sociale medier?"
       hmsearch ask "how fast should we answer customers?" --json
     """
-    from .search import answer, embedder_for
-
-    store = _store(ctx)
-    if episode:
-        store.episode(episode)
-    sentences, hits = answer(store, embedder_for(store), question, k=k, mode=mode, episode=episode,
-                             since=since, until=until)
+    out = _query(ctx, {"op": "ask", "question": question, "k": k, "mode": mode, "episode": episode,
+                       "since": since, "until": until})
     if as_json:
-        _echo_json({"question": question, "answer": [s.to_dict() for s in sentences],
-                    "hits": [h.to_dict() for h in hits]})
+        _echo_json(out)
         return
-    if not sentences:
+    if not out["answer"]:
         click.echo("No answer found in the index.")
         return
     click.echo("Answer:")
-    for s in sentences:
-        click.echo(f"  [{_fmt_time(s.start)}] {s.text}")
-        click.echo(f"     — {s.title}" + (f"  ▶ {s.link}" if s.link else ""))
+    for s in out["answer"]:
+        click.echo(f"  [{_fmt_time(s['start'])}] {s['text']}")
+        click.echo(f"     — {s['title']}" + (f"  ▶ {s['link']}" if s["link"] else ""))
     click.echo("\nSupporting passages (full text: `hmsearch search` or --json):")
-    for i, hit in enumerate(hits, 1):
+    for i, hit in enumerate(out["hits"], 1):
         click.echo("\n".join(_hit_lines(i, hit, max_chars=300)) + "\n")
+
+
+@cli.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Keep the model and index loaded for fast repeated searches (Ctrl-C stops it).
+
+    While it runs, `hmsearch search` and `ask` on the same --index-dir are answered by it in
+    milliseconds instead of loading torch and the model every time (several seconds). It
+    listens on a Unix socket in the index folder and picks up index updates by itself.
+
+    \b
+    Example:
+      hmsearch serve &          # once
+      hmsearch ask "hvordan måler man leads fra LinkedIn?"
+    """
+    from .serve import serve as run_server
+
+    _store(ctx).require()
+    run_server(ctx.obj["index_dir"], on_ready=lambda path: _err(f"serving {ctx.obj['index_dir']} on {path}"))
 
 
 @cli.command()
