@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/bench_query.py                       # 10k, 100k, 1M (1M: ~30-40 min)
     .venv/bin/python benchmarks/bench_query.py --sizes 10000,100000 --no-ann
-    .venv/bin/python benchmarks/bench_query.py --sizes 100000 --distribution uniform --tag uniform
+    .venv/bin/python benchmarks/bench_query.py --ann-only --distribution realcov --tag ann_realcov
+    .venv/bin/python benchmarks/bench_query.py --ann-only --distribution uniform --sizes 100000 --tag ann_uniform
 
 Synthetic data, seeded: L2-normalised 384-d float32 vectors (default "clustered": points around
-N/100 random centres, cosine to their centre ~0.6, which gives neighbours the way real embeddings
-do; "uniform" on the sphere is the worst case for approximate indexes) and one short sentence of
+N/100 random centres, cosine to their centre ~0.6; "uniform" on the sphere, the worst case for
+approximate indexes; "realcov": a Gaussian with the mean and covariance of real MiniLM vectors of
+Talk Python passages (from bench_indexing.py's index) plus topic clusters, which matches the real
+vectors' random-pair cosine, neighbour cosine and effective dimension; see Distribution) and one short sentence of
 pseudo-words per passage (Zipf-distributed vocabulary of 20,000 words, 8-16 words), so that BM25
 has work to do. They are written as 10 big fake episodes through hmsearch.store.IndexStore
 (put_episode with Chunk objects), then store.finish() builds the FAISS and BM25 caches, exactly
@@ -96,10 +99,61 @@ def vectors(rng: np.random.Generator, n: int, c: np.ndarray | None) -> np.ndarra
     return x
 
 
+REAL_SOURCE = WORK / "bench_indexing" / "index-fp32"  # real MiniLM vectors of Talk Python passages
+REALCOV_TOPIC = 0.5  # share of a passage's latent vector that comes from its topic (cluster of ~100)
+
+
+def real_fit() -> tuple[np.ndarray, np.ndarray]:
+    """Mean and Cholesky factor of the covariance of real MiniLM passage vectors (cached)."""
+    cache = WORK / "bench_query" / "realcov.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        return z["mu"], z["L"]
+    from hmsearch.store import IndexStore
+
+    try:
+        store = IndexStore(REAL_SOURCE)
+        x = np.concatenate([np.asarray(store.vectors(e.id)) for e in store.episodes()]).astype(np.float64)
+    except Exception as exc:  # noqa: BLE001
+        raise SystemExit(f"--distribution realcov needs real vectors from {REAL_SOURCE} "
+                         f"(run bench_indexing.py first): {exc}") from None
+    mu, cov = x.mean(0), np.cov(x.T)
+    chol = np.linalg.cholesky(cov + 1e-6 * np.eye(DIM))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, mu=mu.astype(np.float32), L=chol.astype(np.float32), n=len(x))
+    return mu.astype(np.float32), chol.astype(np.float32)
+
+
+class Distribution:
+    """clustered: N/100 random centres, cosine ~0.6 to the centre (full 384-d noise: hard within a
+    cluster, easy for IVF); uniform: on the sphere (worst case for any ANN index); realcov: a
+    Gaussian with the mean and covariance of real MiniLM passage vectors, with topic clusters of ~100
+    (random-pair cosine 0.22, top-10 neighbour 0.51, participation-ratio dimension ~60, against 0.215,
+    0.55 and 64 measured on 2,049 real Talk Python passages)."""
+
+    def __init__(self, kind: str, n_total: int, seed: int) -> None:
+        self.kind = kind
+        self.c = centres(n_total, seed) if kind == "clustered" else None
+        if kind == "realcov":
+            self.mu, self.L = real_fit()
+            rng = np.random.default_rng(seed + 3)
+            self.topics = rng.standard_normal((max(100, n_total // 100), DIM)).astype(np.float32)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.kind != "realcov":
+            return vectors(rng, n, self.c)
+        a = np.float32(REALCOV_TOPIC)
+        z = rng.standard_normal((n, DIM), dtype=np.float32) * np.float32(np.sqrt(1 - a * a))
+        z += a * self.topics[rng.integers(len(self.topics), size=n)]
+        x = z @ self.L.T
+        x += self.mu
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return x
+
+
 def queries(n_total: int, nq: int, seed: int, distribution: str) -> tuple[np.ndarray, list[str]]:
     rng = np.random.default_rng(seed + 2)
-    c = centres(n_total, seed) if distribution == "clustered" else None
-    qv = vectors(rng, nq, c)
+    qv = Distribution(distribution, n_total, seed).sample(rng, nq)
     vocab, p = vocabulary(), zipf_p()
     p = p.copy()
     p[:20] = 0  # the 20 commonest words act like stopwords: a real question rarely rests on them
@@ -121,7 +175,7 @@ def child_build(n: int, seed: int, distribution: str) -> dict:
     root = index_dir(n, distribution)
     shutil.rmtree(root, ignore_errors=True)
     store = IndexStore(root)
-    c = centres(n, seed) if distribution == "clustered" else None
+    dist = Distribution(distribution, n, seed)
     vocab, p = vocabulary(), zipf_p()
     per = [n // EPISODES + (1 if e < n % EPISODES else 0) for e in range(EPISODES)]
     gen_s = write_s = 0.0
@@ -130,7 +184,7 @@ def child_build(n: int, seed: int, distribution: str) -> dict:
         for e, count in enumerate(per):
             t = time.perf_counter()
             rng = np.random.default_rng(seed * 1000 + e)
-            vecs = vectors(rng, count, c)
+            vecs = dist.sample(rng, count)
             texts = sentences(rng, count, vocab, p)
             eid = f"synthetic-{e:02d}"
             chunks = [Chunk(episode=eid, index=i, start=i * 45.0, end=i * 45.0 + 60.0,
@@ -229,14 +283,25 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
         emb.q = qv[i]
         return hsearch.search(store, emb, qtexts[i], k=K, mode="hybrid")
 
+    nthreads = faiss.omp_get_max_threads()
+
+    def one_thread(fn):
+        faiss.omp_set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            faiss.omp_set_num_threads(nthreads)
+
     paths = {
         "raw_faiss_k10": lambda i: raw.search(q1(i), K),
+        "raw_faiss_k10_1thread": lambda i: one_thread(lambda: raw.search(q1(i), K)),
         "ours_search_vectors_k10": lambda i: store.search_vectors(qv[i], K),
         "raw_faiss_k100": lambda i: raw.search(q1(i), hsearch.CANDIDATES),
         "ours_search_semantic": ours_sem,
         "raw_bm25_get_scores": lambda i: bm25.get_scores(qterms[i]),
         "ours_lexical_scores": lambda i: lexical.scores(qtexts[i]),
         "ours_search_hybrid": ours_hyb,
+        "ours_search_hybrid_1thread": lambda i: one_thread(lambda: ours_hyb(i)),
     }
     # Warm: one pass over a few queries (loads the episode JSON into the chunk cache, FreeDict, ...).
     t = time.perf_counter()
@@ -266,6 +331,8 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
         "lexical_scores/bm25_get_scores": round(m["ours_lexical_scores"] / m["raw_bm25_get_scores"], 3),
         "search_hybrid/(faiss_k100+bm25)": round(m["ours_search_hybrid"] / (m["raw_faiss_k100"] + m["raw_bm25_get_scores"]), 3),
         "search_hybrid/(faiss_k100+bm25)_per_query_median": round(median(per_query_hybrid_ratio), 3),
+        "faiss_k10_default_threads/1thread": round(m["raw_faiss_k10"] / m["raw_faiss_k10_1thread"], 3),
+        "search_hybrid_1thread/(faiss_k100+bm25)": round(m["ours_search_hybrid_1thread"] / (m["raw_faiss_k100"] + m["raw_bm25_get_scores"]), 3),
     }
     out["load_during"] = load()
     # Sanity: our dense top-10 equals bare FAISS's.
@@ -348,6 +415,27 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
     return res
 
 
+def child_ann(n: int, seed: int, distribution: str, nq: int) -> dict:
+    """Bare FAISS only (no hmsearch index): flat, HNSW and IVF over the same generated vectors."""
+    import faiss
+
+    dist = Distribution(distribution, n, seed)
+    mem = {"after_imports": round(rss_mb(), 1)}
+    t = time.perf_counter()
+    raw = faiss.IndexFlatIP(DIM)
+    block = 100_000
+    for e, start in enumerate(range(0, n, block)):
+        raw.add(dist.sample(np.random.default_rng(seed * 1000 + e), min(block, n - start)))
+    out: dict = {"generate_and_flat_build_s": round(time.perf_counter() - t, 2), "faiss_omp_threads": faiss.omp_get_max_threads()}
+    mem["after_flat"] = round(rss_mb(), 1)
+    qv, _ = queries(n, nq, seed, distribution)
+    out["ann"] = ann_section(raw, qv, n, mem)
+    out["memory_mb"] = mem
+    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    out["load_during"] = load()
+    return out
+
+
 # ---- parent ------------------------------------------------------------------------------
 def run_child(args: list[str]) -> dict:
     proc = subprocess.run([PY, __file__, *args], stdout=subprocess.PIPE, text=True)
@@ -359,19 +447,24 @@ def run_child(args: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--distribution", choices=["clustered", "uniform"], default="clustered")
+    parser.add_argument("--distribution", choices=["clustered", "uniform", "realcov"], default="clustered")
+    parser.add_argument("--ann-only", action="store_true",
+                        help="only bare FAISS flat/HNSW/IVF (build, latency, recall); no hmsearch index")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--queries", type=int, default=0, help="timed queries per round (default: 200, 60 at 1M)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-ann", action="store_true", help="skip HNSW/IVF")
     parser.add_argument("--keep", action="store_true", help="keep the scratch indexes in benchmarks/.work")
     parser.add_argument("--tag", default="", help="suffix for the result files")
-    parser.add_argument("--child", choices=["build", "query"])
+    parser.add_argument("--child", choices=["build", "query", "ann"])
     parser.add_argument("--size", type=int)
     args = parser.parse_args()
 
     if args.child == "build":
         print(json.dumps(child_build(args.size, args.seed, args.distribution)))
+        return
+    if args.child == "ann":
+        print(json.dumps(child_ann(args.size, args.seed, args.distribution, args.queries)))
         return
     if args.child == "query":
         print(json.dumps(child_query(args.size, args.seed, args.distribution, args.queries, args.rounds, not args.no_ann)))
@@ -380,11 +473,17 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     results = {}
     name = "bench_query" + (f"_{args.tag}" if args.tag else "")
-    data = {"distribution": args.distribution, "seed": args.seed, "episodes_per_index": EPISODES, "dim": DIM,
+    data = {"distribution": args.distribution, "ann_only": args.ann_only, "seed": args.seed, "episodes_per_index": EPISODES, "dim": DIM,
             "vocabulary": VOCAB, "words_per_passage": "8-16", "rounds": args.rounds, "load_at_start": load(),
             "sizes": results}
     for n in sizes:
         nq = args.queries or (60 if n >= 1_000_000 else 200)
+        if args.ann_only:
+            log(f"N={n}: bare FAISS flat / HNSW / IVF on {args.distribution} vectors ...")
+            results[str(n)] = {**run_child(["--child", "ann", "--size", str(n), "--seed", str(args.seed), "--distribution",
+                                            args.distribution, "--queries", str(max(nq, 200))]), "queries": max(nq, 200)}
+            write_results(name, data, markdown(data))
+            continue
         log(f"N={n}: building the hmsearch index ...")
         build = run_child(["--child", "build", "--size", str(n), "--seed", str(args.seed),
                            "--distribution", args.distribution])
@@ -402,34 +501,52 @@ def main() -> None:
 
 
 def markdown(d: dict) -> str:
+    if d.get("ann_only"):
+        L = [f"# Approximate FAISS indexes on {d['distribution']} synthetic vectors (384-d, seeded; bare FAISS only)", ""]
+        return _ann_table(L, d)
     L = [f"# Query latency ({d['distribution']} synthetic vectors, 384-d; {d['episodes_per_index']} episodes per index; "
          f"short pseudo-word sentences, vocabulary {d['vocabulary']})", "",
          "Warm single queries, milliseconds, p50 / p95; the query vector is injected (no model time).", "",
          "| N | raw FAISS k10 | store.search_vectors k10 | raw FAISS k100 | search semantic | raw bm25s | lexical scores "
          "| search hybrid | hybrid / (FAISS k100 + bm25s) (target ≤ 1.5) | load 1/5/15 |",
          "|---|---|---|---|---|---|---|---|---|---|"]
+    keys1 = ["raw_faiss_k10", "raw_faiss_k10_1thread", "ours_search_hybrid", "ours_search_hybrid_1thread"]
     keys = ["raw_faiss_k10", "ours_search_vectors_k10", "raw_faiss_k100", "ours_search_semantic",
             "raw_bm25_get_scores", "ours_lexical_scores", "ours_search_hybrid"]
-    for n, r in d["sizes"].items():
+    full = {n: r for n, r in d["sizes"].items() if "latency" in r}
+    for n, r in full.items():
         lat = r["latency"]
         cells = [f"{lat[k]['p50_ms']:.2f} / {lat[k]['p95_ms']:.2f}" for k in keys]
         L.append(f"| {int(n):,} | " + " | ".join(cells) + f" | **{r['ratios']['search_hybrid/(faiss_k100+bm25)']}** | "
                  f"{' '.join(map(str, r['load_during']))} |")
+    L += ["", "FAISS OpenMP threads: default (all cores) against 1 (faiss.omp_set_num_threads(1)) for a single query, "
+          "p50 / p95 ms:", "", "| N | raw FAISS k10 | raw FAISS k10, 1 thread | search hybrid | search hybrid, 1 thread "
+          "| hybrid 1 thread / (FAISS k100 + bm25s) |", "|---|---|---|---|---|---|"]
+    for n, r in full.items():
+        lat = r["latency"]
+        if "raw_faiss_k10_1thread" not in lat:
+            continue
+        L.append(f"| {int(n):,} | " + " | ".join(f"{lat[k]['p50_ms']:.2f} / {lat[k]['p95_ms']:.2f}" for k in keys1)
+                 + f" | {r['ratios']['search_hybrid_1thread/(faiss_k100+bm25)']} |")
     L += ["", "| N | search_vectors / FAISS | semantic / FAISS k100 | lexical / bm25s | first hybrid query (cold caches) s |",
           "|---|---|---|---|---|"]
-    for n, r in d["sizes"].items():
+    for n, r in full.items():
         x = r["ratios"]
         L.append(f"| {int(n):,} | {x['search_vectors/faiss_k10']} | {x['search_semantic/faiss_k100']} | "
                  f"{x['lexical_scores/bm25_get_scores']} | {r['first_hybrid_query_s']} |")
     L += ["", "Build and memory:", "",
           "| N | put_episode s | FAISS cache build s | BM25 build s | load FAISS / BM25 s | disk segments / cache MB "
           "| RSS after load MB | RSS after warm queries MB | build peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
-    for n, r in d["sizes"].items():
+    for n, r in full.items():
         b, m = r["build"], r["memory_mb"]
         L.append(f"| {int(n):,} | {b['put_episode_s']} | {b['faiss_cache_build_s']} | {b['bm25_build_s']} | "
                  f"{r['load_s']['manifest_and_faiss']} / {r['load_s']['bm25']} | {b['disk_mb']['segments']} / "
                  f"{b['disk_mb']['cache']} | {m['after_store_load']} (imports {m['after_imports']}) | "
                  f"{m['after_warm_queries']} | {b['build_peak_rss_mb']} |")
+    return _ann_table(L, d)
+
+
+def _ann_table(L: list[str], d: dict) -> str:
     if any("ann" in r for r in d["sizes"].values()):
         L += ["", "Approximate indexes (bare FAISS, single-query latency p50 ms, recall@10 vs exact flat):", "",
               "| N | index | build s | bytes MB | setting | p50 ms | p95 ms | recall@10 |", "|---|---|---|---|---|---|---|---|"]
@@ -438,7 +555,7 @@ def markdown(d: dict) -> str:
             if not a:
                 continue
             f = a["flat"]
-            L.append(f"| {int(n):,} | Flat (exact) | {r['raw_flat_build_s']} | {f['bytes_mb']} | — | {f['p50_ms']} | {f['p95_ms']} | 1.0 |")
+            L.append(f"| {int(n):,} | Flat (exact) | {r.get('raw_flat_build_s', r.get('generate_and_flat_build_s'))} | {f['bytes_mb']} | — | {f['p50_ms']} | {f['p95_ms']} | 1.0 |")
             h = a["hnsw_M32"]
             for ef in (64, 128):
                 s = h[f"efSearch{ef}"]
