@@ -4,7 +4,6 @@ with the same index as an uninterrupted one: nothing lost, nothing duplicated.""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess

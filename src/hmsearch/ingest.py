@@ -134,7 +134,7 @@ def discover(paths: Iterable[Path]) -> tuple[list[Source], list[tuple[str, str]]
                         consider(partner, explicit=False)
     sources: list[Source] = []
     seen: dict[str, Source] = {}
-    for (folder, stem), slot in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+    for (_folder, stem), slot in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         source = Source(id=stem, audio=slot.get("audio"), transcript=slot.get("transcript"))
         if stem in seen:
             errors.append((source.name, f"{source.name}: duplicate episode id '{stem}' (also {seen[stem].name})"))

@@ -223,13 +223,13 @@ def translate_terms(query: str, *, to: str, source: str | None = None) -> list[s
     """Index terms in language ``to`` for the words of ``query`` in ``source`` (or in each other
     language we have a dictionary for: English <-> Danish today)."""
     out: list[str] = []
-    for source in (source,) if source else ("en", "da"):
-        if source == to or source not in _ISO3 or to not in _ISO3:
+    for lang in (source,) if source else ("en", "da"):
+        if lang == to or lang not in _ISO3 or to not in _ISO3:
             continue
-        lexicon = _lexicon(source, to)
+        lexicon = _lexicon(lang, to)
         if not lexicon:
             continue
-        for stem in analyze(query, source):
+        for stem in analyze(query, lang):
             for target_word in lexicon.get(stem, ()):
                 out.extend(analyze(target_word, to))
     return out

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import __version__
 from .errors import IndexError_, IndexLockedError, NotFoundError
-from .types import Chunk, Episode, Sentence
+from .types import Chunk, Episode
 
 SCHEMA_VERSION = 1
 # Exact (flat) search reads every vector per query: ~14 ms per 100k passages here, so past
