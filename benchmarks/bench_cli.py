@@ -6,7 +6,8 @@
 1. `hmsearch --help` wall time (subprocess, median of 10) against `python -c pass` in the same run.
 2. A small index is built from the bundled sample (audio/: one mp3 with its JSON transcript beside
    it, so no Whisper runs), then:
-   - end to end: `hmsearch ask "..."` in a fresh process (and `search --mode lexical`, no model);
+   - end to end: `hmsearch ask "..."` in a fresh process (and `search --mode lexical`, no model),
+     with HMSEARCH_NO_SERVER=1; and the same ask through a warm `hmsearch serve`;
    - imports, each in a fresh interpreter: torch, transformers, sentence_transformers, faiss,
      bm25s (which imports numba and scipy.sparse), hmsearch.cli, hmsearch.search, ...;
    - a driver that calls the library the way `cli.ask` does (IndexStore -> search.embedder_for ->
@@ -37,7 +38,9 @@ QUESTION2 = "Hvad skal salgsafdelingen gøre på sociale medier?"
 INDEX = WORK / "bench_cli" / "index"
 ONNX_FP32 = WORK / "bench_indexing" / "onnx" / "minilm-opt.onnx"
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+# Cold runs never use a warm `hmsearch serve` (HMSEARCH_NO_SERVER); the warm figure starts one.
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HMSEARCH_NO_SERVER": "1"}
+WARM_ENV = {k: v for k, v in ENV.items() if k != "HMSEARCH_NO_SERVER"}
 
 DRIVER = r"""
 import json, sys, time
@@ -131,6 +134,44 @@ def json_out(cmd: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def warm_server_asks(cmd: list[str], n: int) -> dict:
+    """Start `hmsearch serve` on the sample index, time `hmsearch ask` through it, stop it."""
+    import socket
+
+    sock = INDEX / ".serve.sock"
+    t = time.perf_counter()
+    server = subprocess.Popen([HMSEARCH, "--index-dir", str(INDEX), "serve"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=WARM_ENV)
+    try:
+        ready = None
+        while time.perf_counter() - t < 300 and server.poll() is None:
+            if sock.exists():
+                try:
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                        s.connect(str(sock))
+                    ready = time.perf_counter() - t
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        if ready is None:
+            return {"skipped": f"`hmsearch serve` did not come up (exit code {server.poll()})"}
+        wall(cmd, env=WARM_ENV)  # first request through the server
+        runs = [wall(cmd, env=WARM_ENV) for _ in range(n)]
+        return {"server_start_to_ready_s": round(ready, 2), "ask_via_server_s": round(median(runs), 3),
+                "runs_s": [round(x, 3) for x in runs]}
+    finally:
+        import signal
+
+        server.send_signal(signal.SIGINT)  # Ctrl-C: serve's own clean-up removes the socket
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        sock.unlink(missing_ok=True)
+
+
 def import_time(stmt: str) -> float:
     code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
     proc = subprocess.run([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV, text=True)
@@ -175,6 +216,9 @@ def main() -> None:
         log(f"cold ask {asks[-1]:.2f} s, lexical search {lexs[-1]:.2f} s, driver total {drivers[-1]['total_in_process']:.2f} s")
     phases = {k: round(median([d[k] for d in drivers]), 3) for k in drivers[0] if k != "precision"}
 
+    warm = warm_server_asks(ask_cmd, args.help_repeats)
+    log(f"warm (hmsearch serve): {warm}")
+
     modules = ["numpy", "click", "hmsearch.cli", "hmsearch.search", "torch", "transformers", "sentence_transformers",
                "sklearn", "faiss", "scipy.sparse", "numba", "bm25s", "Stemmer", "whisper", "onnxruntime", "tokenizers"]
     imports = {}
@@ -202,7 +246,9 @@ def main() -> None:
     else:
         what_if["onnx_query_path"] = {"skipped": f"{ONNX_FP32} not found: run bench_indexing.py first"}
 
-    data = {"help": help_res, "sample_index_build_s": round(build_s, 2),
+    if "ask_via_server_s" in warm:
+        warm["ratio_over_pass"] = round(warm["ask_via_server_s"] / median(passes), 1)
+    data = {"help": help_res, "sample_index_build_s": round(build_s, 2), "warm_server": warm,
             "cold_ask_s": round(median(asks), 3), "cold_ask_runs_s": [round(x, 3) for x in asks],
             "cold_ask_ratio_over_pass": round(median(asks) / median(passes), 1),
             "cold_lexical_search_s": round(median(lexs), 3), "driver_phases_s": phases,
@@ -220,7 +266,11 @@ def markdown(d: dict) -> str:
          f"| `hmsearch --help` | {h['hmsearch_help_s']} | **{h['ratio_help_over_pass']}×** |",
          f"| `import hmsearch.cli` (in-process) | {h['import_hmsearch_cli_s']} | |",
          f"| `hmsearch ask` cold, sample index | {d['cold_ask_s']} | {d['cold_ask_ratio_over_pass']}× |",
-         f"| `hmsearch search --mode lexical` cold (no model) | {d['cold_lexical_search_s']} | |", "",
+         f"| `hmsearch search --mode lexical` cold (no model) | {d['cold_lexical_search_s']} | |",
+         *([f"| `hmsearch ask` through a warm `hmsearch serve` | {d['warm_server']['ask_via_server_s']} | "
+            f"{d['warm_server']['ratio_over_pass']}× |",
+            f"| `hmsearch serve` start until it accepts queries | {d['warm_server']['server_start_to_ready_s']} | |"]
+           if "ask_via_server_s" in d.get("warm_server", {}) else []), "",
          f"Cold `ask` broken down (driver calling the library like cli.ask, median of {d['repeats']} fresh processes; "
          f"embedding precision {d['precision']}; load at start {' '.join(map(str, d['load_at_start']))}):", "",
          "| phase | s |", "|---|---|"]

@@ -16,13 +16,14 @@ has work to do. They are written as 10 big fake episodes through hmsearch.store.
 like `hmsearch index`.
 
 Per size, in a fresh process that opens the index like the CLI does (warm: after one query):
-  vec       store.search_vectors(q, 10)              vs  faiss.IndexFlatIP.search(q, 10)
+  vec       store.search_vectors(q, 10)              vs  bare .search(q, 10) on the same FAISS index object
+            (IndexFlatIP; hmsearch switches to HNSW above HMSEARCH_EXACT_SEARCH_MAX, then that)
   semantic  search.search(mode="semantic", k=10)     vs  faiss search(q, 100)  (search asks FAISS for 100 candidates)
   lexical   store.lexical_index().scores(text)       vs  bm25s get_scores(pre-analysed terms)
   hybrid    search.search(mode="hybrid", k=10)       vs  faiss search(q, 100) + bm25s get_scores   (target <= 1.5)
 The query vector is injected through a stand-in embedder whose encode_queries returns it, so no
-model runs (a real query adds ~10-30 ms of MiniLM). The raw flat index is a separate IndexFlatIP
-built from the same segment vectors. Then FAISS HNSW (M=32, efConstruction 40; efSearch 64/128)
+model runs (a real query adds ~10-30 ms of MiniLM). A separate exact IndexFlatIP over the same
+segment vectors gives exact-search latency and the recall of hmsearch's own dense top-10. Then FAISS HNSW (M=32, efConstruction 40; efSearch 64/128)
 and IVF-Flat (nlist = 4*sqrt(N), trained on min(N, 39*nlist) points; nprobe 8/16): build time,
 p50 single-query latency, recall@10 against exact flat search, index bytes. RSS is recorded at
 each step; each size's build and query run in their own processes.
@@ -259,11 +260,18 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
     mem["after_store_load"] = round(rss_mb(), 1)
     assert index.ntotal == n, (index.ntotal, n)
 
-    # The bare library: a separate flat index over the same vectors (added per segment, as mmap'd).
+    # The bare library. Since hmsearch switches to HNSW above a size (store.index_kind), "raw" is a
+    # bare .search() on the very FAISS index object hmsearch searches (same work, same settings);
+    # a separate exact IndexFlatIP over the same segment vectors gives the truth for recall and
+    # the exact-search latency.
+    kind = store.index_kind() if hasattr(store, "index_kind") else "flat"
+    out["hmsearch_index_kind"] = kind
+    out["hmsearch_index_type"] = type(index).__name__
+    raw = index
     t = time.perf_counter()
-    raw = faiss.IndexFlatIP(DIM)
+    exact = faiss.IndexFlatIP(DIM)
     for e in store.episodes():
-        raw.add(np.ascontiguousarray(store.vectors(e.id)))
+        exact.add(np.ascontiguousarray(store.vectors(e.id)))
     out["raw_flat_build_s"] = round(time.perf_counter() - t, 3)
     mem["after_raw_flat"] = round(rss_mb(), 1)
     bm25 = lexical.retriever
@@ -297,6 +305,7 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
         "raw_faiss_k10_1thread": lambda i: one_thread(lambda: raw.search(q1(i), K)),
         "ours_search_vectors_k10": lambda i: store.search_vectors(qv[i], K),
         "raw_faiss_k100": lambda i: raw.search(q1(i), hsearch.CANDIDATES),
+        **({} if kind == "flat" else {"exact_flat_k10": lambda i: exact.search(q1(i), K)}),
         "ours_search_semantic": ours_sem,
         "raw_bm25_get_scores": lambda i: bm25.get_scores(qterms[i]),
         "ours_lexical_scores": lambda i: lexical.scores(qtexts[i]),
@@ -339,12 +348,15 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
     same = all([(r[1], r[2]) for r in store.search_vectors(qv[i], K)] ==
                [store.row_location(int(x)) for x in raw.search(q1(i), K)[1][0]] for i in range(min(5, nq)))
     out["search_vectors_matches_raw"] = same
-    del store, index, lexical, bm25
+    _, truth = exact.search(qv, K)
+    got = np.array([[x for x in raw.search(q1(i), K)[1][0]] for i in range(nq)])
+    out["hmsearch_dense_recall@10_vs_exact"] = round(recall(got, truth), 4)
+    del store, index, raw, lexical, bm25
     gc.collect()
     mem["after_dropping_store"] = round(rss_mb(), 1)
 
     if ann:
-        out["ann"] = ann_section(raw, qv, n, mem)
+        out["ann"] = ann_section(exact, qv, n, mem)
     out["memory_mb"] = mem
     out["raw_flat_bytes_mb"] = round(n * DIM * 4 / 2**20, 1)
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -528,11 +540,14 @@ def markdown(d: dict) -> str:
             continue
         L.append(f"| {int(n):,} | " + " | ".join(f"{lat[k]['p50_ms']:.2f} / {lat[k]['p95_ms']:.2f}" for k in keys1)
                  + f" | {r['ratios']['search_hybrid_1thread/(faiss_k100+bm25)']} |")
-    L += ["", "| N | search_vectors / FAISS | semantic / FAISS k100 | lexical / bm25s | first hybrid query (cold caches) s |",
-          "|---|---|---|---|---|"]
+    L += ["", "| N | hmsearch FAISS index | its recall@10 vs exact | exact flat k10 p50 ms | search_vectors / FAISS "
+          "| semantic / FAISS k100 | lexical / bm25s | first hybrid query (cold caches) s |",
+          "|---|---|---|---|---|---|---|---|"]
     for n, r in full.items():
         x = r["ratios"]
-        L.append(f"| {int(n):,} | {x['search_vectors/faiss_k10']} | {x['search_semantic/faiss_k100']} | "
+        ex = r["latency"].get("exact_flat_k10", r["latency"]["raw_faiss_k10"])["p50_ms"]
+        L.append(f"| {int(n):,} | {r.get('hmsearch_index_type', 'IndexFlatIP')} | {r.get('hmsearch_dense_recall@10_vs_exact', 1.0)} "
+                 f"| {ex:.2f} | {x['search_vectors/faiss_k10']} | {x['search_semantic/faiss_k100']} | "
                  f"{x['lexical_scores/bm25_get_scores']} | {r['first_hybrid_query_s']} |")
     L += ["", "Build and memory:", "",
           "| N | put_episode s | FAISS cache build s | BM25 build s | load FAISS / BM25 s | disk segments / cache MB "

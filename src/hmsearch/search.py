@@ -13,7 +13,7 @@ import numpy as np
 from .embed import Embedder
 from .errors import IndexError_, InputError
 from .lexical import analyze, guess_language, words
-from .store import IndexStore
+from .store import IndexStore, search_one
 from .types import AnswerSentence, Episode, Hit, Sentence
 
 MODES = ("hybrid", "semantic", "lexical")
@@ -162,7 +162,7 @@ def _faiss_rows(store: IndexStore, qvec: np.ndarray, n: int) -> list[int]:
     index = store.faiss_index()
     if index.ntotal == 0:
         return []
-    _, rows = index.search(np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32), min(n, index.ntotal))
+    _, rows = search_one(index, qvec, min(n, index.ntotal))
     return [int(r) for r in rows[0] if r >= 0]
 
 
