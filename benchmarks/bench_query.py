@@ -23,7 +23,8 @@ Per size, in a fresh process that opens the index like the CLI does (warm: after
   hybrid    search.search(mode="hybrid", k=10)       vs  faiss search(q, 100) + bm25s get_scores   (target <= 1.5)
 The query vector is injected through a stand-in embedder whose encode_queries returns it, so no
 model runs (a real query adds ~10-30 ms of MiniLM). A separate exact IndexFlatIP over the same
-segment vectors gives exact-search latency and the recall of hmsearch's own dense top-10. Then FAISS HNSW (M=32, efConstruction 40; efSearch 64/128)
+segment vectors gives exact-search latency and the recall of hmsearch's own dense top-10. Then FAISS HNSW
+(M=32, efConstruction 40 or --hnsw-efc; efSearch 64/128 or --ef-search)
 and IVF-Flat (nlist = 4*sqrt(N), trained on min(N, 39*nlist) points; nprobe 8/16): build time,
 p50 single-query latency, recall@10 against exact flat search, index bytes. RSS is recorded at
 each step; each size's build and query run in their own processes.
@@ -51,6 +52,9 @@ EPISODES = 10
 VOCAB = 20_000
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 K = 10
+HNSW_EFC = 40
+EF_SEARCH = (64, 128)
+NPROBES = (8, 16)
 
 
 # ---- synthetic data ----------------------------------------------------------------------
@@ -386,19 +390,21 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
     # HNSW
     t = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = 40
+    hnsw.hnsw.efConstruction = HNSW_EFC
     hnsw.add(xb)
     build = time.perf_counter() - t
     mem["with_hnsw"] = round(rss_mb(), 1)
     res["hnsw_M32"] = {"build_s": round(build, 2), "bytes_mb": round(len(faiss.serialize_index(hnsw)) / 2**20, 1),
-                       "efConstruction": 40}
-    for ef in (64, 128):
+                       "efConstruction": HNSW_EFC}
+    for ef in EF_SEARCH:
         hnsw.hnsw.efSearch = ef
         _, found = hnsw.search(qv, K)
         res["hnsw_M32"][f"efSearch{ef}"] = {"recall@10": round(recall(found, truth), 4), **single_latency(hnsw)}
         log(f"  hnsw ef{ef}: {res['hnsw_M32'][f'efSearch{ef}']}")
     del hnsw
     gc.collect()
+    if not NPROBES:
+        return res
 
     # IVF-Flat
     nlist = int(round(4 * math.sqrt(n)))
@@ -417,7 +423,7 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
     mem["with_ivf"] = round(rss_mb(), 1)
     res["ivf_flat"] = {"nlist": nlist, "train_points": ntrain, "train_s": round(train_s, 2), "add_s": round(add_s, 2),
                        "build_s": round(train_s + add_s, 2), "bytes_mb": round(len(faiss.serialize_index(ivf)) / 2**20, 1)}
-    for nprobe in (8, 16):
+    for nprobe in NPROBES:
         ivf.nprobe = nprobe
         _, found = ivf.search(qv, K)
         res["ivf_flat"][f"nprobe{nprobe}"] = {"recall@10": round(recall(found, truth), 4), **single_latency(ivf)}
@@ -450,7 +456,8 @@ def child_ann(n: int, seed: int, distribution: str, nq: int) -> dict:
 
 # ---- parent ------------------------------------------------------------------------------
 def run_child(args: list[str]) -> dict:
-    proc = subprocess.run([PY, __file__, *args], stdout=subprocess.PIPE, text=True)
+    ann = ["--hnsw-efc", str(HNSW_EFC), "--ef-search", ",".join(map(str, EF_SEARCH)), "--nprobe", ",".join(map(str, NPROBES))]
+    proc = subprocess.run([PY, __file__, *args, *ann], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"child {args} failed with exit code {proc.returncode}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -468,10 +475,17 @@ def main() -> None:
     parser.add_argument("--no-ann", action="store_true", help="skip HNSW/IVF")
     parser.add_argument("--keep", action="store_true", help="keep the scratch indexes in benchmarks/.work")
     parser.add_argument("--tag", default="", help="suffix for the result files")
+    parser.add_argument("--hnsw-efc", type=int, default=40, help="HNSW efConstruction (hmsearch itself uses 80)")
+    parser.add_argument("--ef-search", default="64,128", help="HNSW efSearch values")
+    parser.add_argument("--nprobe", default="8,16", help="IVF nprobe values ('' skips IVF)")
     parser.add_argument("--child", choices=["build", "query", "ann"])
     parser.add_argument("--size", type=int)
     args = parser.parse_args()
 
+    global HNSW_EFC, EF_SEARCH, NPROBES
+    HNSW_EFC = args.hnsw_efc
+    EF_SEARCH = tuple(int(x) for x in args.ef_search.split(",") if x.strip())
+    NPROBES = tuple(int(x) for x in args.nprobe.split(",") if x.strip())
     if args.child == "build":
         print(json.dumps(child_build(args.size, args.seed, args.distribution)))
         return
@@ -485,7 +499,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     results = {}
     name = "bench_query" + (f"_{args.tag}" if args.tag else "")
-    data = {"distribution": args.distribution, "ann_only": args.ann_only, "seed": args.seed, "episodes_per_index": EPISODES, "dim": DIM,
+    data = {"distribution": args.distribution, "ann_only": args.ann_only, "hnsw_efConstruction": HNSW_EFC, "seed": args.seed, "episodes_per_index": EPISODES, "dim": DIM,
             "vocabulary": VOCAB, "words_per_passage": "8-16", "rounds": args.rounds, "load_at_start": load(),
             "sizes": results}
     for n in sizes:
@@ -572,12 +586,12 @@ def _ann_table(L: list[str], d: dict) -> str:
             f = a["flat"]
             L.append(f"| {int(n):,} | Flat (exact) | {r.get('raw_flat_build_s', r.get('generate_and_flat_build_s'))} | {f['bytes_mb']} | — | {f['p50_ms']} | {f['p95_ms']} | 1.0 |")
             h = a["hnsw_M32"]
-            for ef in (64, 128):
+            for ef in sorted(int(key[8:]) for key in h if key.startswith("efSearch")):
                 s = h[f"efSearch{ef}"]
-                L.append(f"| {int(n):,} | HNSW M=32 | {h['build_s']} | {h['bytes_mb']} | efSearch {ef} | {s['p50_ms']} | "
+                L.append(f"| {int(n):,} | HNSW M=32 efC {h.get('efConstruction', 40)} | {h['build_s']} | {h['bytes_mb']} | efSearch {ef} | {s['p50_ms']} | "
                          f"{s['p95_ms']} | {s['recall@10']} |")
-            v = a["ivf_flat"]
-            for p in (8, 16):
+            v = a.get("ivf_flat", {})
+            for p in sorted(int(key[6:]) for key in v if key.startswith("nprobe")):
                 s = v[f"nprobe{p}"]
                 L.append(f"| {int(n):,} | IVF-Flat nlist {v['nlist']} | {v['build_s']} (train {v['train_s']}) | "
                          f"{v['bytes_mb']} | nprobe {p} | {s['p50_ms']} | {s['p95_ms']} | {s['recall@10']} |")
