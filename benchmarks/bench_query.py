@@ -433,20 +433,39 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
     return res
 
 
-def child_ann(n: int, seed: int, distribution: str, nq: int) -> dict:
+def real_vectors(folder: str, nq: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """All passage vectors of an existing hmsearch index (read only); nq random ones are held out
+    as queries (a passage's neighbours are then other passages, as a question's would be)."""
+    from hmsearch.store import IndexStore
+
+    store = IndexStore(Path(folder))
+    x = np.concatenate([np.asarray(store.vectors(e.id)) for e in store.episodes()])
+    held = np.zeros(len(x), dtype=bool)
+    held[np.random.default_rng(seed).choice(len(x), size=nq, replace=False)] = True
+    return np.ascontiguousarray(x[~held]), np.ascontiguousarray(x[held])
+
+
+def child_ann(n: int, seed: int, distribution: str, nq: int, vectors_from: str | None = None) -> dict:
     """Bare FAISS only (no hmsearch index): flat, HNSW and IVF over the same generated vectors."""
     import faiss
 
-    dist = Distribution(distribution, n, seed)
     mem = {"after_imports": round(rss_mb(), 1)}
     t = time.perf_counter()
     raw = faiss.IndexFlatIP(DIM)
-    block = 100_000
-    for e, start in enumerate(range(0, n, block)):
-        raw.add(dist.sample(np.random.default_rng(seed * 1000 + e), min(block, n - start)))
-    out: dict = {"generate_and_flat_build_s": round(time.perf_counter() - t, 2), "faiss_omp_threads": faiss.omp_get_max_threads()}
+    if vectors_from:
+        base, qv = real_vectors(vectors_from, nq, seed)
+        n = len(base)
+        raw.add(base)
+        del base
+    else:
+        dist = Distribution(distribution, n, seed)
+        block = 100_000
+        for e, start in enumerate(range(0, n, block)):
+            raw.add(dist.sample(np.random.default_rng(seed * 1000 + e), min(block, n - start)))
+        qv, _ = queries(n, nq, seed, distribution)
+    out: dict = {"generate_and_flat_build_s": round(time.perf_counter() - t, 2), "faiss_omp_threads": faiss.omp_get_max_threads(),
+                 "n": n}
     mem["after_flat"] = round(rss_mb(), 1)
-    qv, _ = queries(n, nq, seed, distribution)
     out["ann"] = ann_section(raw, qv, n, mem)
     out["memory_mb"] = mem
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -478,6 +497,9 @@ def main() -> None:
     parser.add_argument("--hnsw-efc", type=int, default=40, help="HNSW efConstruction (hmsearch itself uses 80)")
     parser.add_argument("--ef-search", default="64,128", help="HNSW efSearch values")
     parser.add_argument("--nprobe", default="8,16", help="IVF nprobe values ('' skips IVF)")
+    parser.add_argument("--vectors-from", metavar="INDEX_DIR",
+                        help="with --ann-only: real vectors of an existing hmsearch index (read only), "
+                             "200 held out as queries; --sizes is ignored")
     parser.add_argument("--child", choices=["build", "query", "ann"])
     parser.add_argument("--size", type=int)
     args = parser.parse_args()
@@ -490,13 +512,17 @@ def main() -> None:
         print(json.dumps(child_build(args.size, args.seed, args.distribution)))
         return
     if args.child == "ann":
-        print(json.dumps(child_ann(args.size, args.seed, args.distribution, args.queries)))
+        print(json.dumps(child_ann(args.size, args.seed, args.distribution, args.queries, args.vectors_from)))
         return
     if args.child == "query":
         print(json.dumps(child_query(args.size, args.seed, args.distribution, args.queries, args.rounds, not args.no_ann)))
         return
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.vectors_from:
+        if not args.ann_only:
+            raise SystemExit("--vectors-from needs --ann-only")
+        sizes, args.distribution = [0], f"real vectors of {args.vectors_from}"
     results = {}
     name = "bench_query" + (f"_{args.tag}" if args.tag else "")
     data = {"distribution": args.distribution, "ann_only": args.ann_only, "hnsw_efConstruction": HNSW_EFC, "seed": args.seed, "episodes_per_index": EPISODES, "dim": DIM,
@@ -506,8 +532,10 @@ def main() -> None:
         nq = args.queries or (60 if n >= 1_000_000 else 200)
         if args.ann_only:
             log(f"N={n}: bare FAISS flat / HNSW / IVF on {args.distribution} vectors ...")
-            results[str(n)] = {**run_child(["--child", "ann", "--size", str(n), "--seed", str(args.seed), "--distribution",
-                                            args.distribution, "--queries", str(max(nq, 200))]), "queries": max(nq, 200)}
+            child = run_child(["--child", "ann", "--size", str(n), "--seed", str(args.seed), "--queries", str(max(nq, 200)),
+                               *(["--vectors-from", args.vectors_from] if args.vectors_from
+                                 else ["--distribution", args.distribution])])
+            results[str(child["n"])] = {**child, "queries": max(nq, 200)}
             write_results(name, data, markdown(data))
             continue
         log(f"N={n}: building the hmsearch index ...")
