@@ -110,3 +110,80 @@ def test_english_question_needs_the_dictionary(da_dev_index):
     with_dict, without = lexical.scores(q), lexical.scores(q, translate=False)
     assert with_dict.max() > without.max()
     assert "ventilation" in " ".join(lexical.query_terms(q))
+
+
+def _zipf_texts(n: int, seed: int) -> list[str]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{i}" for i in range(300)]
+    p = 1 / np.arange(1, 301)
+    return [" ".join(rng.choice(vocab, size=rng.integers(4, 20), p=p / p.sum())) for _ in range(n)]
+
+
+def test_lexical_top_rows_from_postings_equal_a_full_sort():
+    """LexicalIndex.ranked picks the best rows among the query terms' postings (not a pass over
+    every passage); it must agree with sorting all scores."""
+    import numpy as np
+
+    from hmsearch.lexical import LexicalIndex
+
+    texts = _zipf_texts(3000, seed=3)
+    index = LexicalIndex.build(texts, ["en"] * len(texts))
+    for q in ["w0 w1", "w5 w17 w250", "w2 w3 w4 w5 w6 w7", "w299", "nothing here"]:
+        for n in (1, 10, 100, 5000):
+            scores, rows = index.ranked(q, n)
+            np.testing.assert_array_equal(scores, index.scores(q))
+            full = np.argsort(-scores, kind="stable")
+            full = full[scores[full] > 0][:n]
+            assert len(rows) == len(full) and len(set(rows.tolist())) == len(rows)
+            np.testing.assert_array_equal(scores[rows], scores[full])  # same scores, best first (ties in any order)
+
+
+def test_hybrid_fusion_weighs_each_passage_by_its_episode_language(tmp_path):
+    """rank_rows' vectorised fusion against the formula written out row by row: min-max normalised
+    dense and BM25 scores, mixed by trust(model, query language, the passage's episode language)."""
+    import numpy as np
+
+    from hmsearch.search import CANDIDATES, _minmax, rank_rows, trust
+    from hmsearch.store import IndexStore
+    from hmsearch.types import Chunk, Sentence
+
+    model, dim = "sentence-transformers/all-MiniLM-L6-v2", 16
+    rng = np.random.default_rng(7)
+    store = IndexStore(tmp_path / "ix")
+    langs, vecs_all = {}, []
+    with store.writing():
+        store.ensure(embedding_model=model, dim=dim, chunking={})
+        for e, lang in enumerate(["en", "da", "en", "sv"]):
+            texts = _zipf_texts(60, seed=e)
+            vecs = rng.normal(size=(60, dim)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            chunks = [Chunk(f"e{e}", i, i * 30.0, i * 30.0 + 40, (Sentence(i * 30.0, i * 30.0 + 40, t),))
+                      for i, t in enumerate(texts)]
+            store.put_episode(Episode(id=f"e{e}", title="", duration=1800, chunks=60, source="", language=lang,
+                                      content_hash=str(e)), chunks, vecs)
+            langs[f"e{e}"] = lang
+            vecs_all.append(vecs)
+        store.finish()
+    vecs_all = np.concatenate(vecs_all)
+
+    class Fixed:
+        name = model
+
+        def encode_queries(self, texts):
+            return qvec.reshape(1, -1)
+
+    qvec = vecs_all[17] + 0.5 * vecs_all[130]
+    qvec /= np.linalg.norm(qvec)
+    query = "the w1 and w2 of w3"  # English stopwords: an English query
+    ranked = rank_rows(store, Fixed(), query, mode="hybrid")
+    rows = np.array([r for r, _ in ranked])
+    lex = store.lexical_index().scores(query)
+    dense_rows = np.argsort(-(vecs_all @ qvec))[:CANDIDATES]
+    assert set(dense_rows.tolist()) <= set(rows.tolist())
+    dense, lexn = _minmax(vecs_all[rows] @ qvec), _minmax(lex[rows])
+    expected = [trust(model, "en", langs[store.row_location(int(r))[0]]) for r in rows]
+    want = np.array(expected) * dense + (1 - np.array(expected)) * lexn
+    np.testing.assert_allclose([s for _, s in ranked], want, atol=1e-5)
+    assert len(set(expected)) > 1  # the languages did weigh differently

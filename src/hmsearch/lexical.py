@@ -126,10 +126,31 @@ class LexicalIndex:
 
     def scores(self, query: str, *, translate: bool = True) -> np.ndarray:
         """BM25 score of every passage for ``query`` (0 where no term matches)."""
+        return self.ranked(query, 0, translate=translate)[0]
+
+    def ranked(self, query: str, n: int, *, translate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 scores of every passage, and the rows of the ``n`` best (score > 0), best first.
+
+        The best rows are picked among the passages in the query terms' posting lists, not by a
+        pass over the whole archive: at a million passages that is ~35k rows instead of 1M."""
         terms = self.query_terms(query, translate=translate)
         if not terms or self.retriever is None:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.retriever.get_scores(terms), dtype=np.float32)
+            return np.zeros(self.size, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        scores = np.asarray(self.retriever.get_scores(terms), dtype=np.float32)
+        if n <= 0:
+            return scores, np.zeros(0, dtype=np.int64)
+        vocab = self.retriever.vocab_dict
+        ids = [vocab[t] for t in terms if t in vocab]
+        indptr, indices = self.retriever.scores["indptr"], self.retriever.scores["indices"]
+        docs = np.concatenate([indices[indptr[i]:indptr[i + 1]] for i in ids] or [np.zeros(0, np.int64)])
+        # A passage appears once per matching term, so the best n * len(ids) entries hold the best n passages.
+        keep = n * max(1, len(ids))
+        if len(docs) > keep:
+            docs = docs[np.argpartition(-scores[docs], keep - 1)[:keep]]
+        docs = np.unique(docs)
+        docs = docs[scores[docs] > 0]
+        best = docs[np.argsort(-scores[docs], kind="stable")][:n]
+        return scores, best.astype(np.int64)
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25's inverse document frequency of each term (0 for terms no passage has)."""

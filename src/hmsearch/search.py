@@ -100,12 +100,10 @@ def _allowed_rows(store: IndexStore, filters: Filters) -> np.ndarray | None:
 
 def _top(scores: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     """The rows of the n highest positive scores, best first."""
-    if len(rows) == 0:
-        return rows
-    n = min(n, len(rows))
-    idx = np.argpartition(-scores, n - 1)[:n]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
-    return rows[idx[scores[idx] > 0]]
+    idx = np.flatnonzero(scores > 0)
+    if len(idx) > n:
+        idx = idx[np.argpartition(-scores[idx], n - 1)[:n]]
+    return rows[idx[np.argsort(-scores[idx], kind="stable")]]
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
@@ -120,11 +118,9 @@ def rank_rows(store: IndexStore, embedder: Embedder | None, query: str, *, mode:
     """(row, score) of the best passages, best first, before merging into hits."""
     if mode not in MODES:
         raise InputError(f"unknown search mode '{mode}': use one of {', '.join(MODES)}")
-    manifest = store.require()
-    total = int(sum(r["chunks"] for r in manifest.episodes.values()))
+    store.require()
     allowed = _allowed_rows(store, filters)
-    pool = np.arange(total) if allowed is None else allowed
-    if len(pool) == 0:
+    if allowed is not None and len(allowed) == 0:
         return []
     dense_rows = lex_rows = np.zeros(0, dtype=np.int64)
     qvec = None
@@ -132,14 +128,18 @@ def rank_rows(store: IndexStore, embedder: Embedder | None, query: str, *, mode:
         assert embedder is not None
         qvec = embedder.encode_queries([query])[0]
         if allowed is None:
-            dense_rows = np.array([r for r in _faiss_rows(store, qvec, candidates)], dtype=np.int64)
+            dense_rows = np.array(_faiss_rows(store, qvec, candidates), dtype=np.int64)
         else:
-            dense_rows = _top(store.dense_scores(qvec, pool), pool, candidates)
+            dense_rows = _top(store.dense_scores(qvec, allowed), allowed, candidates)
     lex_scores_all = None
     if mode in ("hybrid", "lexical"):
-        lex_scores_all = store.lexical_index().scores(query)
-        lex_rows = _top(lex_scores_all[pool], pool, candidates)
-    rows = np.array(list(dict.fromkeys([*dense_rows.tolist(), *lex_rows.tolist()])), dtype=np.int64)
+        if allowed is None:
+            lex_scores_all, lex_rows = store.lexical_index().ranked(query, candidates)
+        else:
+            lex_scores_all = store.lexical_index().scores(query)
+            lex_rows = _top(lex_scores_all[allowed], allowed, candidates)
+    rows = np.concatenate([dense_rows, lex_rows])
+    rows = rows[np.sort(np.unique(rows, return_index=True)[1])]  # union, first-seen order
     if len(rows) == 0:
         return []
     if mode == "semantic":
@@ -150,12 +150,12 @@ def rank_rows(store: IndexStore, embedder: Embedder | None, query: str, *, mode:
         dense = _minmax(store.dense_scores(qvec, rows))
         lex = _minmax(lex_scores_all[rows])
         qlang = guess_language(query, ("da", "en"))
-        langs = {e.id: e.language for e in store.episodes()}
-        weights = np.array([trust(embedder.name, qlang, langs.get(store.row_location(int(r))[0]))
-                            for r in rows], dtype=np.float32)
+        langs = [rec.get("language") for rec in store.require().episodes.values()]
+        by_episode = np.array([trust(embedder.name, qlang, lang) for lang in langs], dtype=np.float32)
+        weights = by_episode[store.row_episodes(rows)]
         scores = weights * dense + (1 - weights) * lex
     order = np.argsort(-scores, kind="stable")
-    return [(int(rows[i]), float(scores[i])) for i in order]
+    return list(zip(rows[order].tolist(), scores[order].tolist()))
 
 
 def _faiss_rows(store: IndexStore, qvec: np.ndarray, n: int) -> list[int]:
@@ -189,28 +189,38 @@ def _sentences(raw: list) -> tuple[Sentence, ...]:
 def _hits_from_rows(store: IndexStore, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
     groups: list[list[Hit]] = []
     episodes: dict[str, Episode] = {}
-    for row, score in ranked:
-        episode_id, idx = store.row_location(row)
+    ids = list(store.require().episodes)
+    positions = store.row_episodes(np.array([row for row, _ in ranked], dtype=np.int64)) if ranked else []
+    starts = store.episode_starts()
+    by_episode: dict[str, list[list[Hit]]] = {}
+    for (row, score), pos in zip(ranked, positions):
+        episode_id = ids[pos]
+        mine = by_episode.get(episode_id, [])
+        if len(groups) >= k and not mine:
+            continue  # the list is full and nothing of this episode is in it to merge with
+        chunk = store.chunks(episode_id)[row - int(starts[pos])]
+        start, end = float(chunk["start"]), float(chunk["end"])
+        overlapping = [g for g in mine if _span_overlaps(g, start, end)]
+        if overlapping:
+            # Same stretch of the same episode: merge, do not repeat. A merge may not grow past
+            # MAX_MERGED_SECONDS or into another hit; else the passage is already covered: drop it.
+            group = overlapping[0]
+            lo, hi = min(start, *(h.start for h in group)), max(end, *(h.end for h in group))
+            if len(overlapping) > 1 or hi - lo > MAX_MERGED_SECONDS or any(
+                    _span_overlaps(g, lo, hi) for g in mine if g is not group):
+                continue
+        elif len(groups) >= k:
+            continue
         if episode_id not in episodes:
             episodes[episode_id] = store.episode(episode_id)
-        chunk = store.chunks(episode_id)[idx]
         sentences = _sentences(chunk["sentences"])
-        hit = Hit(episode=episode_id, title=episodes[episode_id].title, start=float(chunk["start"]),
-                  end=float(chunk["end"]), text=" ".join(s.text for s in sentences), score=score, link="",
-                  sentences=sentences)
-        overlapping = [g for g in groups if g[0].episode == episode_id and _span_overlaps(g, hit.start, hit.end)]
-        if not overlapping:
-            if len(groups) < k:
-                groups.append([hit])
-            continue
-        # Same stretch of the same episode: merge, do not repeat. A merge may not grow past
-        # MAX_MERGED_SECONDS or into another hit; then the passage is already covered: drop it.
-        group = overlapping[0]
-        start, end = min(hit.start, *(h.start for h in group)), max(hit.end, *(h.end for h in group))
-        others = [g for g in groups if g is not group and g[0].episode == episode_id]
-        if len(overlapping) == 1 and end - start <= MAX_MERGED_SECONDS and not any(
-                _span_overlaps(g, start, end) for g in others):
-            group.append(hit)
+        hit = Hit(episode=episode_id, title=episodes[episode_id].title, start=start, end=end,
+                  text=" ".join(s.text for s in sentences), score=score, link="", sentences=sentences)
+        if overlapping:
+            overlapping[0].append(hit)
+        else:
+            groups.append([hit])
+            by_episode.setdefault(episode_id, []).append(groups[-1])
     hits = []
     for group in groups:
         merged = _merge(group) if len(group) > 1 else group[0]
@@ -264,12 +274,13 @@ def find_quote(store: IndexStore, phrase: str, *, k: int = 10, filters: Filters 
     target = [t for t in (_norm(w) for w in phrase.split()) if t]
     if not target:
         return []
-    manifest = store.require()
-    total = int(sum(r["chunks"] for r in manifest.episodes.values()))
+    store.require()
     allowed = _allowed_rows(store, filters)
-    pool = np.arange(total) if allowed is None else allowed
-    lex = store.lexical_index().scores(phrase, translate=False)
-    rows = _top(lex[pool], pool, CANDIDATES)
+    if allowed is None:
+        rows = store.lexical_index().ranked(phrase, CANDIDATES, translate=False)[1]
+    else:
+        lex = store.lexical_index().scores(phrase, translate=False)
+        rows = _top(lex[allowed], allowed, CANDIDATES)
     found: dict[tuple[str, float], tuple[float, float, Hit]] = {}
     episodes: dict[str, Episode] = {}
     for rank, row in enumerate(rows):

@@ -254,7 +254,7 @@ class IndexStore:
     def index_kind(self) -> str:
         """Exact search while it is fast enough, HNSW above (see EXACT_SEARCH_MAX)."""
         limit = int(os.environ.get("HMSEARCH_EXACT_SEARCH_MAX", EXACT_SEARCH_MAX))
-        return "flat" if int(self._row_table()[1][-1]) <= limit else "hnsw"
+        return "flat" if self.total_rows() <= limit else "hnsw"
 
     def _cache_path(self) -> Path:
         return self.root / "cache" / f"{self.index_kind()}-{self._cache_digest()}.faiss"
@@ -267,6 +267,17 @@ class IndexStore:
         ids, starts = self._row_table()
         e = int(np.searchsorted(starts, row, side="right") - 1)
         return ids[e], int(row - starts[e])
+
+    def row_episodes(self, rows: np.ndarray) -> np.ndarray:
+        """FAISS/BM25 rows -> positions of their episodes in manifest order (vectorised row_location)."""
+        return np.searchsorted(self._row_table()[1], np.asarray(rows, dtype=np.int64), side="right") - 1
+
+    def episode_starts(self) -> np.ndarray:
+        """The first row of each episode in manifest order, then the total."""
+        return self._row_table()[1]
+
+    def total_rows(self) -> int:
+        return int(self._row_table()[1][-1])
 
     def episode_rows(self, episode_id: str) -> range:
         ids, starts = self._row_table()
@@ -286,7 +297,7 @@ class IndexStore:
         from .lexical import LexicalIndex
 
         path = self._lexical_path()
-        total = int(self._row_table()[1][-1])
+        total = self.total_rows()
         lexical = None
         if path.is_dir():
             try:

@@ -1,0 +1,47 @@
+"""The embedding model as hmsearch runs it: unit vectors in both precisions, bf16 batches padded to
+few shapes (oneDNN keeps kernels and packed weights per shape: unbounded shapes grew memory)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from hmsearch import embed
+from hmsearch.embed import Embedder
+
+WORDS = "the of and a to in is you that it was for on are as with they at be this have from podcast".split()
+
+
+def _texts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(3, 150))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def bf16():
+    return Embedder("all-MiniLM-L6-v2", precision="bf16")
+
+
+def test_vectors_are_unit_length_and_bf16_matches_fp32(embedder, bf16):
+    texts = _texts(40)
+    ref = Embedder("all-MiniLM-L6-v2", precision="fp32").encode_documents(texts)
+    low = bf16.encode_documents(texts)
+    for vecs in (ref, low, bf16.encode_queries(texts[:3])):
+        assert vecs.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert (ref * low).sum(axis=1).min() > 0.99
+
+
+def test_bf16_batches_are_padded_to_a_few_shapes(bf16):
+    lengths: list[int] = []
+    # The sentence-transformers Transformer module receives the tokenised batch as its first argument.
+    handle = bf16.model[0].register_forward_pre_hook(
+        lambda module, args: lengths.append(int(args[0]["input_ids"].shape[1])))
+    try:
+        bf16.encode_documents(_texts(70, seed=1))
+    finally:
+        handle.remove()
+    assert len(lengths) == 3  # batches of 32, 32, 6
+    assert embed.PAD_MULTIPLE == 32 and all(n % 32 == 0 for n in lengths), lengths
