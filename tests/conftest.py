@@ -54,6 +54,9 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(var)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/hmsearch/config.toml
     monkeypatch.setenv("HMSEARCH_INDEX_DIR", str(tmp_path / "index"))
+    # The ONNX export of the query encoder takes seconds per new index; tests/test_onnx_query.py
+    # covers that path, every other test queries through the torch model.
+    monkeypatch.setenv("HMSEARCH_QUERY_ENGINE", "torch")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # an empty Whisper model cache
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -280,7 +280,23 @@ def index_sources(
             _fail(report, emit, source, exc)
     if report.added or report.replaced:
         store.finish()
+        export_query_encoder(store, embedder)
     return report
+
+
+def export_query_encoder(store: IndexStore, embedder: Embedder) -> bool:
+    """Export the index's model for torch-free queries once (a derived cache: failing is harmless)."""
+    from .onnx_query import enabled, export
+
+    folder = store.encoder_dir()
+    if folder.is_dir() or not enabled() or embedder.name != store.require().embedding_model:
+        return folder.is_dir()
+    try:
+        import onnxruntime  # noqa: F401  (without it there is nothing to export for)
+
+        return export(embedder.model, embedder.name, folder)
+    except Exception:  # noqa: BLE001  an exporter failure must never fail indexing: queries use torch
+        return False
 
 
 def _fail(report: IndexReport, emit: EventFn, source: Source, exc: Exception) -> None:

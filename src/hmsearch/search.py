@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed import Embedder
+from .embed import Embedder, canonical_model_name
 from .errors import IndexError_, InputError
 from .lexical import analyze, guess_language, words
 from .store import IndexStore, search_one
@@ -62,8 +62,15 @@ def check_model(store: IndexStore, embedder: Embedder) -> None:
 
 
 def embedder_for(store: IndexStore, requested: str | None = None) -> Embedder:
-    """The index's own embedding model (a query must be embedded like the passages were)."""
+    """The index's own embedding model (a query must be embedded like the passages were): its
+    torch-free ONNX export when the index has one (see onnx_query), else the model itself."""
     manifest = store.require()
+    if requested is None or canonical_model_name(requested) == manifest.embedding_model:
+        from .onnx_query import load
+
+        exported = load(store.encoder_dir(), manifest.embedding_model)
+        if exported is not None:
+            return exported  # type: ignore[return-value]  # the same query-side interface
     embedder = Embedder(requested or manifest.embedding_model)
     check_model(store, embedder)
     return embedder

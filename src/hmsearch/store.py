@@ -259,6 +259,13 @@ class IndexStore:
     def _cache_path(self) -> Path:
         return self.root / "cache" / f"{self.index_kind()}-{self._cache_digest()}.faiss"
 
+    def encoder_dir(self) -> Path:
+        """Where the index's query encoder is exported for onnxruntime (see onnx_query)."""
+        from .onnx_query import ENCODER_VERSION
+
+        model = self.require().embedding_model
+        return self.root / "cache" / f"encoder-{ENCODER_VERSION}-{hashlib.sha256(model.encode()).hexdigest()[:12]}"
+
     def _lexical_path(self) -> Path:
         return self.root / "cache" / f"bm25-{LEXICAL_VERSION}-{self._cache_digest()}"
 
@@ -500,7 +507,7 @@ class IndexStore:
                     f.unlink(missing_ok=True)
         cache = self.root / "cache"
         if cache.is_dir() and self.manifest is not None:
-            current = {self._cache_path().name, self._lexical_path().name}
+            current = {self._cache_path().name, self._lexical_path().name, self.encoder_dir().name}
             for f in cache.iterdir():
                 if f.name in current:
                     continue
