@@ -1,7 +1,8 @@
 #!/bin/sh
 # Create .venv/ and install hmsearch into it, CPU-only (no CUDA packages, no triton).
 #   sh scripts/setup.sh          runtime only
-#   sh scripts/setup.sh --test   also pytest and espeak-ng (Danish speech for the tests)
+#   sh scripts/setup.sh --test   also pytest, faster-whisper (its tests) and espeak-ng (Danish speech)
+#   FASTER_WHISPER=1 sh scripts/setup.sh   runtime plus the optional faster-whisper engine
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -22,7 +23,8 @@ else
     set -- "$@" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
 extra=""
-[ "$WITH_TEST" = 1 ] && extra="[test]"
+[ "${FASTER_WHISPER:-0}" = 1 ] && extra="[faster-whisper]"
+[ "$WITH_TEST" = 1 ] && extra="[test,faster-whisper]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 
 # Debian packages: FreeDict's Danish<->English dictionaries (query translation for English

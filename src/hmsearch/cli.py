@@ -124,10 +124,15 @@ def _language(value: str | None) -> str | None:
     return code
 
 
-whisper_model_option = click.option(
-    "--whisper-model", metavar="NAME|PATH", default=None,
-    help="Whisper model name (turbo, small, medium, large-v3, ...) or checkpoint path "
-         "[env HMSEARCH_WHISPER_MODEL; default turbo].")
+def whisper_model_option(f):
+    f = click.option(
+        "--whisper-engine", type=click.Choice(["openai", "faster-whisper"]), default=None,
+        help="openai-whisper (torch), or faster-whisper (CTranslate2 int8: several times faster on CPU; "
+             "pip install 'hmsearch[faster-whisper]') [env HMSEARCH_WHISPER_ENGINE; default openai].")(f)
+    return click.option(
+        "--whisper-model", metavar="NAME|PATH", default=None,
+        help="Whisper model name (turbo, small, medium, large-v3, ...) or checkpoint path; with "
+             "faster-whisper a size name or a CTranslate2 model folder [env HMSEARCH_WHISPER_MODEL; default turbo].")(f)
 language_option = click.option("--language", metavar="CODE", default=None,
                                help="Spoken language, e.g. da or en [default: detect].")
 greedy_option = click.option("--greedy", is_flag=True,
@@ -190,7 +195,7 @@ workers_option = click.option("--workers", default=1, show_default=True, type=cl
 @click.option("--wait", is_flag=True, help="Wait for another job's lock instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def index(ctx: click.Context, paths: tuple[Path, ...], whisper_model: str | None, language: str | None,
+def index(ctx: click.Context, paths: tuple[Path, ...], whisper_model: str | None, whisper_engine: str | None, language: str | None,
           greedy: bool, embedding_model: str | None, force: bool, workers: int, wait: bool, as_json: bool) -> None:
     """Transcribe what is new, chunk it, embed it and add it to the index.
 
@@ -214,6 +219,7 @@ def index(ctx: click.Context, paths: tuple[Path, ...], whisper_model: str | None
             manifest = store.manifest
             model_name = embedding_model or (manifest.embedding_model if manifest else setting("embedding_model"))
             whisper = WhisperOptions(model=setting("whisper_model", whisper_model), language=_language(language),
+                                     engine=setting("whisper_engine", whisper_engine),
                                      greedy=greedy, show_progress=reporter.show_bar)
             report = index_paths(paths, store, embedder=Embedder(model_name), whisper=whisper,
                                  settings=ChunkSettings(), force=force, workers=workers, on_event=reporter)
@@ -249,7 +255,7 @@ def index(ctx: click.Context, paths: tuple[Path, ...], whisper_model: str | None
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def update(ctx: click.Context, feed: str, audio_dir: Path, since: str | None, limit: int | None, dry_run: bool,
-           prune: bool, force: bool, workers: int, whisper_model: str | None, language: str | None, greedy: bool,
+           prune: bool, force: bool, workers: int, whisper_model: str | None, whisper_engine: str | None, language: str | None, greedy: bool,
            embedding_model: str | None, wait: bool, as_json: bool) -> None:
     """Index what is new in a podcast feed (a batch job: safe to kill, safe to run twice).
 
@@ -276,6 +282,7 @@ def update(ctx: click.Context, feed: str, audio_dir: Path, since: str | None, li
             manifest = store.manifest
             model_name = embedding_model or (manifest.embedding_model if manifest else setting("embedding_model"))
             whisper = WhisperOptions(model=setting("whisper_model", whisper_model), language=_language(language),
+                                     engine=setting("whisper_engine", whisper_engine),
                                      greedy=greedy, show_progress=reporter.show_bar)
             report = update_feed(feed, store, audio_dir=audio_dir, embedder=Embedder(model_name), whisper=whisper,
                                  since=since, limit=limit, dry_run=dry_run, prune=prune, force=force,
@@ -447,7 +454,7 @@ def serve(ctx: click.Context) -> None:
 @greedy_option
 @click.pass_context
 def transcribe(ctx: click.Context, audio: tuple[Path, ...], format_: str, out_dir: Path | None,
-               whisper_model: str | None, language: str | None, greedy: bool) -> None:
+               whisper_model: str | None, whisper_engine: str | None, language: str | None, greedy: bool) -> None:
     """Transcribe AUDIO files with Whisper into <stem>.<format> (for show notes or subtitles).
 
     Transcripts already made for the same audio and model (by `index` or an earlier
@@ -464,6 +471,7 @@ def transcribe(ctx: click.Context, audio: tuple[Path, ...], format_: str, out_di
 
     quiet = ctx.obj["quiet"]
     whisper = WhisperOptions(model=setting("whisper_model", whisper_model), language=_language(language),
+                             engine=setting("whisper_engine", whisper_engine),
                              greedy=greedy, show_progress=not quiet and sys.stderr.isatty())
     whisper.spec()  # fail once, up front, when the model cannot be had
     cache_dir = ctx.obj["index_dir"] / "transcripts"

@@ -25,6 +25,7 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULTS: dict[str, Any] = {
     "index_dir": "index",
     "whisper_model": DEFAULT_WHISPER_MODEL,
+    "whisper_engine": "openai",  # or "faster-whisper" (optional extra; CTranslate2, int8)
     "language": None,  # None = let Whisper detect it
     "embedding_model": DEFAULT_EMBEDDING_MODEL,
 }
@@ -32,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
 ENV_VARS = {
     "index_dir": "HMSEARCH_INDEX_DIR",
     "whisper_model": "HMSEARCH_WHISPER_MODEL",
+    "whisper_engine": "HMSEARCH_WHISPER_ENGINE",
     "language": "HMSEARCH_LANGUAGE",
     "embedding_model": "HMSEARCH_EMBEDDING_MODEL",
 }

@@ -47,28 +47,55 @@ class Source:
         return str(self.transcript or self.audio) if (self.transcript or self.audio) else self.id
 
 
+ENGINES = ("openai", "faster-whisper")
+
+
 @dataclass
 class WhisperOptions:
     model: str
     language: str | None = None
     greedy: bool = False
     show_progress: bool = False
+    engine: str = "openai"  # openai-whisper (torch), or faster-whisper (CTranslate2, int8; optional extra)
     _spec: Any = None
     _model: Any = None
 
     def spec(self):
-        from .transcribe import resolve_whisper_model
-
         if self._spec is None:
-            self._spec = resolve_whisper_model(self.model)
+            if self.engine == "faster-whisper":
+                from .ct2_whisper import resolve
+
+                self._spec = resolve(self.model)
+            elif self.engine == "openai":
+                from .transcribe import resolve_whisper_model
+
+                self._spec = resolve_whisper_model(self.model)
+            else:
+                raise InputError(f"unknown Whisper engine '{self.engine}': use one of {', '.join(ENGINES)}")
         return self._spec
 
     def loaded(self):
-        from .transcribe import load_whisper_model
-
         if self._model is None:
-            self._model = load_whisper_model(self.spec())
+            if self.engine == "faster-whisper":
+                from .ct2_whisper import load
+            else:
+                from .transcribe import load_whisper_model as load
+            self._model = load(self.spec())
         return self._model
+
+    def transcribe(self, samples: Any) -> Transcript:
+        if self.engine == "faster-whisper":
+            from .ct2_whisper import transcribe_samples
+        else:
+            from .transcribe import transcribe_samples
+        return transcribe_samples(self.loaded(), samples, language=self.language, greedy=self.greedy,
+                                  show_progress=self.show_progress, model_id=self.spec().model_id)
+
+    @property
+    def cache_tag(self) -> str:
+        """Names the model (and engine) in the transcript store: engines never share entries."""
+        prefix = "" if self.engine == "openai" else "fw-"
+        return "".join(c if c.isalnum() else "_" for c in f"{prefix}{self.spec().model_id}-{self.language or 'auto'}")
 
 
 @dataclass
@@ -165,22 +192,17 @@ def whisper_transcript(audio: Path, audio_sha256: str, whisper: WhisperOptions, 
                        samples: Any = None) -> Transcript:
     """Transcribe ``audio`` with Whisper, reusing a stored transcript of the same audio bytes,
     model and language (Whisper is the slow part: never run it twice on the same input)."""
-    spec = whisper.spec()
     cache_file = None
     if cache_dir is not None:
-        tag = "".join(c if c.isalnum() else "_" for c in f"{spec.model_id}-{whisper.language or 'auto'}")
-        cache_file = cache_dir / f"{audio_sha256[:24]}-{tag}.json"
+        cache_file = cache_dir / f"{audio_sha256[:24]}-{whisper.cache_tag}.json"
         if cache_file.is_file():
             try:
                 return parse_whisper_json(json.loads(cache_file.read_bytes()), name=str(cache_file))
             except (HmsearchError, ValueError):
                 pass  # a damaged cache entry is simply redone
-    from .transcribe import transcribe_samples
-
     if samples is None:
         samples = decode_audio(audio)
-    transcript = transcribe_samples(whisper.loaded(), samples, language=whisper.language, greedy=whisper.greedy,
-                                    show_progress=whisper.show_progress, model_id=spec.model_id)
+    transcript = whisper.transcribe(samples)
     if cache_file is not None:
         atomic_write(cache_file, format_json(transcript).encode("utf-8"))
     return transcript
@@ -251,7 +273,8 @@ def index_sources(
             if not source.transcript:
                 if not previous:
                     probe_audio(source.audio)  # type: ignore[arg-type]  # a bad file says so before any model talk
-                parts["whisper"] = [whisper.spec().model_id, whisper.language]
+                parts["whisper"] = [whisper.spec().model_id, whisper.language,
+                                    *([whisper.engine] if whisper.engine != "openai" else [])]
             content_hash = _content_hash(parts)
             if previous and previous.get("content_hash") == content_hash and not force:
                 report.unchanged.append(source.id)
@@ -321,7 +344,7 @@ def pretranscribe(jobs: list[tuple[Path, str]], whisper: WhisperOptions, cache_d
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    options = {"model": whisper.model, "language": whisper.language, "greedy": whisper.greedy}
+    options = {"model": whisper.model, "language": whisper.language, "greedy": whisper.greedy, "engine": whisper.engine}
     args = [(str(a), sha, options, str(cache_dir)) for a, sha in jobs]
     # spawn: a forked copy of a process that has torch loaded is not safe.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
