@@ -298,6 +298,8 @@ def index_sources(
             store.put_episode(episode, chunks, vectors, extra=extra)
             (report.replaced if previous else report.added).append(source.id)
             report.passages += len(chunks)
+            del chunks, vectors
+            trim_heap()
             emit("replaced" if previous else "added", source.id, f"{len(chunks)} passages")
         except HmsearchError as exc:
             _fail(report, emit, source, exc)
@@ -320,6 +322,25 @@ def export_query_encoder(store: IndexStore, embedder: Embedder) -> bool:
         return export(embedder.model, embedder.name, folder)
     except Exception:  # noqa: BLE001  an exporter failure must never fail indexing: queries use torch
         return False
+
+
+_LIBC: Any = None
+
+
+def trim_heap() -> None:
+    """Give the heap that one episode's audio, tensors and text freed back to the OS (glibc keeps
+    it otherwise: over a back catalogue the process crept up several MB an episode)."""
+    global _LIBC
+    if _LIBC is False:
+        return
+    try:
+        if _LIBC is None:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+        _LIBC.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        _LIBC = False
 
 
 def _fail(report: IndexReport, emit: EventFn, source: Source, exc: Exception) -> None:
