@@ -298,9 +298,9 @@ def index_sources(
             store.put_episode(episode, chunks, vectors, extra=extra)
             (report.replaced if previous else report.added).append(source.id)
             report.passages += len(chunks)
+            emit("replaced" if previous else "added", source.id, f"{len(chunks)} passages")
             del chunks, vectors
             trim_heap()
-            emit("replaced" if previous else "added", source.id, f"{len(chunks)} passages")
         except HmsearchError as exc:
             _fail(report, emit, source, exc)
     if report.added or report.replaced:
