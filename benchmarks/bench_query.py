@@ -478,7 +478,8 @@ def child_ann(n: int, seed: int, distribution: str, nq: int, vectors_from: str |
 
 # ---- parent ------------------------------------------------------------------------------
 def run_child(args: list[str]) -> dict:
-    ann = ["--hnsw-efc", str(HNSW_EFC), "--ef-search", ",".join(map(str, EF_SEARCH)), "--nprobe", ",".join(map(str, NPROBES))]
+    ann = ["--hnsw-efc", str(HNSW_EFC), "--ef-search", ",".join(map(str, EF_SEARCH)), "--nprobe", ",".join(map(str, NPROBES)),
+           "--episodes", str(EPISODES)]
     proc = subprocess.run([PY, __file__, *args, *ann], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"child {args} failed with exit code {proc.returncode}")
@@ -486,6 +487,7 @@ def run_child(args: list[str]) -> dict:
 
 
 def main() -> None:
+    global HNSW_EFC, EF_SEARCH, NPROBES, EPISODES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--distribution", choices=["clustered", "uniform", "realcov"], default="clustered")
@@ -503,11 +505,13 @@ def main() -> None:
     parser.add_argument("--vectors-from", metavar="INDEX_DIR",
                         help="with --ann-only: real vectors of an existing hmsearch index (read only), "
                              "200 held out as queries; --sizes is ignored")
+    parser.add_argument("--episodes", type=int, default=EPISODES,
+                        help="fake episodes the passages are split into (a real archive has ~180 passages an episode)")
     parser.add_argument("--child", choices=["build", "query", "ann"])
     parser.add_argument("--size", type=int)
     args = parser.parse_args()
 
-    global HNSW_EFC, EF_SEARCH, NPROBES
+    EPISODES = args.episodes
     HNSW_EFC = args.hnsw_efc
     EF_SEARCH = tuple(int(x) for x in args.ef_search.split(",") if x.strip())
     NPROBES = tuple(int(x) for x in args.nprobe.split(",") if x.strip())

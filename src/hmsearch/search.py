@@ -157,9 +157,9 @@ def rank_rows(store: IndexStore, embedder: Embedder | None, query: str, *, mode:
         dense = _minmax(store.dense_scores(qvec, rows))
         lex = _minmax(lex_scores_all[rows])
         qlang = guess_language(query, ("da", "en"))
-        langs = [rec.get("language") for rec in store.require().episodes.values()]
-        by_episode = np.array([trust(embedder.name, qlang, lang) for lang in langs], dtype=np.float32)
-        weights = by_episode[store.row_episodes(rows)]
+        # The trust of each row's episode language: looked up once per distinct language.
+        langs, which = np.unique(store.episode_languages()[store.row_episodes(rows)], return_inverse=True)
+        weights = np.array([trust(embedder.name, qlang, lang or None) for lang in langs], dtype=np.float32)[which]
         scores = weights * dense + (1 - weights) * lex
     order = np.argsort(-scores, kind="stable")
     return list(zip(rows[order].tolist(), scores[order].tolist()))
@@ -196,7 +196,7 @@ def _sentences(raw: list) -> tuple[Sentence, ...]:
 def _hits_from_rows(store: IndexStore, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
     groups: list[list[Hit]] = []
     episodes: dict[str, Episode] = {}
-    ids = list(store.require().episodes)
+    ids = store.episode_ids()
     positions = store.row_episodes(np.array([row for row, _ in ranked], dtype=np.int64)) if ranked else []
     starts = store.episode_starts()
     by_episode: dict[str, list[list[Hit]]] = {}

@@ -162,6 +162,7 @@ class IndexStore:
         self._faiss: Any = None
         self._lexical: Any = None
         self._rows: tuple[list[str], np.ndarray] | None = None
+        self._langs: np.ndarray | None = None
         self._lock_fd: int | None = None
 
     # ---- reading -------------------------------------------------------------------------
@@ -278,6 +279,17 @@ class IndexStore:
     def row_episodes(self, rows: np.ndarray) -> np.ndarray:
         """FAISS/BM25 rows -> positions of their episodes in manifest order (vectorised row_location)."""
         return np.searchsorted(self._row_table()[1], np.asarray(rows, dtype=np.int64), side="right") - 1
+
+    def episode_ids(self) -> list[str]:
+        """Episode ids in manifest (= row) order."""
+        return self._row_table()[0]
+
+    def episode_languages(self) -> np.ndarray:
+        """Each episode's language code ("" when unknown), aligned with episode_ids()."""
+        if self._langs is None:
+            episodes = self.require().episodes
+            self._langs = np.array([episodes[i].get("language") or "" for i in self.episode_ids()], dtype=object)
+        return self._langs
 
     def episode_starts(self) -> np.ndarray:
         """The first row of each episode in manifest order, then the total."""
@@ -411,6 +423,8 @@ class IndexStore:
                                        f"wait for it to finish (or pass --wait)") from None
             self._lock_fd = fd
             self._loaded = False  # re-read under the lock: another job may have committed
+            self._faiss, self._lexical, self._rows, self._langs = None, None, None, None
+            self._chunk_cache.clear()
             self._sweep()
             yield self
         finally:
@@ -484,7 +498,7 @@ class IndexStore:
             atomic_write(self.root / PREV_MANIFEST, current.read_bytes())
         atomic_write(current, manifest.to_json())
         self._manifest, self._loaded = manifest, True
-        self._faiss, self._lexical, self._rows = None, None, None
+        self._faiss, self._lexical, self._rows, self._langs = None, None, None, None
         self._chunk_cache.clear()
 
     def _sweep(self) -> None:
