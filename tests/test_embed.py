@@ -45,3 +45,12 @@ def test_bf16_batches_are_padded_to_a_few_shapes(bf16):
         handle.remove()
     assert len(lengths) == 3  # batches of 32, 32, 6
     assert embed.PAD_MULTIPLE == 32 and all(n % 32 == 0 for n in lengths), lengths
+
+
+def test_documents_come_back_in_input_order(embedder):
+    """Batches are cut from length-sorted texts; each vector must still land on its own text."""
+    texts = _texts(45, seed=2)
+    vecs = embedder.encode_documents(texts)
+    for i in (0, 7, 44):
+        alone = embedder.encode_documents([texts[i]])[0]
+        assert float(vecs[i] @ alone) > 0.99
