@@ -119,6 +119,68 @@ print(json.dumps(out))
 """
 
 
+def wall(cmd: list[str], env: dict | None = None) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or ENV)
+    dt = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return dt
+
+
+def json_out(cmd: list[str], env: dict | None = None) -> dict:
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or ENV, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr[-800:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def warm_server_asks(cmd: list[str], n: int) -> dict:
+    """Start `hmsearch serve` on the sample index, time `hmsearch ask` through it, stop it."""
+    import socket
+
+    sock = INDEX / ".serve.sock"
+    t = time.perf_counter()
+    server = subprocess.Popen([HMSEARCH, "--index-dir", str(INDEX), "serve"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=WARM_ENV)
+    try:
+        ready = None
+        while time.perf_counter() - t < 300 and server.poll() is None:
+            if sock.exists():
+                try:
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                        s.connect(str(sock))
+                    ready = time.perf_counter() - t
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        if ready is None:
+            return {"skipped": f"`hmsearch serve` did not come up (exit code {server.poll()})"}
+        wall(cmd, env=WARM_ENV)  # first request through the server
+        runs = [wall(cmd, env=WARM_ENV) for _ in range(n)]
+        return {"server_start_to_ready_s": round(ready, 2), "ask_via_server_s": round(median(runs), 3),
+                "runs_s": [round(x, 3) for x in runs]}
+    finally:
+        import signal
+
+        server.send_signal(signal.SIGINT)  # Ctrl-C: serve's own clean-up removes the socket
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        sock.unlink(missing_ok=True)
+
+
+def import_time(stmt: str) -> float:
+    code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+    proc = subprocess.run([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV, text=True)
+    if proc.returncode != 0:
+        return float("nan")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per cold measurement")
