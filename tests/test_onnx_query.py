@@ -99,3 +99,27 @@ def test_ask_from_the_shell_runs_without_torch_and_agrees_with_torch(hermetic):
     key = lambda out: [(a["episode"], a["start"]) for a in out["answer"]]  # noqa: E731
     assert fast["answer"] and key(fast) == key(slow)
     assert [(h["episode"], h["start"]) for h in fast["hits"]] == [(h["episode"], h["start"]) for h in slow["hits"]]
+
+
+def test_repair_keeps_a_good_encoder_and_drops_a_damaged_one(exported, fp32, tmp_path):
+    from hmsearch.store import IndexStore
+    from hmsearch.types import Chunk, Episode, Sentence
+
+    store = IndexStore(tmp_path / "ix")
+    texts = ["Hvad skal salg gøre på sociale medier?", "Svar inden for to timer på hverdage."]
+    with store.writing():
+        store.ensure(embedding_model=fp32.name, dim=fp32.dim, chunking={})
+        chunks = [Chunk("e", i, i * 10.0, i * 10.0 + 9, (Sentence(i * 10.0, i * 10.0 + 9, t),)) for i, t in enumerate(texts)]
+        store.put_episode(Episode(id="e", title="", duration=20, chunks=2, source="", content_hash="1"), chunks,
+                          fp32.encode_documents(texts))
+        store.finish()
+    encoder = store.encoder_dir()
+    shutil.copytree(exported, encoder)
+    with store.writing():
+        store.repair()
+    assert load(encoder, fp32.name) is not None and (store.root / "cache").is_dir()
+    (encoder / "model.onnx").write_bytes(b"damaged")
+    with store.writing():
+        store.repair()
+    assert not encoder.exists()
+    assert len(IndexStore(store.root).search_vectors(fp32.encode_queries(texts[:1])[0], 1)) == 1

@@ -592,7 +592,15 @@ class IndexStore:
             for episode_id in bad:
                 manifest.episodes.pop(episode_id)
             self._commit(manifest)
-        shutil.rmtree(self.root / "cache", ignore_errors=True)
+        # The derived caches are rebuilt from the segments; the query encoder is kept if it loads
+        # (it depends on the model only, and re-exporting it needs the model loaded).
+        from .onnx_query import load as load_encoder
+
+        encoder = self.encoder_dir()
+        keep = encoder.name if encoder.is_dir() and load_encoder(encoder, manifest.embedding_model) else None
+        for f in (self.root / "cache").iterdir() if (self.root / "cache").is_dir() else []:
+            if f.name != keep:
+                shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
         self._faiss = self._lexical = None
         self.faiss_index()
         self.lexical_index()
