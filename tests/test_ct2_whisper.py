@@ -148,7 +148,9 @@ def test_uncached_size_name_fails_fast_in_one_line(tmp_path: Path, env: dict[str
     message = eval(message_repr)  # noqa: S307 - our own repr()
     assert "\n" not in message
     assert "'small'" in message and "Hugging Face cache" in message and "CTranslate2 model directory" in message
-    assert float(seconds) < 5 and elapsed < 10
+    # Not a speed figure: the hub client's own retries would hang for over a minute; 30 s leaves
+    # room for a loaded machine.
+    assert float(seconds) < 30 and elapsed < 30
 
 
 def test_cached_hub_model_resolves_without_network(ct2_dirs: dict[str, Path], tmp_path: Path) -> None:
