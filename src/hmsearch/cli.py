@@ -324,11 +324,10 @@ def _query(ctx: click.Context, request: dict[str, Any]) -> dict[str, Any]:
         result = ask_server(ctx.obj["index_dir"], request)
         if result is not None:
             return result
-    from .search import embedder_for
-
     store = _store(ctx)
     store.require()
-    embedder = None if request.get("mode") == "lexical" and request["op"] == "search" else embedder_for(store)
+    # ask scores the answer sentences with the model whatever the mode
+    embedder = _embedder(store, "hybrid" if request["op"] == "ask" else request.get("mode") or "hybrid")
     return query(store, embedder, request)
 
 

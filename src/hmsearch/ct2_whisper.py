@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, ModelUnavailableError
+from .errors import InputError, ModelUnavailableError, one_line
 from .transcribe import (ANTI_LOOP_OPTIONS, FALLBACK_TEMPERATURES, NETWORK_PROBE_TIMEOUT, _reachable,
                          transcript_from_whisper)
 from .types import Transcript
@@ -180,7 +180,7 @@ def load(spec: Ct2Spec, *, cpu_threads: int | None = None):
         return WhisperModel(spec.load_arg, device="cpu", compute_type=spec.compute_type, cpu_threads=threads,
                             local_files_only=local)
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = one_line(exc)
         raise ModelUnavailableError(f"{spec.name}: cannot load faster-whisper model ({reason})") from None
 
 
@@ -415,7 +415,7 @@ def convert_openai_checkpoint(pt_path: str | os.PathLike[str], out_dir: str | os
         checkpoint = torch.load(pt_path, map_location="cpu", weights_only=True)
         checkpoint["dims"], checkpoint["model_state_dict"]  # noqa: B018
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = one_line(exc)
         raise InputError(f"{pt_path}: not an openai-whisper checkpoint ({reason})") from None
     from transformers.utils import logging as hf_logging
 

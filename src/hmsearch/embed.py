@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelUnavailableError
+from .errors import ModelUnavailableError, one_line
 from .transcribe import _reachable
 
 BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -135,7 +135,7 @@ class Embedder:
                     _bucket_lengths(model)
                 self._model = model
             except Exception as exc:  # many libraries, many exception types: one clear line
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                reason = one_line(exc)
                 raise ModelUnavailableError(f"{self._requested}: cannot load embedding model ({reason})") from None
         return self._model
 
@@ -165,21 +165,32 @@ class Embedder:
 
         Batches are cut from the texts sorted by length (as one sentence-transformers encode()
         call does), so that little compute goes to padding; the vectors come back in input order."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         encode = getattr(self.model, "encode_document", self.model.encode)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for i in range(0, len(texts), self.batch_size):
-            idx = order[i:i + self.batch_size]
-            out[idx] = encode([texts[j] for j in idx], batch_size=self.batch_size, normalize_embeddings=True,
-                              convert_to_numpy=True, show_progress_bar=False)
-            if progress:
-                progress(len(idx))
-        return _unit(out)
+        return encode_by_length(
+            texts, self.dim, self.batch_size,
+            lambda batch: encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False),
+            progress)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         encode = getattr(self.model, "encode_query", self.model.encode)
         return _unit(np.asarray(encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                        convert_to_numpy=True, show_progress_bar=False), dtype=np.float32))
+
+
+def encode_by_length(texts: Sequence[str], dim: int, batch_size: int, encode_batch: Callable[[list[str]], Any],
+                     progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Unit vectors of ``texts`` in input order, embedded by ``encode_batch`` in batches cut from
+    the texts sorted by length (as one sentence-transformers encode() call does), so that little
+    compute goes to padding; ``progress(n)`` after each batch of n texts."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    for i in range(0, len(texts), batch_size):
+        idx = order[i:i + batch_size]
+        out[idx] = encode_batch([texts[j] for j in idx])
+        if progress:
+            progress(len(idx))
+    return _unit(out)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -6,6 +6,12 @@ Every message is one line, names the file or thing at fault, and where possible 
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none): for wrapping a
+    library's error into our one-line messages."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class HmsearchError(Exception):
     """Base class: a problem the user can act on (bad input, missing model, damaged index)."""
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .embed import encode_by_length
+
 ENCODER_VERSION = "1"
 MIN_COSINE = 0.9999  # against the torch fp32 model, checked at export
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -156,15 +158,7 @@ class OnnxEmbedder:
         return self._session.run(None, feed)[0]
 
     def encode_documents(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths pad little
-        for i in range(0, len(texts), self.batch_size):
-            idx = order[i:i + self.batch_size]
-            out[idx] = self._run([texts[j] for j in idx])
-            if progress:
-                progress(len(idx))
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms > 0, norms, 1)
+        return encode_by_length(texts, self.dim, self.batch_size, self._run, progress)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode_documents(texts)

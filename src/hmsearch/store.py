@@ -423,8 +423,7 @@ class IndexStore:
                                        f"wait for it to finish (or pass --wait)") from None
             self._lock_fd = fd
             self._loaded = False  # re-read under the lock: another job may have committed
-            self._faiss, self._lexical, self._rows, self._langs = None, None, None, None
-            self._chunk_cache.clear()
+            self._drop_caches()
             self._sweep()
             yield self
         finally:
@@ -498,6 +497,10 @@ class IndexStore:
             atomic_write(self.root / PREV_MANIFEST, current.read_bytes())
         atomic_write(current, manifest.to_json())
         self._manifest, self._loaded = manifest, True
+        self._drop_caches()
+
+    def _drop_caches(self) -> None:
+        """Forget what was loaded from the last manifest (FAISS, BM25, row table, passages)."""
         self._faiss, self._lexical, self._rows, self._langs = None, None, None, None
         self._chunk_cache.clear()
 
@@ -519,16 +522,19 @@ class IndexStore:
                     f.unlink(missing_ok=True)
                 elif folder.name == "segments" and f.stem not in keep:
                     f.unlink(missing_ok=True)
+        if self.manifest is not None:
+            self._clear_cache(keep={self._cache_path().name, self._lexical_path().name, self.encoder_dir().name})
+
+    def _clear_cache(self, *, keep: set[str]) -> None:
+        """Delete everything in cache/ but the entries named in ``keep``."""
         cache = self.root / "cache"
-        if cache.is_dir() and self.manifest is not None:
-            current = {self._cache_path().name, self._lexical_path().name, self.encoder_dir().name}
-            for f in cache.iterdir():
-                if f.name in current:
-                    continue
-                if f.is_dir():
-                    shutil.rmtree(f, ignore_errors=True)
-                else:
-                    f.unlink(missing_ok=True)
+        for f in cache.iterdir() if cache.is_dir() else []:
+            if f.name in keep:
+                continue
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
 
     def finish(self) -> None:
         """After a batch of writes: build the search caches so the next search starts fast."""
@@ -597,10 +603,8 @@ class IndexStore:
         from .onnx_query import load as load_encoder
 
         encoder = self.encoder_dir()
-        keep = encoder.name if encoder.is_dir() and load_encoder(encoder, manifest.embedding_model) else None
-        for f in (self.root / "cache").iterdir() if (self.root / "cache").is_dir() else []:
-            if f.name != keep:
-                shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+        good = encoder.is_dir() and load_encoder(encoder, manifest.embedding_model) is not None
+        self._clear_cache(keep={encoder.name} if good else set())
         self._faiss = self._lexical = None
         self.faiss_index()
         self.lexical_index()

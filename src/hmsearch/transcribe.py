@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .errors import ModelUnavailableError
+from .errors import ModelUnavailableError, one_line
 from .types import Segment, Transcript, Word
 
 # Settings against Whisper's known failure modes on long audio:
@@ -99,7 +99,7 @@ def load_whisper_model(spec: WhisperSpec):
         return whisper.load_model(spec.load_arg, device="cpu")
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError,
             torch.serialization.pickle.UnpicklingError) as exc:  # type: ignore[attr-defined]
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = one_line(exc)
         raise ModelUnavailableError(f"{spec.name}: cannot load Whisper model ({reason})") from None
 
 
