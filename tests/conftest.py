@@ -9,41 +9,51 @@ plumbing, not transcription accuracy.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-SAMPLE_AUDIO = REPO / "audio" / "hm-sample-001.mp3"
-SAMPLE_TRANSCRIPT = REPO / "audio" / "hm-sample-001.json"
+# The fast lane (`pytest -m "not slow"`, `sh scripts/test.sh --fast`) loads no model and starts no
+# hmsearch process. "slow" means either: tests that use these fixtures are marked by themselves,
+# the others carry @pytest.mark.slow, and a fast-lane test that loads a model fails (below).
+MODEL_FIXTURES = {
+    "embedder",
+    "tiny_whisper",
+    "ct2_dirs",
+    "da_dev_index",
+    "corpus",
+    "answers",
+    "exported",
+    "fp32",
+    "bf16",
+    "indexed_sample",
+}
 
 
-def require_tool(name: str) -> str:
-    """The tool's path; skip when it is missing, except on CI, where its absence is a failure."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required on CI (scripts/setup.sh --test installs it)")
-        pytest.skip(f"{name} not installed")
-    return path
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
-def shared_data(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.is_dir():
-        pytest.skip(f"{path} not present (the shared corpora live beside the repo)")
-    return path
+@pytest.fixture(autouse=True)
+def fast_lane_loads_no_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the fast lane, a test that reaches a model load fails and says to mark it slow."""
+    if request.config.getoption("markexpr", "") != "not slow" or request.node.get_closest_marker("slow"):
+        return
+    import hmsearch.asr.ctranslate2
+    import hmsearch.asr.openai
+    import hmsearch.embed.onnx
+    import hmsearch.embed.torch_st
 
+    def refuse(*args: object, **kwargs: object) -> None:
+        pytest.fail(f"{request.node.nodeid} runs in the fast lane but loads a model: mark it slow")
 
-def espeak(text: str, path: Path, *, voice: str = "da") -> Path:
-    """Danish (by default) speech for ``text`` as a WAV file, from espeak-ng."""
-    exe = require_tool("espeak-ng")
-    subprocess.run([exe, "-v", voice, "-s", "160", "-w", str(path), text], check=True, capture_output=True)
-    return path
+    monkeypatch.setattr(hmsearch.embed.torch_st.TorchEncoder, "_load", refuse)
+    monkeypatch.setattr(hmsearch.embed.onnx.OnnxEncoder, "__init__", refuse)
+    monkeypatch.setattr(hmsearch.asr.openai, "load", refuse)
+    monkeypatch.setattr(hmsearch.asr.ctranslate2, "load", refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -70,8 +80,18 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from whisper.model import ModelDimensions, Whisper
 
     torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=1, n_audio_layer=1,
-                           n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=1, n_text_layer=1)
+    dims = ModelDimensions(
+        n_mels=80,
+        n_audio_ctx=1500,
+        n_audio_state=64,
+        n_audio_head=1,
+        n_audio_layer=1,
+        n_vocab=51865,
+        n_text_ctx=448,
+        n_text_state=64,
+        n_text_head=1,
+        n_text_layer=1,
+    )
     model = Whisper(dims)
     with torch.no_grad():  # torch.empty: uninitialised memory would give NaNs
         model.decoder.positional_embedding.normal_(0, 0.02)
@@ -82,9 +102,10 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from hmsearch.embed import Embedder
+    """The real bundled all-MiniLM-L6-v2 through the torch engine, as indexing runs it."""
+    from hmsearch.embed import load_encoder
 
-    return Embedder("all-MiniLM-L6-v2")
+    return load_encoder("all-MiniLM-L6-v2", role="index")
 
 
 @pytest.fixture

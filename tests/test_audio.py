@@ -11,7 +11,7 @@ import pytest
 from hmsearch.audio import SAMPLE_RATE, decode_audio, probe_audio
 from hmsearch.errors import AudioError, InputError
 
-from conftest import espeak
+from helpers import espeak
 
 # container suffix -> (PyAV format name, codec, sample rate)
 FORMATS = {
@@ -80,8 +80,13 @@ def test_bad_audio_errors_name_the_file(tmp_path, speech):
     mp3 = encode(speech, tmp_path / "full.mp3", "mp3", "libmp3lame", 22050)
     cut = tmp_path / "cut.mp3"
     cut.write_bytes(mp3.read_bytes()[: mp3.stat().st_size // 2])
-    cases = {empty: "empty file", text: "not a decodable audio file", cut: "truncated audio",
-             tmp_path / "missing.mp3": "no such file", tmp_path: "is a directory"}
+    cases = {
+        empty: "empty file",
+        text: "not a decodable audio file",
+        cut: "truncated audio",
+        tmp_path / "missing.mp3": "no such file",
+        tmp_path: "is a directory",
+    }
     for path, needle in cases.items():
         with pytest.raises((AudioError, InputError)) as err:
             decode_audio(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT
+from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT
 
 SRT = """1
 00:00:01,000 --> 00:00:04,500
@@ -47,6 +47,7 @@ def one_line_error(result, *needles: str) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_sample_episode_end_to_end(cli, sample_dir):
     first = cli("index", str(sample_dir))
     assert first.exit_code == 0, first.stderr
@@ -74,7 +75,7 @@ def test_sample_episode_end_to_end(cli, sample_dir):
         assert set(hit) >= {"episode", "title", "start", "end", "text", "score", "link"}
         assert hit["link"].startswith("file://") and hit["link"].endswith(f"#t={int(hit['start'])}")
 
-    from hmsearch.lexical import dictionary_available
+    from hmsearch.query.translate import dictionary_available
 
     if dictionary_available("en", "da"):  # English question, Danish episode: FreeDict query translation
         en = json.loads(cli("ask", "How quickly should a company reply to customers on social media?", "--json").stdout)
@@ -102,6 +103,7 @@ def test_sample_episode_end_to_end(cli, sample_dir):
     assert json.loads(cli("episodes", "--json").stdout) == []
 
 
+@pytest.mark.slow
 def test_changed_transcript_replaces_episode(cli, tmp_path):
     srt = tmp_path / "ep1.srt"
     srt.write_text(SRT, encoding="utf-8")
@@ -120,6 +122,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 def test_bad_input_is_one_line_and_keeps_the_index(cli, sample_dir, tmp_path, name):
     assert cli("index", str(sample_dir)).exit_code == 0
@@ -136,6 +139,7 @@ def test_bad_input_is_one_line_and_keeps_the_index(cli, sample_dir, tmp_path, na
     assert hits and hits[0]["episode"] == "hm-sample-001"
 
 
+@pytest.mark.slow
 def test_truncated_mp3_in_a_batch_fails_alone(cli, sample_dir, tmp_path):
     batch = tmp_path / "batch"
     batch.mkdir()
@@ -149,6 +153,7 @@ def test_truncated_mp3_in_a_batch_fails_alone(cli, sample_dir, tmp_path):
     assert "cut.mp3: truncated audio" in res.stderr
 
 
+@pytest.mark.slow
 def test_missing_path_and_unknown_episode(cli, sample_dir):
     res = cli("index", "/nonexistent/ep.mp3")
     assert res.exit_code == 8 and "/nonexistent/ep.mp3: no such file" in res.stderr
@@ -163,6 +168,7 @@ def test_search_without_index_says_how_to_build_one(cli):
     assert res.exit_code == 4
 
 
+@pytest.mark.slow
 def test_damaged_index_is_a_one_line_error(cli, sample_dir, hermetic):
     cli("index", str(sample_dir))
     manifest = hermetic / "index" / "manifest.json"
@@ -177,6 +183,7 @@ def test_damaged_index_is_a_one_line_error(cli, sample_dir, hermetic):
     assert "1 unchanged" in cli("index", str(sample_dir)).stdout
 
 
+@pytest.mark.slow
 def test_embedding_model_mismatch_is_refused(cli, sample_dir):
     cli("index", str(sample_dir))
     res = cli("index", str(sample_dir), "--embedding-model", "/nonexistent/model-dir")
@@ -185,15 +192,18 @@ def test_embedding_model_mismatch_is_refused(cli, sample_dir):
 
 def test_help_lists_examples_and_is_light():
     """`hmsearch --help` must not import torch (it is run from the shell, often)."""
-    code = ("import sys; from hmsearch.cli import cli; "
-            "sys.argv=['hmsearch','--help']\n"
-            "try:\n    cli(prog_name='hmsearch')\nexcept SystemExit: pass\n"
-            "print('torch' in sys.modules, 'sentence_transformers' in sys.modules, 'faiss' in sys.modules)")
+    code = (
+        "import sys; from hmsearch.cli import cli; "
+        "sys.argv=['hmsearch','--help']\n"
+        "try:\n    cli(prog_name='hmsearch')\nexcept SystemExit: pass\n"
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules, 'faiss' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "hmsearch index audio/" in out and "Exit codes" in out
     assert out.strip().endswith("False False False")
 
 
+@pytest.mark.slow
 def test_installed_script_runs(sample_dir, tmp_path):
     """The console script, as a shell user runs it (not just the in-process runner)."""
     exe = Path(sys.executable).with_name("hmsearch")
@@ -218,16 +228,24 @@ def test_warm_server_answers_without_loading_torch_in_the_client(cli, sample_dir
     server = subprocess.Popen([str(exe), "--index-dir", str(index), "serve"], stderr=subprocess.PIPE, text=True)
     try:
         assert "serving" in server.stderr.readline()
-        code = ("import json, sys; from hmsearch.cli import cli\n"
-                f"sys.argv = ['hmsearch', '--index-dir', {str(index)!r}, 'search', 'opslag om ugen', '--json']\n"
-                "try:\n    cli(prog_name='hmsearch')\nexcept SystemExit: pass\n"
-                "print('torch' in sys.modules, file=sys.stderr)")
+        code = (
+            "import json, sys; from hmsearch.cli import cli\n"
+            f"sys.argv = ['hmsearch', '--index-dir', {str(index)!r}, 'search', 'opslag om ugen', '--json']\n"
+            "try:\n    cli(prog_name='hmsearch')\nexcept SystemExit: pass\n"
+            "print('torch' in sys.modules, file=sys.stderr)"
+        )
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         assert res.stderr.strip().endswith("False"), res.stderr
         served = json.loads(res.stdout)
-        local = json.loads(subprocess.run([str(exe), "--index-dir", str(index), "search", "opslag om ugen", "--json"],
-                                          capture_output=True, text=True, env={**os.environ, "HMSEARCH_NO_SERVER": "1"},
-                                          timeout=300).stdout)
+        local = json.loads(
+            subprocess.run(
+                [str(exe), "--index-dir", str(index), "search", "opslag om ugen", "--json"],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "HMSEARCH_NO_SERVER": "1"},
+                timeout=300,
+            ).stdout
+        )
         assert served == local and served["hits"]
     finally:
         server.send_signal(signal.SIGINT)

@@ -25,8 +25,7 @@ VTT_DIR = TALKPYTHON / "vtt"
 QUESTIONS_FILE = Path(__file__).resolve().parent / "data" / "talkpython_questions.jsonl"
 
 if not VTT_DIR.is_dir():
-    pytest.skip(f"{VTT_DIR} not present (the Talk Python transcripts live beside the repo)",
-                allow_module_level=True)
+    pytest.skip(f"{VTT_DIR} not present (the Talk Python transcripts live beside the repo)", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
 
@@ -90,25 +89,33 @@ def first_correct_rank(hits, q: dict) -> int | None:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, embedder):
     """The twelve episodes indexed once: (store, index report)."""
-    from hmsearch.ingest import WhisperOptions, index_paths
-    from hmsearch.store import IndexStore
+    from hmsearch.asr import TranscriberSpec
+    from hmsearch.index.store import IndexStore
+    from hmsearch.ingest import IndexOptions, index_paths
 
     store = IndexStore(tmp_path_factory.mktemp("talkpython") / "index")
     with store.writing():
-        report = index_paths([VTT_DIR / f"{e}.vtt" for e in EPISODES], store, embedder=embedder,
-                             whisper=WhisperOptions(model="turbo"))  # unused: every episode has a transcript
+        # The transcriber is unused: every episode has a transcript.
+        report = index_paths(
+            [VTT_DIR / f"{e}.vtt" for e in EPISODES],
+            store,
+            encoder=embedder,
+            options=IndexOptions(TranscriberSpec("turbo")),
+        )
     return store, report
 
 
 @pytest.fixture(scope="module")
 def answers(corpus, embedder) -> dict[str, list]:
     """Top-K hits for every question, searched once."""
-    from hmsearch.search import search
+    from hmsearch.query import search
 
     store, _ = corpus
     # An exact question is asked as a user asks for a quote: in double quotes.
-    return {q["id"]: search(store, embedder, f'"{q["question"]}"' if q["kind"] == "exact" else q["question"], k=K)
-            for q in QUESTIONS}
+    return {
+        q["id"]: search(store, embedder, f'"{q["question"]}"' if q["kind"] == "exact" else q["question"], k=K)
+        for q in QUESTIONS
+    }
 
 
 def test_question_file_is_consistent():
@@ -127,7 +134,7 @@ def test_every_episode_is_indexed(corpus):
     store, report = corpus
     assert report.failed == []
     assert sorted(report.added) == sorted(EPISODES)
-    assert report.passages == sum(store.episode(e).chunks for e in EPISODES)
+    assert report.passages == sum(store.episode(e).n_passages for e in EPISODES)
     for episode in EPISODES:
         last_cue_end = max(end for _, end in vtt_cues(episode))
         assert store.episode(episode).duration == pytest.approx(last_cue_end, abs=0.01)
@@ -155,5 +162,7 @@ def test_hits_lie_within_their_episode(answers):
 def test_exact_phrase_is_the_top_hit(answers, q):
     top = answers[q["id"]][0]
     assert top.end - top.start <= (q["end"] - q["start"]) + 1.0, "a quote hit spans the quote, not a passage"
-    assert overlaps(top, q), (f"rank 1 is {top.episode} {top.start:.0f}-{top.end:.0f}; "
-                              f"first correct rank: {first_correct_rank(answers[q['id']], q)}")
+    assert overlaps(top, q), (
+        f"rank 1 is {top.episode} {top.start:.0f}-{top.end:.0f}; "
+        f"first correct rank: {first_correct_rank(answers[q['id']], q)}"
+    )

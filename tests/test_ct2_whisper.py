@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, espeak
+from helpers import REPO, espeak
 
 pytest.importorskip("faster_whisper")
 pytest.importorskip("ctranslate2")
 
-from hmsearch import ct2_whisper  # noqa: E402
-from hmsearch.errors import ModelUnavailableError  # noqa: E402
+from hmsearch.asr import DecodeOptions
+from hmsearch.asr import convert as ct2_convert
+from hmsearch.asr import ctranslate2 as ct2_whisper
+from hmsearch.errors import ModelUnavailableError
 
 SRC = REPO / "src"
 
@@ -33,20 +35,23 @@ SRC = REPO / "src"
 def ct2_dirs(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The tiny random checkpoint converted twice: float32 (exactness checks) and int8 (the default)."""
     base = tmp_path_factory.mktemp("ct2")
-    return {q: ct2_whisper.convert_openai_checkpoint(tiny_whisper, base / q, q) for q in ("float32", "int8")}
+    return {q: ct2_convert.convert_openai_checkpoint(tiny_whisper, base / q, q) for q in ("float32", "int8")}
 
 
 def _run(code: str, env_extra: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
     env.update(PYTHONPATH=str(SRC), **env_extra)
-    return subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_import_is_lazy(tmp_path: Path) -> None:
-    proc = _run("import sys, hmsearch, hmsearch.ct2_whisper\n"
-                "print(sorted(m for m in ('ctranslate2', 'faster_whisper', 'torch', 'transformers', 'whisper') "
-                "if m in sys.modules))", {}, tmp_path)
+    proc = _run(
+        "import sys, hmsearch, hmsearch.asr, hmsearch.asr.ctranslate2, hmsearch.asr.convert\n"
+        "print(sorted(m for m in ('ctranslate2', 'faster_whisper', 'torch', 'transformers', 'whisper') "
+        "if m in sys.modules))",
+        {},
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
@@ -56,22 +61,26 @@ def test_tokenizer_ids_equal_openai_whisper(n_vocab: int) -> None:
     from whisper.tokenizer import get_tokenizer
 
     multilingual = n_vocab >= 51865
-    ours = ct2_whisper.build_tokenizer(n_vocab)
+    ours = ct2_convert.build_tokenizer(n_vocab)
     theirs = get_tokenizer(multilingual, num_languages=n_vocab - 51765 - int(multilingual))
     assert ours.get_vocab_size(with_added_tokens=True) == theirs.encoding.n_vocab == n_vocab
     for token, i in theirs.encoding._special_tokens.items():
         assert ours.token_to_id(token) == i, token
-    texts = [" Hej og velkommen til podcasten. I dag taler vi om markedsføringen på Århus Rådhus!",
-             "Rødgrød med fløde, æbleskiver & ØL — 1.234,56 kr.", "It's 2024: we've seen 3.14159 things.",
-             "  spaces   and\nnewlines\t", "emoji 😀 日本語 ß ü"]
+    texts = [
+        " Hej og velkommen til podcasten. I dag taler vi om markedsføringen på Århus Rådhus!",
+        "Rødgrød med fløde, æbleskiver & ØL — 1.234,56 kr.",
+        "It's 2024: we've seen 3.14159 things.",
+        "  spaces   and\nnewlines\t",
+        "emoji 😀 日本語 ß ü",
+    ]
     for text in texts:
         ids = theirs.encode(text)
         assert ours.encode(text, add_special_tokens=False).ids == ids, text
         assert ours.decode(ids) == theirs.decode(ids) == text
     if multilingual:
-        assert [ours.token_to_id(t) for t in ("<|startoftranscript|>", "<|da|>", "<|transcribe|>")] == \
-            list(get_tokenizer(True, language="da", task="transcribe",
-                               num_languages=n_vocab - 51766).sot_sequence)
+        assert [ours.token_to_id(t) for t in ("<|startoftranscript|>", "<|da|>", "<|transcribe|>")] == list(
+            get_tokenizer(True, language="da", task="transcribe", num_languages=n_vocab - 51766).sot_sequence
+        )
 
 
 def test_conversion_is_exact_in_float32(tiny_whisper: Path, ct2_dirs: dict[str, Path]) -> None:
@@ -87,8 +96,7 @@ def test_conversion_is_exact_in_float32(tiny_whisper: Path, ct2_dirs: dict[str, 
     with torch.no_grad():
         enc_ref = ref.encoder(mel).numpy()
         _, probs = ref.detect_language(mel)
-    model = ctranslate2.models.Whisper(str(ct2_dirs["float32"]), device="cpu", compute_type="float32",
-                                       intra_threads=2)
+    model = ctranslate2.models.Whisper(str(ct2_dirs["float32"]), device="cpu", compute_type="float32", intra_threads=2)
     features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel.numpy()))
     enc = np.array(model.encode(features, to_cpu=True))
     assert enc.shape == enc_ref.shape
@@ -106,14 +114,17 @@ def test_conversion_is_exact_in_float32(tiny_whisper: Path, ct2_dirs: dict[str, 
 def test_transcribe_danish_speech(ct2_dirs: dict[str, Path], tmp_path: Path, greedy: bool) -> None:
     from hmsearch.audio import decode_audio
 
-    wav = espeak("Hej og velkommen til podcasten. I dag taler vi om markedsføring og gode tekster.",
-                 tmp_path / "da.wav")
+    wav = espeak(
+        "Hej og velkommen til podcasten. I dag taler vi om markedsføring og gode tekster.", tmp_path / "da.wav"
+    )
     samples = decode_audio(wav)
     duration = len(samples) / 16_000
     spec = ct2_whisper.resolve(str(ct2_dirs["int8"]))
     assert spec.model_id.startswith("dir:") and spec.model_id.endswith("@int8")
     model = ct2_whisper.load(spec)
-    transcript = ct2_whisper.transcribe_samples(model, samples, greedy=greedy, model_id=spec.model_id)
+    transcript = ct2_whisper.transcribe_samples(
+        model, samples, language=None, decode=DecodeOptions(greedy=greedy), model_id=spec.model_id
+    )
 
     assert transcript.source == f"faster-whisper:{spec.model_id}"
     assert transcript.duration == pytest.approx(duration)
@@ -132,20 +143,23 @@ def test_transcribe_danish_speech(ct2_dirs: dict[str, Path], tmp_path: Path, gre
     assert transcript.to_dict()["segments"][0]["words"]
 
 
-@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}],
-                         ids=["HF_HUB_OFFLINE", "unreachable-hub"])
+@pytest.mark.parametrize(
+    "env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}], ids=["HF_HUB_OFFLINE", "unreachable-hub"]
+)
 def test_uncached_size_name_fails_fast_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:
-    code = ("import time; t = time.time()\n"
-            "from hmsearch import ct2_whisper\n"
-            "from hmsearch.errors import ModelUnavailableError\n"
-            "try:\n    ct2_whisper.resolve('small')\n"
-            "except ModelUnavailableError as exc:\n    print(repr(str(exc))); print(time.time() - t)\n")
+    code = (
+        "import time; t = time.time()\n"
+        "from hmsearch.asr import ctranslate2 as ct2_whisper\n"
+        "from hmsearch.errors import ModelUnavailableError\n"
+        "try:\n    ct2_whisper.resolve('small')\n"
+        "except ModelUnavailableError as exc:\n    print(repr(str(exc))); print(time.time() - t)\n"
+    )
     start = time.monotonic()
     proc = _run(code, {"HF_HOME": str(tmp_path / "hf"), **env}, tmp_path)
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
     message_repr, seconds = proc.stdout.strip().splitlines()
-    message = eval(message_repr)  # noqa: S307 - our own repr()
+    message = eval(message_repr)
     assert "\n" not in message
     assert "'small'" in message and "Hugging Face cache" in message and "CTranslate2 model directory" in message
     # Not a speed figure: the hub client's own retries would hang for over a minute; 30 s leaves
@@ -162,10 +176,12 @@ def test_cached_hub_model_resolves_without_network(ct2_dirs: dict[str, Path], tm
         (snapshot / f.name).write_bytes(f.read_bytes())
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abc")
-    code = ("from hmsearch import ct2_whisper\n"
-            "spec = ct2_whisper.resolve('tiny')\n"
-            "model = ct2_whisper.load(spec)\n"
-            "print(spec.load_arg); print(spec.model_id)\n")
+    code = (
+        "from hmsearch.asr import ctranslate2 as ct2_whisper\n"
+        "spec = ct2_whisper.resolve('tiny')\n"
+        "model = ct2_whisper.load(spec)\n"
+        "print(spec.load_arg); print(spec.model_id)\n"
+    )
     proc = _run(code, {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(snapshot), "tiny@int8"]
@@ -182,25 +198,56 @@ def test_local_path_errors(tiny_whisper: Path, tmp_path: Path) -> None:
         ct2_whisper.resolve("huge-v9")
 
 
-def test_cli_indexes_and_transcribes_with_the_faster_whisper_engine(ct2_dirs: dict[str, Path], cli, hermetic: Path) -> None:
+def test_cli_indexes_and_transcribes_with_the_faster_whisper_engine(
+    ct2_dirs: dict[str, Path], cli, hermetic: Path
+) -> None:
     """`--whisper-engine faster-whisper` end to end: a converted model folder transcribes new
     audio into the index, the transcript store keeps it apart from openai-whisper's."""
     audio = hermetic / "audio"
     audio.mkdir()
     espeak("Velkommen til podcasten. I dag taler vi om salg på sociale medier.", audio / "ep1.wav")
     model = str(ct2_dirs["int8"])
-    res = cli("index", str(audio), "--whisper-engine", "faster-whisper", "--whisper-model", model, "--language", "da",
-              "--greedy", "--json")
+    res = cli(
+        "index",
+        str(audio),
+        "--whisper-engine",
+        "faster-whisper",
+        "--whisper-model",
+        model,
+        "--language",
+        "da",
+        "--greedy",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["added"] == ["ep1"]
     stored = list((hermetic / "index" / "transcripts").glob("*-fw_dir_*.json"))
     assert len(stored) == 1
     res = cli("episodes", "--json")
     assert json.loads(res.stdout)[0]["transcript_source"].startswith("faster-whisper:dir:")
-    res = cli("transcribe", str(audio / "ep1.wav"), "--whisper-engine", "faster-whisper", "--whisper-model", model,
-              "--language", "da", "--greedy", "--format", "json", "--out-dir", str(hermetic / "out"))
+    res = cli(
+        "transcribe",
+        str(audio / "ep1.wav"),
+        "--whisper-engine",
+        "faster-whisper",
+        "--whisper-model",
+        model,
+        "--language",
+        "da",
+        "--greedy",
+        "--format",
+        "json",
+        "--out-dir",
+        str(hermetic / "out"),
+    )
     assert res.exit_code == 0, res.output
     assert (hermetic / "out" / "ep1.json").is_file()
-    res = cli("transcribe", str(audio / "ep1.wav"), "--whisper-engine", "faster-whisper", "--whisper-model",
-              str(hermetic / "nope"))
+    res = cli(
+        "transcribe",
+        str(audio / "ep1.wav"),
+        "--whisper-engine",
+        "faster-whisper",
+        "--whisper-model",
+        str(hermetic / "nope"),
+    )
     assert res.exit_code != 0 and "Traceback" not in res.output

@@ -11,14 +11,14 @@ import subprocess
 import sys
 import threading
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import espeak
+from helpers import espeak
 
 
 class Server:
@@ -82,17 +82,28 @@ def rss(server: Server, items: list[dict]) -> bytes:
     base = datetime(2024, 3, 1, 6, 0, tzinfo=timezone.utc)
     parts = []
     for n, item in enumerate(items):
-        enclosure = (f'<enclosure url="{server.url}{item["audio"]}" length="{item.get("length", 0)}" '
-                     f'type="audio/mpeg"/>' if item.get("audio") else "")
-        transcript = (f'<podcast:transcript url="{server.url}{item["srt"]}" type="application/x-subrip" language="da"/>'
-                      if item.get("srt") else "")
+        enclosure = (
+            f'<enclosure url="{server.url}{item["audio"]}" length="{item.get("length", 0)}" type="audio/mpeg"/>'
+            if item.get("audio")
+            else ""
+        )
+        transcript = (
+            f'<podcast:transcript url="{server.url}{item["srt"]}" type="application/x-subrip" language="da"/>'
+            if item.get("srt")
+            else ""
+        )
         date = format_datetime(base + timedelta(days=item.get("day", 7 * n)))
-        parts.append(f"<item><title>{item['title']}</title><guid isPermaLink=\"false\">{item['guid']}</guid>"
-                     f"<pubDate>{date}</pubDate><link>https://hm.example/{item['guid']}</link>"
-                     f"{enclosure}{transcript}</item>")
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
-            'xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>HM</title>'
-            + "".join(parts) + "</channel></rss>").encode()
+        parts.append(
+            f'<item><title>{item["title"]}</title><guid isPermaLink="false">{item["guid"]}</guid>'
+            f"<pubDate>{date}</pubDate><link>https://hm.example/{item['guid']}</link>"
+            f"{enclosure}{transcript}</item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>HM</title>'
+        + "".join(parts)
+        + "</channel></rss>"
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +122,14 @@ def run(cli, server, items, *extra):
 
 def test_update_cycle(cli, server, mp3, tiny_whisper, hermetic):
     s = server
-    s.routes.update({
-        "/a.srt": (200, "application/x-subrip", srt("Vi taler om nyhedsbreve.", "Send dem hver tirsdag."), None),
-        "/b.mp3": (200, "audio/mpeg", mp3, None),
-        "/d.mp3": (200, "text/html", b"<html>Not here</html>", None),
-        "/f.mp3": (200, "audio/mpeg", mp3, "truncate"),
-    })
+    s.routes.update(
+        {
+            "/a.srt": (200, "application/x-subrip", srt("Vi taler om nyhedsbreve.", "Send dem hver tirsdag."), None),
+            "/b.mp3": (200, "audio/mpeg", mp3, None),
+            "/d.mp3": (200, "text/html", b"<html>Not here</html>", None),
+            "/f.mp3": (200, "audio/mpeg", mp3, "truncate"),
+        }
+    )
     items = [
         {"guid": "hm-a", "title": "Nyhedsbreve", "srt": "/a.srt", "audio": "/a.mp3", "day": 0},
         {"guid": "hm-b", "title": "Salg", "audio": "/b.mp3", "length": len(mp3), "day": 7},
@@ -136,8 +149,9 @@ def test_update_cycle(cli, server, mp3, tiny_whisper, hermetic):
     assert "/f.mp3: download interrupted" in err or "/f.mp3: truncated download" in err
     assert "Traceback" not in err
     audio = hermetic / "audio"
-    assert not [p for p in audio.iterdir() if "afbrudt" in p.name and not p.name.endswith(".part")], \
+    assert not [p for p in audio.iterdir() if "afbrudt" in p.name and not p.name.endswith(".part")], (
         "a cut-off download is never under its final name"
+    )
 
     eps = {e["episode"]: e for e in json.loads(cli("episodes", "--json").stdout)}
     assert set(eps) == {"hm-a", "hm-b"}
@@ -215,17 +229,21 @@ def test_killed_update_then_rerun_equals_uninterrupted(server, tmp_path):
     topics = ["nyhedsbreve", "LinkedIn", "kundeservice", "annoncer", "SEO", "podcasts", "events", "video"]
     items = []
     for n in range(16):
-        server.routes[f"/{n}.srt"] = (200, "application/x-subrip",
-                                      srt(*(f"Afsnit {n} handler om {topics[(n + i) % 8]} og punkt {i}." for i in range(12))), None)
+        server.routes[f"/{n}.srt"] = (
+            200,
+            "application/x-subrip",
+            srt(*(f"Afsnit {n} handler om {topics[(n + i) % 8]} og punkt {i}." for i in range(12))),
+            None,
+        )
         items.append({"guid": f"ep-{n}", "title": f"Afsnit {n}", "srt": f"/{n}.srt"})
     server.routes["/feed.xml"] = (200, "application/rss+xml", rss(server, items), None)
     feed = f"{server.url}/feed.xml"
 
     def state(index: Path) -> dict:
-        from hmsearch.store import IndexStore
+        from hmsearch.index.store import IndexStore
 
         store = IndexStore(index)
-        return {e.id: (e.chunks, e.content_hash) for e in store.episodes() if store.chunks(e.id) is not None}
+        return {e.id: (e.n_passages, e.content_hash) for e in store.episodes() if store.passages(e.id) is not None}
 
     ref = tmp_path / "ref"
     p = _hmsearch("--index-dir", str(ref), "-q", "update", "--feed", feed, "--audio-dir", str(tmp_path / "a1"))

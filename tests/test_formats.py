@@ -70,8 +70,14 @@ def test_vtt_cue_time_forms(stamp: str, seconds: float) -> None:
 
 @pytest.mark.parametrize(
     ("stamp", "seconds"),
-    [("00:00:01,000", 1.0), ("00:00:01.250", 1.25), ("00:00:01,5", 1.5), ("00:00:01,25", 1.25),
-     ("0:00:01,000", 1.0), ("12:34:56,789", 45296.789)],
+    [
+        ("00:00:01,000", 1.0),
+        ("00:00:01.250", 1.25),
+        ("00:00:01,5", 1.5),
+        ("00:00:01,25", 1.25),
+        ("0:00:01,000", 1.0),
+        ("12:34:56,789", 45296.789),
+    ],
 )
 def test_srt_cue_time_forms(stamp: str, seconds: float) -> None:
     t = parse_srt(f"1\n{stamp} --> 99:00:00,000\nhello\n")
@@ -98,8 +104,7 @@ def test_line_endings(newline: str) -> None:
 
 
 def test_mixed_line_endings() -> None:
-    mixed = ("1\r\n00:00:01,000 --> 00:00:02,000\rfirst line\nsecond line\r\n\r"
-             "2\n00:00:03,000 --> 00:00:04,000\r\nthird")
+    mixed = "1\r\n00:00:01,000 --> 00:00:02,000\rfirst line\nsecond line\r\n\r2\n00:00:03,000 --> 00:00:04,000\r\nthird"
     assert spans(parse_srt(mixed)) == SRT_SPANS
 
 
@@ -133,8 +138,10 @@ def test_latin1_fallback_for_bytes_cp1252_cannot_decode(tmp_path: Path) -> None:
 
 def test_mostly_utf8_with_a_broken_byte_stays_utf8(tmp_path: Path) -> None:
     path = tmp_path / "joined.srt"
-    path.write_bytes("1\n00:00:01,000 --> 00:00:02,000\nsmørrebrød på Ærø\n\n".encode() +
-                     b"2\n00:00:03,000 --> 00:00:04,000\nbroken \xff byte\n")
+    path.write_bytes(
+        "1\n00:00:01,000 --> 00:00:02,000\nsmørrebrød på Ærø\n\n".encode()
+        + b"2\n00:00:03,000 --> 00:00:04,000\nbroken \xff byte\n"
+    )
     t = read_transcript(path)
     assert [s.text for s in t.segments] == ["smørrebrød på Ærø", "broken \ufffd byte"]
 
@@ -178,24 +185,31 @@ def test_srt_file_holding_webvtt_is_read_as_webvtt(tmp_path: Path) -> None:
 
 
 def test_srt_missing_and_non_sequential_numbers() -> None:
-    text = ("00:00:01,000 --> 00:00:02,000\nno number\n\n"
-            "7\n00:00:03,000 --> 00:00:04,000\nseven\n\n"
-            "3\n00:00:05,000 --> 00:00:06,000\nthree\n\n"
-            "00:00:07,000 --> 00:00:08,000\nnone again\n")
-    assert spans(parse_srt(text)) == [(1.0, 2.0, "no number"), (3.0, 4.0, "seven"), (5.0, 6.0, "three"),
-                                      (7.0, 8.0, "none again")]
+    text = (
+        "00:00:01,000 --> 00:00:02,000\nno number\n\n"
+        "7\n00:00:03,000 --> 00:00:04,000\nseven\n\n"
+        "3\n00:00:05,000 --> 00:00:06,000\nthree\n\n"
+        "00:00:07,000 --> 00:00:08,000\nnone again\n"
+    )
+    assert spans(parse_srt(text)) == [
+        (1.0, 2.0, "no number"),
+        (3.0, 4.0, "seven"),
+        (5.0, 6.0, "three"),
+        (7.0, 8.0, "none again"),
+    ]
 
 
 def test_srt_without_blank_lines_between_cues() -> None:
-    text = ("1\n00:00:01,000 --> 00:00:02,000\none\n"
-            "2\n00:00:02,000 --> 00:00:03,000\ntwo\nlines\n"
-            "3\n00:00:03,000 --> 00:00:04,000\nthree")
+    text = (
+        "1\n00:00:01,000 --> 00:00:02,000\none\n"
+        "2\n00:00:02,000 --> 00:00:03,000\ntwo\nlines\n"
+        "3\n00:00:03,000 --> 00:00:04,000\nthree"
+    )
     assert spans(parse_srt(text)) == [(1.0, 2.0, "one"), (2.0, 3.0, "two lines"), (3.0, 4.0, "three")]
 
 
 def test_text_after_a_blank_line_inside_a_cue_stays_with_that_cue() -> None:
-    text = ("1\n00:00:01,000 --> 00:00:02,000\nfirst part\n\nsecond part\n\n"
-            "2\n00:00:03,000 --> 00:00:04,000\nnext\n")
+    text = "1\n00:00:01,000 --> 00:00:02,000\nfirst part\n\nsecond part\n\n2\n00:00:03,000 --> 00:00:04,000\nnext\n"
     assert spans(parse_srt(text)) == [(1.0, 2.0, "first part second part"), (3.0, 4.0, "next")]
 
 
@@ -208,11 +222,13 @@ def test_srt_coordinates_after_end_time_are_ignored() -> None:
 
 
 def test_voice_tags_give_speaker_and_are_stripped() -> None:
-    t = parse_vtt(vtt(
-        "00:01.000 --> 00:02.000\n<v Michael Kennedy>Welcome to the show.</v>",
-        "00:03.000 --> 00:04.000\n<v.loud.fast  Ann   Lee >Thanks for having me.",
-        "00:05.000 --> 00:06.000\nNobody speaks here.",
-    ))
+    t = parse_vtt(
+        vtt(
+            "00:01.000 --> 00:02.000\n<v Michael Kennedy>Welcome to the show.</v>",
+            "00:03.000 --> 00:04.000\n<v.loud.fast  Ann   Lee >Thanks for having me.",
+            "00:05.000 --> 00:06.000\nNobody speaks here.",
+        )
+    )
     assert [(s.text, s.speaker) for s in t.segments] == [
         ("Welcome to the show.", "Michael Kennedy"),
         ("Thanks for having me.", "Ann Lee"),
@@ -264,36 +280,63 @@ def test_text_is_stored_stripped_like_whisper_json() -> None:
 
 
 def test_blank_cues_dropped() -> None:
-    t = parse_vtt(vtt("00:01.000 --> 00:02.000\nkept", "00:02.000 --> 00:02.000", "00:03.000 --> 00:04.000\n   ",
-                      "00:04.000 --> 00:05.000\n<i></i>", "00:05.000 --> 00:06.000\nalso kept"))
+    t = parse_vtt(
+        vtt(
+            "00:01.000 --> 00:02.000\nkept",
+            "00:02.000 --> 00:02.000",
+            "00:03.000 --> 00:04.000\n   ",
+            "00:04.000 --> 00:05.000\n<i></i>",
+            "00:05.000 --> 00:06.000\nalso kept",
+        )
+    )
     assert spans(t) == [(1.0, 2.0, "kept"), (5.0, 6.0, "also kept")]
 
 
 def test_exact_duplicate_cues_dropped() -> None:
-    t = parse_vtt(vtt(
-        "00:01.000 --> 00:02.000\nSame time.", "00:01.000 --> 00:02.000\nSame time.",
-        "00:03.000 --> 00:04.000\nOverlap.", "00:03.500 --> 00:04.500\nOverlap.",
-        "00:05.000 --> 00:05.000\nBye.", "00:05.000 --> 00:05.660\nBye.",  # Whisper end-of-file loop
-        "00:06.000 --> 00:07.000\nhello world", "00:07.000 --> 00:07.010\nhello world",  # YouTube 10 ms hold cue
-    ))
-    assert spans(t) == [(1.0, 2.0, "Same time."), (3.0, 4.5, "Overlap."), (5.0, 5.66, "Bye."),
-                        (6.0, 7.01, "hello world")]  # a merged repeat extends the end
+    t = parse_vtt(
+        vtt(
+            "00:01.000 --> 00:02.000\nSame time.",
+            "00:01.000 --> 00:02.000\nSame time.",
+            "00:03.000 --> 00:04.000\nOverlap.",
+            "00:03.500 --> 00:04.500\nOverlap.",
+            "00:05.000 --> 00:05.000\nBye.",
+            "00:05.000 --> 00:05.660\nBye.",  # Whisper end-of-file loop
+            "00:06.000 --> 00:07.000\nhello world",
+            "00:07.000 --> 00:07.010\nhello world",  # YouTube 10 ms hold cue
+        )
+    )
+    assert spans(t) == [
+        (1.0, 2.0, "Same time."),
+        (3.0, 4.5, "Overlap."),
+        (5.0, 5.66, "Bye."),
+        (6.0, 7.01, "hello world"),
+    ]  # a merged repeat extends the end
 
 
 def test_repeats_that_are_not_duplicates_are_kept() -> None:
-    t = parse_vtt(vtt(
-        "00:01.000 --> 00:02.000\nYes.", "00:02.000 --> 00:03.000\nYes.",  # back to back: said twice
-        "00:10.000 --> 00:11.000\nYes.",  # later
-        "00:20.000 --> 00:21.000\n<v Ann>Exactly.", "00:20.500 --> 00:21.500\n<v Bo>Exactly.",  # two speakers
-    ))
+    t = parse_vtt(
+        vtt(
+            "00:01.000 --> 00:02.000\nYes.",
+            "00:02.000 --> 00:03.000\nYes.",  # back to back: said twice
+            "00:10.000 --> 00:11.000\nYes.",  # later
+            "00:20.000 --> 00:21.000\n<v Ann>Exactly.",
+            "00:20.500 --> 00:21.500\n<v Bo>Exactly.",  # two speakers
+        )
+    )
     assert [(s.start, s.text, s.speaker) for s in t.segments] == [
-        (1.0, "Yes.", None), (2.0, "Yes.", None), (10.0, "Yes.", None),
-        (20.0, "Exactly.", "Ann"), (20.5, "Exactly.", "Bo")]
+        (1.0, "Yes.", None),
+        (2.0, "Yes.", None),
+        (10.0, "Yes.", None),
+        (20.0, "Exactly.", "Ann"),
+        (20.5, "Exactly.", "Bo"),
+    ]
 
 
 def test_cues_out_of_order_sorted_by_start() -> None:
-    t = parse_srt("2\n00:00:05,000 --> 00:00:06,000\nsecond\n\n1\n00:00:01,000 --> 00:00:02,000\nfirst\n\n"
-                  "3\n00:00:05,000 --> 00:00:07,000\nsame start keeps file order\n")
+    t = parse_srt(
+        "2\n00:00:05,000 --> 00:00:06,000\nsecond\n\n1\n00:00:01,000 --> 00:00:02,000\nfirst\n\n"
+        "3\n00:00:05,000 --> 00:00:07,000\nsame start keeps file order\n"
+    )
     assert spans(t) == [(1.0, 2.0, "first"), (5.0, 6.0, "second"), (5.0, 7.0, "same start keeps file order")]
 
 
@@ -339,8 +382,13 @@ def test_malformed_time_line_names_the_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["00:00:0x.000 --> 00:00:02.000", "00:00:01.000 -->", "00:00:01.000 -> 00:00:02.000",
-     "00:00:01.000 --> 00:00:02.000garbage", "00:00:01:000 --> 00:00:02:000"],
+    [
+        "00:00:0x.000 --> 00:00:02.000",
+        "00:00:01.000 -->",
+        "00:00:01.000 -> 00:00:02.000",
+        "00:00:01.000 --> 00:00:02.000garbage",
+        "00:00:01:000 --> 00:00:02:000",
+    ],
 )
 def test_broken_timing_lines(line: str) -> None:
     text = vtt("00:00.000 --> 00:01.000\nok", f"{line}\nbroken")
@@ -364,8 +412,12 @@ def test_empty_file(tmp_path: Path, content: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("header.vtt", "WEBVTT\n\nNOTE nothing here\n"), ("blank.vtt", "WEBVTT\n\n00:01.000 --> 00:02.000\n\n"),
-     ("nums.srt", "1\n\n2\n"), ("empty.json", '{"text": "", "segments": []}')],
+    [
+        ("header.vtt", "WEBVTT\n\nNOTE nothing here\n"),
+        ("blank.vtt", "WEBVTT\n\n00:01.000 --> 00:02.000\n\n"),
+        ("nums.srt", "1\n\n2\n"),
+        ("empty.json", '{"text": "", "segments": []}'),
+    ],
 )
 def test_no_cues_found(tmp_path: Path, name: str, content: str) -> None:
     path = tmp_path / name
@@ -392,12 +444,34 @@ WHISPER = {  # the shape of openai-whisper's transcribe() / --output_format json
     "text": " Hello there. General Kenobi!",
     "language": "en",
     "segments": [
-        {"id": 0, "seek": 0, "start": 0.0, "end": 2.5, "text": " Hello there.", "tokens": [50364, 2425],
-         "temperature": 0.0, "avg_logprob": -0.21, "compression_ratio": 1.1, "no_speech_prob": 0.01,
-         "words": [{"word": " Hello", "start": 0.0, "end": 0.8, "probability": 0.91},
-                   {"word": " there.", "start": 0.9, "end": 2.5, "probability": 0.84}]},
-        {"id": 1, "seek": 0, "start": 3661.25, "end": 3663, "text": " General Kenobi!", "tokens": [3],
-         "temperature": 0.0, "avg_logprob": -0.3, "compression_ratio": 1.1, "no_speech_prob": 0.02},
+        {
+            "id": 0,
+            "seek": 0,
+            "start": 0.0,
+            "end": 2.5,
+            "text": " Hello there.",
+            "tokens": [50364, 2425],
+            "temperature": 0.0,
+            "avg_logprob": -0.21,
+            "compression_ratio": 1.1,
+            "no_speech_prob": 0.01,
+            "words": [
+                {"word": " Hello", "start": 0.0, "end": 0.8, "probability": 0.91},
+                {"word": " there.", "start": 0.9, "end": 2.5, "probability": 0.84},
+            ],
+        },
+        {
+            "id": 1,
+            "seek": 0,
+            "start": 3661.25,
+            "end": 3663,
+            "text": " General Kenobi!",
+            "tokens": [3],
+            "temperature": 0.0,
+            "avg_logprob": -0.3,
+            "compression_ratio": 1.1,
+            "no_speech_prob": 0.02,
+        },
     ],
 }
 
@@ -414,20 +488,39 @@ def test_whisper_json(tmp_path: Path) -> None:
 
 def test_whisper_json_from_to_dict_round_trips_exactly() -> None:
     t = Transcript(
-        segments=(Segment(0.5, 3.293, "Hej og velkommen.", (Word(0.5, 0.715, " Hej", None),
-                                                          Word(0.715, 3.293, " og velkommen.", 0.5)), "Vært"),
-                  Segment(3.4, 5.0, "Tak.", (), "Gæst")),
-        language="da", source="whisper:turbo", duration=12.25)
+        segments=(
+            Segment(
+                0.5,
+                3.293,
+                "Hej og velkommen.",
+                (Word(0.5, 0.715, " Hej", None), Word(0.715, 3.293, " og velkommen.", 0.5)),
+                "Vært",
+            ),
+            Segment(3.4, 5.0, "Tak.", (), "Gæst"),
+        ),
+        language="da",
+        source="whisper:turbo",
+        duration=12.25,
+    )
     assert parse_whisper_json(json.loads(format_json(t)), name="x.json") == t
     assert parse_whisper_json(t.to_dict()) == t
 
 
 def test_whisperx_style_words_and_bare_segment_list() -> None:
-    segments = [{"start": 1.0, "end": 3.0, "text": " It cost 25 dollars", "speaker": "SPEAKER_00",
-                 "words": [{"word": "It", "start": 1.0, "end": 1.2, "score": 0.9},
-                           {"word": "cost", "start": 1.3, "end": 1.6, "score": 0.8},
-                           {"word": "25"},  # WhisperX leaves numerals unaligned
-                           {"word": "dollars", "start": 2.0, "end": 3.0, "score": 0.7}]}]
+    segments = [
+        {
+            "start": 1.0,
+            "end": 3.0,
+            "text": " It cost 25 dollars",
+            "speaker": "SPEAKER_00",
+            "words": [
+                {"word": "It", "start": 1.0, "end": 1.2, "score": 0.9},
+                {"word": "cost", "start": 1.3, "end": 1.6, "score": 0.8},
+                {"word": "25"},  # WhisperX leaves numerals unaligned
+                {"word": "dollars", "start": 2.0, "end": 3.0, "score": 0.7},
+            ],
+        }
+    ]
     t = parse_whisper_json(segments)
     seg = t.segments[0]
     assert seg.speaker == "SPEAKER_00" and seg.text == "It cost 25 dollars"
@@ -442,15 +535,21 @@ def test_whisperx_style_words_and_bare_segment_list() -> None:
         ({"text": "no segments"}, "expected a 'segments' list"),
         ({"segments": {"0": {}}}, "expected a 'segments' list"),
         ({"segments": [{"start": 0, "text": "x"}]}, "segments[0]: missing 'start' or 'end'"),
-        ({"segments": [{"start": "0:01", "end": 2, "text": "x"}]},
-         "segments[0].start: expected a number, got '\"0:01\"'"),
+        (
+            {"segments": [{"start": "0:01", "end": 2, "text": "x"}]},
+            "segments[0].start: expected a number, got '\"0:01\"'",
+        ),
         ({"segments": [{"start": True, "end": 2, "text": "x"}]}, "segments[0].start: expected a number"),
         ({"segments": [{"start": 0, "end": 2, "text": ["x"]}]}, "segments[0].text: expected a string"),
         ({"segments": [{"start": 0, "end": 2, "text": "x", "words": "x"}]}, "segments[0].words: expected a list"),
-        ({"segments": [{"start": 0, "end": 2, "text": "x", "words": [{"start": 0, "end": 1}]}]},
-         "segments[0].words[0].word: expected a string"),
-        ({"segments": [{"start": 0, "end": 2, "text": "x", "words": [{"word": "x", "start": "a"}]}]},
-         "segments[0].words[0].start: expected a number"),
+        (
+            {"segments": [{"start": 0, "end": 2, "text": "x", "words": [{"start": 0, "end": 1}]}]},
+            "segments[0].words[0].word: expected a string",
+        ),
+        (
+            {"segments": [{"start": 0, "end": 2, "text": "x", "words": [{"word": "x", "start": "a"}]}]},
+            "segments[0].words[0].start: expected a number",
+        ),
         ({"language": 7, "segments": []}, "language: expected a string"),
     ],
 )
@@ -587,8 +686,13 @@ def expected_drops(text: str) -> tuple[int, int, int]:
     """(cues, blank, repeats) counted on the raw text, independently of formats.py: a repeat has the same raw
     text (voice tag included) as an earlier cue and starts with it, inside it, or is a <= 50 ms hold cue at
     its end."""
-    rows = sorted(((_oracle_secs(a), _oracle_secs(b), " ".join(raw.split()))
-                   for a, b, raw in _ORACLE_CUE.findall(text.replace("\r\n", "\n"))), key=lambda r: r[0])
+    rows = sorted(
+        (
+            (_oracle_secs(a), _oracle_secs(b), " ".join(raw.split()))
+            for a, b, raw in _ORACLE_CUE.findall(text.replace("\r\n", "\n"))
+        ),
+        key=lambda r: r[0],
+    )
     blank = repeats = 0
     latest: dict[str, tuple[float, float]] = {}
     for start, end, raw in rows:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hmsearch.store import IndexStore
+from hmsearch.index.store import IndexStore
 
 TOPICS = ["nyhedsbreve", "LinkedIn", "kundeservice", "annoncer", "SEO", "podcasts", "events", "video"]
 
@@ -38,8 +38,9 @@ def _ts(s: float) -> str:
 def hmsearch(*args: str, index: Path) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("hmsearch")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hmsearch.cli"]
-    return subprocess.Popen([*cmd, "--index-dir", str(index), "-q", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*cmd, "--index-dir", str(index), "-q", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def generation(index: Path) -> int:
@@ -53,10 +54,10 @@ def state(index: Path) -> dict[str, tuple[int, str]]:
     store = IndexStore(index)
     out = {}
     for e in store.episodes():
-        store.chunks(e.id)
-        assert store.vectors(e.id).shape[0] == e.chunks
-        out[e.id] = (e.chunks, e.content_hash)
-    assert store.faiss_index().ntotal == sum(c for c, _ in out.values())
+        store.passages(e.id)
+        assert store.vectors(e.id).shape[0] == e.n_passages
+        out[e.id] = (e.n_passages, e.content_hash)
+    assert store.dense().size == sum(c for c, _ in out.values())
     return out
 
 

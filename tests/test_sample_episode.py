@@ -95,7 +95,7 @@ def test_mp3_is_small_tagged_and_3_to_6_minutes(doc, audio):
 
 def test_audio_has_speech_inside_segments_and_silence_between(doc, audio):
     def rms(start: float, end: float) -> float:
-        part = audio[int(start * RATE): int(end * RATE)]
+        part = audio[int(start * RATE) : int(end * RATE)]
         assert len(part) > 0.05 * RATE
         return float(np.sqrt(np.mean(part.astype(np.float64) ** 2)))
 

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from hmsearch.evaluate import Question, judge, load_questions
 from hmsearch.errors import InputError
-from hmsearch.search import Filters, quoted
+from hmsearch.evaluate import Question, judge, load_questions
+from hmsearch.query import Filters
+from hmsearch.query.quotes import quoted
 from hmsearch.types import Episode, Hit, Segment, Transcript, Word
 
-from conftest import REPO
+from helpers import REPO
 
 DA_DEV = REPO / "benchmarks" / "data" / "da_dev"
 
@@ -46,18 +47,30 @@ def test_quoted():
 
 
 def test_date_filters_only_pass_known_dates_in_range():
-    ep = lambda d: Episode(id="e", title="", duration=1, chunks=1, source="", published=d)
+    ep = lambda d: Episode(id="e", title="", duration=1, n_passages=1, source="", published=d)
     f = Filters(since="2024-01-01", until="2024-12-31")
     assert f.allows(ep("2024-06-01T08:00:00Z")) and not f.allows(ep("2023-12-31")) and not f.allows(ep(None))
     assert Filters().allows(ep(None))
 
 
+@pytest.mark.slow
 def test_quote_search_tolerates_asr_errors_with_word_accurate_times(cli, tmp_path):
-    words = [("Vi", 10.0), ("sender", 10.3), ("nyhedsbrevet", 10.8), ("ud", 11.6), ("hver", 11.9),
-             ("tirsdag", 12.2), ("klokken", 12.9), ("syv", 13.4), ("om", 13.8), ("morgenen.", 14.0)]
-    segs = [Segment(0.0, 9.0, "Velkommen til et afsnit om e-mail og nyhedsbreve."),
-            Segment(10.0, 14.6, " ".join(w for w, _ in words),
-                    words=tuple(Word(t, t + 0.25, f" {w}") for w, t in words))]
+    words = [
+        ("Vi", 10.0),
+        ("sender", 10.3),
+        ("nyhedsbrevet", 10.8),
+        ("ud", 11.6),
+        ("hver", 11.9),
+        ("tirsdag", 12.2),
+        ("klokken", 12.9),
+        ("syv", 13.4),
+        ("om", 13.8),
+        ("morgenen.", 14.0),
+    ]
+    segs = [
+        Segment(0.0, 9.0, "Velkommen til et afsnit om e-mail og nyhedsbreve."),
+        Segment(10.0, 14.6, " ".join(w for w, _ in words), words=tuple(Word(t, t + 0.25, f" {w}") for w, t in words)),
+    ]
     path = tmp_path / "ep.json"
     path.write_text(json.dumps(Transcript(tuple(segs), language="da").to_dict()), encoding="utf-8")
     assert cli("index", str(path)).exit_code == 0
@@ -72,13 +85,18 @@ def test_quote_search_tolerates_asr_errors_with_word_accurate_times(cli, tmp_pat
 
 @pytest.fixture(scope="module")
 def da_dev_index(tmp_path_factory, embedder):
-    from hmsearch.ingest import WhisperOptions, index_paths
-    from hmsearch.store import IndexStore
+    from hmsearch.asr import TranscriberSpec
+    from hmsearch.index.store import IndexStore
+    from hmsearch.ingest import IndexOptions, index_paths
 
     store = IndexStore(tmp_path_factory.mktemp("da_dev") / "index")
     with store.writing():
-        report = index_paths(sorted((DA_DEV / "episodes").glob("*.srt")), store, embedder=embedder,
-                             whisper=WhisperOptions(model="turbo"))
+        report = index_paths(
+            sorted((DA_DEV / "episodes").glob("*.srt")),
+            store,
+            encoder=embedder,
+            options=IndexOptions(TranscriberSpec("turbo")),
+        )
     assert not report.failed and len(report.added) == 4
     return store
 
@@ -101,15 +119,17 @@ def test_hybrid_is_never_worse_than_its_parts_on_the_danish_dev_set(da_dev_index
 
 @pytest.mark.slow
 def test_english_question_needs_the_dictionary(da_dev_index):
-    from hmsearch.lexical import dictionary_available
+    from hmsearch.query.translate import dictionary_available
 
     if not dictionary_available("en", "da"):
         pytest.skip("FreeDict dan-eng not installed (scripts/setup.sh installs it)")
-    lexical = da_dev_index.lexical_index()
-    q = "How often does the industrial ventilation firm email its subscribers?"
-    with_dict, without = lexical.scores(q), lexical.scores(q, translate=False)
+    from hmsearch.query import Query
+
+    lexical = da_dev_index.lexical()
+    q = Query("How often does the industrial ventilation firm email its subscribers?", da_dev_index)
+    with_dict, without = lexical.scores(q.terms), lexical.scores(q.exact_terms)
     assert with_dict.max() > without.max()
-    assert "ventilation" in " ".join(lexical.query_terms(q))
+    assert q.language == "en" and "ventilation" in " ".join(q.terms)
 
 
 def _zipf_texts(n: int, seed: int) -> list[str]:
@@ -126,14 +146,15 @@ def test_lexical_top_rows_from_postings_equal_a_full_sort():
     every passage); it must agree with sorting all scores."""
     import numpy as np
 
-    from hmsearch.lexical import LexicalIndex
+    from hmsearch.index.lexical import LexicalIndex
 
     texts = _zipf_texts(3000, seed=3)
     index = LexicalIndex.build(texts, ["en"] * len(texts))
     for q in ["w0 w1", "w5 w17 w250", "w2 w3 w4 w5 w6 w7", "w299", "nothing here"]:
         for n in (1, 10, 100, 5000):
-            scores, rows = index.ranked(q, n)
-            np.testing.assert_array_equal(scores, index.scores(q))
+            terms = q.split()
+            scores, rows = index.ranked(terms, n)
+            np.testing.assert_array_equal(scores, index.scores(terms))
             full = np.argsort(-scores, kind="stable")
             full = full[scores[full] > 0][:n]
             assert len(rows) == len(full) and len(set(rows.tolist())) == len(rows)
@@ -141,13 +162,16 @@ def test_lexical_top_rows_from_postings_equal_a_full_sort():
 
 
 def test_hybrid_fusion_weighs_each_passage_by_its_episode_language(tmp_path):
-    """rank_rows' vectorised fusion against the formula written out row by row: min-max normalised
-    dense and BM25 scores, mixed by trust(model, query language, the passage's episode language)."""
+    """rank's vectorised fusion against the formula written out row by row: min-max normalised
+    dense and BM25 scores, mixed by the card's trust(query language, the passage's episode language)."""
     import numpy as np
 
-    from hmsearch.search import CANDIDATES, _minmax, rank_rows, trust
-    from hmsearch.store import IndexStore
-    from hmsearch.types import Chunk, Sentence
+    from hmsearch.embed import card_for
+    from hmsearch.index.store import IndexStore
+    from hmsearch.query import Query
+    from hmsearch.query.fusion import minmax
+    from hmsearch.query.retrieve import CANDIDATES, rank
+    from hmsearch.types import Passage, Sentence
 
     model, dim = "sentence-transformers/all-MiniLM-L6-v2", 16
     rng = np.random.default_rng(7)
@@ -159,17 +183,26 @@ def test_hybrid_fusion_weighs_each_passage_by_its_episode_language(tmp_path):
             texts = _zipf_texts(60, seed=e)
             vecs = rng.normal(size=(60, dim)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            chunks = [Chunk(f"e{e}", i, i * 30.0, i * 30.0 + 40, (Sentence(i * 30.0, i * 30.0 + 40, t),))
-                      for i, t in enumerate(texts)]
-            store.put_episode(Episode(id=f"e{e}", title="", duration=1800, chunks=60, source="", language=lang,
-                                      content_hash=str(e)), chunks, vecs)
+            chunks = [
+                Passage(i * 30.0, i * 30.0 + 40, (Sentence(i * 30.0, i * 30.0 + 40, t),)) for i, t in enumerate(texts)
+            ]
+            store.put_episode(
+                Episode(
+                    id=f"e{e}", title="", duration=1800, n_passages=60, source="", language=lang, content_hash=str(e)
+                ),
+                chunks,
+                vecs,
+            )
             langs[f"e{e}"] = lang
             vecs_all.append(vecs)
         store.finish()
     vecs_all = np.concatenate(vecs_all)
 
     class Fixed:
+        """A stand-in encoder that embeds every query as one fixed vector (the test needs to know it)."""
+
         name = model
+        card = card_for(model)
 
         def encode_queries(self, texts):
             return qvec.reshape(1, -1)
@@ -177,13 +210,15 @@ def test_hybrid_fusion_weighs_each_passage_by_its_episode_language(tmp_path):
     qvec = vecs_all[17] + 0.5 * vecs_all[130]
     qvec /= np.linalg.norm(qvec)
     query = "the w1 and w2 of w3"  # English stopwords: an English query
-    ranked = rank_rows(store, Fixed(), query, mode="hybrid")
+    q = Query(query, store)
+    assert q.language == "en"
+    ranked = rank(store, Fixed(), q, mode="hybrid")
     rows = np.array([r for r, _ in ranked])
-    lex = store.lexical_index().scores(query)
+    lex = store.lexical().scores(q.terms)
     dense_rows = np.argsort(-(vecs_all @ qvec))[:CANDIDATES]
     assert set(dense_rows.tolist()) <= set(rows.tolist())
-    dense, lexn = _minmax(vecs_all[rows] @ qvec), _minmax(lex[rows])
-    expected = [trust(model, "en", langs[store.row_location(int(r))[0]]) for r in rows]
+    dense, lexn = minmax(vecs_all[rows] @ qvec), minmax(lex[rows])
+    expected = [card_for(model).trust.weight("en", langs[store.rows().location(int(r))[0]]) for r in rows]
     want = np.array(expected) * dense + (1 - np.array(expected)) * lexn
     np.testing.assert_allclose([s for _, s in ranked], want, atol=1e-5)
     assert len(set(expected)) > 1  # the languages did weigh differently

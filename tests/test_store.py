@@ -8,20 +8,23 @@ import os
 import numpy as np
 import pytest
 
-from hmsearch.errors import IndexError_, IndexLockedError, NotFoundError
-from hmsearch.store import IndexStore, PREV_MANIFEST
-from hmsearch.types import Chunk, Episode, Sentence
+from hmsearch.errors import IndexLockedError, IndexStateError, NotFoundError
+from hmsearch.index.store import PREV_MANIFEST, IndexStore
+from hmsearch.types import Episode, Passage, Sentence
+
+from helpers import nearest
 
 DIM = 8
 
 
-def make_episode(eid: str, n: int, h: str = "h1") -> tuple[Episode, list[Chunk], np.ndarray]:
+def make_episode(eid: str, n: int, h: str = "h1") -> tuple[Episode, list[Passage], np.ndarray]:
     rng = np.random.default_rng(abs(hash((eid, h))) % 2**32)
     vecs = rng.normal(size=(n, DIM)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    chunks = [Chunk(eid, i, i * 10.0, i * 10.0 + 12, (Sentence(i * 10.0, i * 10.0 + 12, f"{eid} passage {i}"),))
-              for i in range(n)]
-    ep = Episode(id=eid, title=eid.upper(), duration=n * 10.0, chunks=n, source=f"/x/{eid}.vtt", content_hash=h)
+    chunks = [
+        Passage(i * 10.0, i * 10.0 + 12, (Sentence(i * 10.0, i * 10.0 + 12, f"{eid} passage {i}"),)) for i in range(n)
+    ]
+    ep = Episode(id=eid, title=eid.upper(), duration=n * 10.0, n_passages=n, source=f"/x/{eid}.vtt", content_hash=h)
     return ep, chunks, vecs
 
 
@@ -39,15 +42,15 @@ def test_add_search_replace_remove(tmp_path):
         b = put(store, "b", 4)
     fresh = IndexStore(tmp_path / "ix")
     assert [e.id for e in fresh.episodes()] == ["a", "b"]
-    score, eid, idx = fresh.search_vectors(b[2], k=1)[0]
+    score, eid, idx = nearest(fresh, b[2], k=1)[0]
     assert (eid, idx) == ("b", 2) and score == pytest.approx(1.0, abs=1e-5)
-    assert fresh.search_vectors(a[0], k=1)[0][1:] == ("a", 0)
+    assert nearest(fresh, a[0], k=1)[0][1:] == ("a", 0)
     with store.writing():
         put(store, "a", 2, h="h2")  # replaced: new content, fewer passages
         store.remove_episode("b")
     fresh = IndexStore(tmp_path / "ix")
-    assert [(e.id, e.chunks, e.content_hash) for e in fresh.episodes()] == [("a", 2, "h2")]
-    assert fresh.faiss_index().ntotal == 2
+    assert [(e.id, e.n_passages, e.content_hash) for e in fresh.episodes()] == [("a", 2, "h2")]
+    assert fresh.dense().size == 2
     segments = sorted(p.name for p in (tmp_path / "ix" / "segments").iterdir())
     with store.writing():
         pass  # the next writer sweeps files no manifest names
@@ -76,7 +79,7 @@ def test_damaged_manifest_is_a_one_line_error_and_repair_restores_previous(tmp_p
         put(store, "a", 3)
         put(store, "b", 2)
     (tmp_path / "ix" / "manifest.json").write_bytes(b'{"schema": 1, "episodes": [tru')
-    with pytest.raises(IndexError_) as err:
+    with pytest.raises(IndexStateError) as err:
         IndexStore(tmp_path / "ix").episodes()
     msg = str(err.value)
     assert "manifest.json" in msg and "damaged" in msg and "\n" not in msg
@@ -94,7 +97,7 @@ def test_damaged_faiss_cache_is_rebuilt(tmp_path):
         store.finish()
     cache = next((tmp_path / "ix" / "cache").glob("*.faiss"))
     cache.write_bytes(cache.read_bytes()[:50])
-    assert IndexStore(tmp_path / "ix").search_vectors(vecs[4], k=1)[0][1:] == ("a", 4)
+    assert nearest(IndexStore(tmp_path / "ix"), vecs[4], k=1)[0][1:] == ("a", 4)
 
 
 def test_damaged_segment_names_the_file_and_repair_drops_only_that_episode(tmp_path):
@@ -105,22 +108,21 @@ def test_damaged_segment_names_the_file_and_repair_drops_only_that_episode(tmp_p
     rec = json.loads((tmp_path / "ix" / "manifest.json").read_text())["episodes"][0]
     npy = tmp_path / "ix" / "segments" / f"{rec['segment']}.npy"
     npy.write_bytes(b"garbage")
-    with pytest.raises(IndexError_) as err:
-        IndexStore(tmp_path / "ix").search_vectors(vb[0], k=1)
+    with pytest.raises(IndexStateError) as err:
+        nearest(IndexStore(tmp_path / "ix"), vb[0], k=1)
     assert npy.name in str(err.value) and "\n" not in str(err.value)
     with store.writing():
         store.repair()
     fresh = IndexStore(tmp_path / "ix")
     assert [e.id for e in fresh.episodes()] == ["b"]
-    assert fresh.search_vectors(vb[0], k=1)[0][1:] == ("b", 0)
+    assert nearest(fresh, vb[0], k=1)[0][1:] == ("b", 0)
 
 
 def test_second_writer_is_refused_while_first_holds_the_lock(tmp_path):
     first, second = IndexStore(tmp_path / "ix"), IndexStore(tmp_path / "ix")
     with first.writing():
-        with pytest.raises(IndexLockedError) as err:
-            with second.writing():
-                pass
+        with pytest.raises(IndexLockedError) as err, second.writing():
+            pass
         assert "another hmsearch job" in str(err.value)
     with second.writing():  # free again once the first is done
         pass
@@ -130,9 +132,9 @@ def test_model_or_dimension_mismatch_is_refused(tmp_path):
     store = IndexStore(tmp_path / "ix")
     with store.writing():
         put(store, "a", 2)
-        with pytest.raises(IndexError_, match="embedding model 'm'"):
+        with pytest.raises(IndexStateError, match="embedding model 'm'"):
             store.ensure(embedding_model="other", dim=DIM, chunking={"c": 1})
-        with pytest.raises(IndexError_, match="chunk settings"):
+        with pytest.raises(IndexStateError, match="chunk settings"):
             store.ensure(embedding_model="m", dim=DIM, chunking={"c": 2})
 
 
@@ -155,8 +157,8 @@ def test_episode_ids_with_dots_and_odd_characters(tmp_path):
         store.finish()
     fresh = IndexStore(tmp_path / "ix")
     for eid in ids:
-        assert fresh.search_vectors(vecs[eid][1], k=1)[0][1:] == (eid, 1)
-        assert len(fresh.chunks(eid)) == 2
+        assert nearest(fresh, vecs[eid][1], k=1)[0][1:] == (eid, 1)
+        assert len(fresh.passages(eid)) == 2
 
 
 def test_index_kind_switches_to_hnsw_by_size_without_a_manual_rebuild(tmp_path, monkeypatch):
@@ -168,14 +170,14 @@ def test_index_kind_switches_to_hnsw_by_size_without_a_manual_rebuild(tmp_path, 
     monkeypatch.setenv("HMSEARCH_EXACT_SEARCH_MAX", "500")  # as if the archive had grown past the limit
     big = IndexStore(tmp_path / "ix")
     assert big.index_kind() == "hnsw"
-    index = big.faiss_index()
+    index = big.dense().faiss
     assert hasattr(index, "hnsw") and index.ntotal == 1000
     # Recall@10 against exact search on these random vectors stays high.
     rows = [(f"e{i}", j) for i in range(5) for j in range(200)]
     hits = total = 0
     for q in vecs[:20]:
         exact = {rows[r] for r in np.argsort(-(vecs @ q))[:10]}
-        hits += len(exact & {tuple(r[1:]) for r in big.search_vectors(q, 10)})
+        hits += len(exact & {tuple(r[1:]) for r in nearest(big, q, 10)})
         total += 10
     assert hits / total >= 0.9
-    assert big.search_vectors(vecs[123], 1)[0][1:] == ("e0", 123)
+    assert nearest(big, vecs[123], 1)[0][1:] == ("e0", 123)

@@ -14,7 +14,7 @@ import pytest
 
 from hmsearch.formats import read_transcript
 
-from conftest import espeak
+from helpers import espeak
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,19 @@ def danish_wav(tmp_path_factory):
 def test_transcribe_writes_every_format_with_times_inside_the_audio(cli, tiny_whisper, danish_wav, tmp_path):
     out = tmp_path / "out"
     for fmt in ("json", "srt", "vtt", "txt"):
-        res = cli("transcribe", str(danish_wav), "--whisper-model", str(tiny_whisper), "--greedy",
-                  "--language", "da", "--format", fmt, "--out-dir", str(out))
+        res = cli(
+            "transcribe",
+            str(danish_wav),
+            "--whisper-model",
+            str(tiny_whisper),
+            "--greedy",
+            "--language",
+            "da",
+            "--format",
+            fmt,
+            "--out-dir",
+            str(out),
+        )
         assert res.exit_code == 0, res.stderr
         assert (out / f"afsnit-1.{fmt}").is_file()
     data = json.loads((out / "afsnit-1.json").read_text())
@@ -59,24 +70,26 @@ def test_index_audio_transcribes_once_and_caches(cli, tiny_whisper, danish_wav, 
     assert ep["episode"] == "afsnit-1" and ep["duration"] == pytest.approx(3.6, abs=0.6)
     assert ep["transcript_source"].startswith("whisper:")
 
-    import hmsearch.transcribe as tr
+    import hmsearch.asr.openai as engine
 
     def no_whisper(*a, **k):
         raise AssertionError("Whisper ran again on unchanged audio")
 
-    monkeypatch.setattr(tr, "transcribe_samples", no_whisper)
+    monkeypatch.setattr(engine, "transcribe_samples", no_whisper)
     assert "1 unchanged" in cli(*args).stdout
     forced = cli(*args, "--force")  # re-index from the stored transcript, still no Whisper
     assert forced.exit_code == 0 and "1 replaced" in forced.stdout
 
 
+@pytest.mark.slow
 def test_transcript_beside_audio_wins_over_whisper(cli, danish_wav, tmp_path):
     folder = tmp_path / "eps"
     folder.mkdir()
     shutil.copy(danish_wav, folder)
     (folder / "afsnit-1.srt").write_text(
         "1\n00:00:00,100 --> 00:00:03,500\nHej og velkommen. I dag taler vi om salg på sociale medier.\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     # The default model ('turbo') is not downloadable here: success proves Whisper was not needed.
     res = cli("index", str(folder))
     assert res.exit_code == 0, res.stderr
@@ -85,11 +98,11 @@ def test_transcript_beside_audio_wins_over_whisper(cli, danish_wav, tmp_path):
 
 
 def test_named_model_offline_fails_fast_naming_the_fix(cli, danish_wav, monkeypatch):
-    import hmsearch.transcribe as tr
+    import hmsearch.asr.openai as engine
 
-    # This machine has no route to Whisper's download host; make that certain everywhere, so the
-    # test never starts a 500 MB download on a machine that has one.
-    monkeypatch.setattr(tr, "_reachable", lambda url, timeout=5.0: False)
+    # This machine has no route to Whisper's download host; make that certain, so the test never
+    # starts a 500 MB download on a machine that has one (the engine's own name for the probe).
+    monkeypatch.setattr(engine, "reachable", lambda url, timeout=5.0: False)
     res = cli("transcribe", str(danish_wav), "--whisper-model", "small")
     assert res.exit_code == 3
     err = res.stderr.strip()
@@ -97,8 +110,9 @@ def test_named_model_offline_fails_fast_naming_the_fix(cli, danish_wav, monkeypa
     assert "--whisper-model PATH" in err
 
 
-@pytest.mark.parametrize("spec,needle", [("no-such-model", "unknown Whisper model"),
-                                         ("/nowhere/model.pt", "no such Whisper checkpoint")])
+@pytest.mark.parametrize(
+    "spec,needle", [("no-such-model", "unknown Whisper model"), ("/nowhere/model.pt", "no such Whisper checkpoint")]
+)
 def test_unknown_model_names(cli, danish_wav, spec, needle):
     res = cli("transcribe", str(danish_wav), "--whisper-model", spec)
     assert res.exit_code == 3 and needle in res.stderr
@@ -125,8 +139,9 @@ def test_workers_transcribe_in_parallel_processes(cli, tiny_whisper, danish_wav,
     folder.mkdir()
     shutil.copy(danish_wav, folder / "a.wav")
     espeak("Nyhedsbreve virker stadig, hvis de er personlige.", folder / "b.wav")
-    res = cli("index", str(folder), "--whisper-model", str(tiny_whisper), "--greedy", "--language", "da",
-              "--workers", "2")
+    res = cli(
+        "index", str(folder), "--whisper-model", str(tiny_whisper), "--greedy", "--language", "da", "--workers", "2"
+    )
     assert res.exit_code == 0, res.stderr
     assert res.stdout.startswith("2 added")
     assert len(list((hermetic / "index" / "transcripts").glob("*.json"))) == 2

@@ -6,13 +6,14 @@ own ``load_audio`` shells out to one). Decoding errors become one-line ``AudioEr
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .errors import AudioError, InputError
+from .errors import AudioError, InputError, one_line
+from .fsutil import sha256_file
 
 SAMPLE_RATE = 16_000  # Hz, what Whisper's models were trained on
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".mp4", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".webm", ".mka")
@@ -27,7 +28,7 @@ class AudioInfo:
     codec: str
 
 
-def _open(path: Path):
+def _open(path: Path) -> Any:
     import av  # lazy: keeps `hmsearch --help` fast
 
     if not path.exists():
@@ -47,8 +48,18 @@ def _open(path: Path):
 
 
 def _reason(exc: Exception) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).splitlines()[0].strip() or type(exc).__name__
+    """FFmpeg's own words for what is wrong (its strerror), else the message's first line."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror).splitlines()[0].strip() if strerror else one_line(exc)
+
+
+def _declared_duration(stream: Any, container: Any) -> float:
+    """The length the file declares: the stream's, else the container's (0.0 when unknown)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration) / 1_000_000
+    return 0.0
 
 
 def probe_audio(path: Path) -> AudioInfo:
@@ -56,11 +67,7 @@ def probe_audio(path: Path) -> AudioInfo:
     container = _open(path)
     try:
         stream = container.streams.audio[0]
-        duration = 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
+        duration = _declared_duration(stream, container)
         # Ogg/Opus keep their tags (Vorbis comments) on the stream, MP3/M4A on the container.
         meta = {k.lower(): v for k, v in {**(stream.metadata or {}), **(container.metadata or {})}.items()}
         title = (meta.get("title") or "").strip() or None
@@ -80,9 +87,7 @@ def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     parts: list[np.ndarray] = []
     try:
         stream = container.streams.audio[0]
-        declared = 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            declared = float(stream.duration * stream.time_base)
+        declared = _declared_duration(stream, container)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         try:
             for frame in container.decode(stream):
@@ -99,20 +104,15 @@ def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(f"{path}: no audio could be decoded")
     decoded = samples.size / sample_rate
     if declared > 1.0 and decoded < TRUNCATION_TOLERANCE * declared:
-        raise AudioError(
-            f"{path}: truncated audio (decoded {decoded:.1f} s of the {declared:.1f} s the file declares)")
+        raise AudioError(f"{path}: truncated audio (decoded {decoded:.1f} s of the {declared:.1f} s the file declares)")
     return samples.astype(np.float32, copy=False)
 
 
 def file_hash(path: Path, *, chunk_size: int = 1 << 20) -> str:
     """sha256 of a file's bytes: the key that says an input is unchanged."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            while block := fh.read(chunk_size):
-                digest.update(block)
+        return sha256_file(path, block=chunk_size)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    return digest.hexdigest()

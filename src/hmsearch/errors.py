@@ -9,7 +9,8 @@ from __future__ import annotations
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type name when it has none): for wrapping a
     library's error into our one-line messages."""
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 class HmsearchError(Exception):
@@ -38,13 +39,13 @@ class ModelUnavailableError(HmsearchError):
     exit_code = 3
 
 
-class IndexError_(HmsearchError):
+class IndexStateError(HmsearchError):
     """The index on disk is damaged, locked, or was built with another model."""
 
     exit_code = 4
 
 
-class IndexLockedError(IndexError_):
+class IndexLockedError(IndexStateError):
     """Another hmsearch job holds the index's write lock."""
 
     exit_code = 5
@@ -56,5 +57,33 @@ class NotFoundError(HmsearchError):
     exit_code = 6
 
 
-# Exit codes beyond the error classes' own: a batch in which some inputs failed and others did not.
+# Exit codes beyond the error classes' own: a batch in which some inputs failed and others did not,
+# and a bug (an exception that is not an HmsearchError), as sysexits' EX_SOFTWARE.
 EXIT_SOME_FAILED = 8
+EXIT_INTERNAL = 70
+
+ERROR_CLASSES: dict[str, type[HmsearchError]] = {
+    cls.__name__: cls
+    for cls in (
+        HmsearchError,
+        InputError,
+        AudioError,
+        TranscriptFormatError,
+        ModelUnavailableError,
+        IndexStateError,
+        IndexLockedError,
+        NotFoundError,
+    )
+}
+
+
+def error_from_wire(kind: str, message: str, exit_code: int | None = None) -> HmsearchError:
+    """Rebuild an error sent across a process boundary (the query server) with its own class,
+    so a caller can still tell a missing episode from a damaged index."""
+    cls = ERROR_CLASSES.get(kind)
+    if cls is None:
+        err = HmsearchError(message)
+        if exit_code is not None:
+            err.exit_code = int(exit_code)
+        return err
+    return cls(message)

@@ -13,10 +13,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .types import Hit
+
+if TYPE_CHECKING:
+    from .embed import Encoder
+    from .index import IndexStore
 
 MIN_OVERLAP = 1.0  # seconds
 CUTOFFS = (1, 5, 10)
@@ -45,8 +49,15 @@ def load_questions(path: Path) -> list[Question]:
             obj = json.loads(line)
             spans = [(str(obj["episode"]), float(obj["start"]), float(obj["end"]))]
             spans += [(str(a["episode"]), float(a["start"]), float(a["end"])) for a in obj.get("also", [])]
-            out.append(Question(id=str(obj.get("id", n)), question=str(obj["question"]), spans=tuple(spans),
-                                type=str(obj.get("type", "topical")), lang=str(obj.get("lang", ""))))
+            out.append(
+                Question(
+                    id=str(obj.get("id", n)),
+                    question=str(obj["question"]),
+                    spans=tuple(spans),
+                    type=str(obj.get("type", "topical")),
+                    lang=str(obj.get("lang", "")),
+                )
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}: line {n}: not a question ({type(exc).__name__}: {exc})") from None
     if not out:
@@ -59,7 +70,9 @@ def _relevant(hit: Hit, span: tuple[str, float, float]) -> bool:
     if hit.episode != episode:
         return False
     overlap = min(hit.end, end) - max(hit.start, start)
-    return overlap >= min(MIN_OVERLAP, max(end - start, 0.0)) and overlap > 0 or (end == start and hit.start <= start <= hit.end)
+    return (overlap >= min(MIN_OVERLAP, max(end - start, 0.0)) and overlap > 0) or (
+        end == start and hit.start <= start <= hit.end
+    )
 
 
 def judge(hits: list[Hit], question: Question, k: int = 10) -> dict[str, float]:
@@ -99,23 +112,36 @@ class EvalReport:
 
     def table(self) -> dict[str, dict[str, float]]:
         metrics = [*(f"R@{c}" for c in CUTOFFS), "MRR@10", "nDCG@10"]
-        return {name: {"n": len(rows), **{m: sum(r[m] for r in rows) / len(rows) for m in metrics}}
-                for name, rows in self.groups().items()}
+        return {
+            name: {"n": len(rows), **{m: sum(r[m] for r in rows) / len(rows) for m in metrics}}
+            for name, rows in self.groups().items()
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "metrics": self.table(),
-                "questions": [{"id": q.id, "type": q.type, "lang": q.lang, "rank": int(m["rank"])}
-                              for q, m in self.results]}
+        return {
+            "mode": self.mode,
+            "metrics": self.table(),
+            "questions": [
+                {"id": q.id, "type": q.type, "lang": q.lang, "rank": int(m["rank"])} for q, m in self.results
+            ],
+        }
 
 
-def evaluate(store: Any, embedder: Any, questions: list[Question], *, mode: str = "hybrid", k: int = 10,
-             progress: Callable[[int], None] | None = None) -> EvalReport:
-    """Ask every question through ``search`` and judge the hits."""
-    from .search import search
+def evaluate(
+    store: IndexStore,
+    encoder: Encoder | None,
+    questions: list[Question],
+    *,
+    mode: str = "hybrid",
+    k: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Ask every question through the query path and judge the hits."""
+    from .query import search
 
     report = EvalReport(mode=mode)
     for q in questions:
-        hits = search(store, embedder, q.question, k=k, mode=mode)
+        hits = search(store, None if mode == "lexical" else encoder, q.question, k=k, mode=mode)
         report.results.append((q, judge(hits, q, k)))
         if progress:
             progress(1)

@@ -10,20 +10,20 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
-import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from hmsearch.errors import InputError, TranscriptFormatError
-from hmsearch.types import Segment, Transcript, Word
+from .errors import InputError, TranscriptFormatError
+from .fsutil import atomic_write
+from .types import Segment, Transcript, Word
 
 __all__ = [
     "FORMATS",
     "TRANSCRIPT_SUFFIXES",
     "format_json",
     "format_srt",
+    "format_timestamp",
     "format_txt",
     "format_vtt",
     "parse_srt",
@@ -128,7 +128,8 @@ def read_transcript(path: Path) -> Transcript:
         if not path.exists():
             raise InputError(f"{name}: no such file")
         raise TranscriptFormatError(
-            f"{name}: unsupported transcript type {suffix or '(no suffix)'!r}; expected .json, .srt or .vtt")
+            f"{name}: unsupported transcript type {suffix or '(no suffix)'!r}; expected .json, .srt or .vtt"
+        )
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -248,12 +249,12 @@ def _parse_cues(text: str, name: str, *, vtt: bool) -> tuple[list[_Cue], str | N
     return cues, language
 
 
-def _bad_timing(text: str, start: int, name: str, stamp: str | None) -> None:
+def _bad_timing(text: str, start: int, name: str, stamp: str | None) -> NoReturn:
     """Raise for the timing line at ``start``: an out-of-range time, or junk glued to the end time."""
     if stamp is not None:
         raise _fail(name, f"bad cue time {_snip(stamp)}", _line_of(text, start))
     line_end = text.find("\n", start)
-    line = text[start:line_end if line_end >= 0 else len(text)]
+    line = text[start : line_end if line_end >= 0 else len(text)]
     raise _fail(name, f"bad cue time line {_snip(line)}", _line_of(text, start))
 
 
@@ -278,14 +279,18 @@ def _leading(text: str, end: int, name: str, *, vtt: bool) -> str | None:
             rest += 1
     offset = sum(len(ln) + 1 for ln in lines[:rest])
     if offset < end:
-        what = "a WebVTT file (no 'WEBVTT' header)" if vtt and rest == idx else (
-            "an SRT file (expected a cue number or time)" if not vtt else "")
+        what = (
+            "a WebVTT file (no 'WEBVTT' header)"
+            if vtt and rest == idx
+            else ("an SRT file (expected a cue number or time)" if not vtt else "")
+        )
         _gap(text, offset, end, name, vtt=vtt, cues=[], before_cue=before_cue, not_a=what)
     return language
 
 
-def _gap(text: str, start: int, end: int, name: str, *, vtt: bool, cues: list[_Cue], before_cue: bool,
-         not_a: str = "") -> None:
+def _gap(
+    text: str, start: int, end: int, name: str, *, vtt: bool, cues: list[_Cue], before_cue: bool, not_a: str = ""
+) -> None:
     """Inspect non-blank text between cues: skip NOTE/STYLE/REGION blocks and cue ids, reject broken timing
     lines, and append stray text (from a blank line inside a cue) to the previous cue."""
     lines = text[start:end].split("\n")
@@ -366,6 +371,7 @@ def parse_whisper_json(obj: Any, *, name: str = "<json>") -> Transcript:
     Words missing times (as WhisperX leaves numerals) inherit their neighbour's time; ``score`` is read
     as the probability when ``probability`` is absent.
     """
+    segments: Any
     if isinstance(obj, list):
         segments, obj = obj, {}
     elif isinstance(obj, dict):
@@ -431,13 +437,21 @@ def _words(raw: Any, name: str, where: str, seg_start: float) -> tuple[Word, ...
 # --------------------------------------------------------------------------- writing
 
 
-def _stamp(seconds: float, sep: str) -> str:
-    """HH:MM:SS<sep>mmm, rounded to the millisecond."""
+def format_timestamp(seconds: float, *, decimal_marker: str | None = None) -> str:
+    """HH:MM:SS, floored to the second (a jump to it lands before the first word); with a
+    ``decimal_marker`` HH:MM:SS<marker>mmm, rounded to the millisecond (SRT ",", WebVTT ".")."""
+    if decimal_marker is None:
+        s = int(max(0.0, seconds))
+        return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
     ms = max(0, round(seconds * 1000))
     s, ms = divmod(ms, 1000)
     m, s = divmod(s, 60)
     h, m = divmod(m, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+    return f"{h:02d}:{m:02d}:{s:02d}{decimal_marker}{ms:03d}"
+
+
+def _stamp(seconds: float, sep: str) -> str:
+    return format_timestamp(seconds, decimal_marker=sep)
 
 
 def format_srt(t: Transcript) -> str:
@@ -477,8 +491,7 @@ def format_txt(t: Transcript) -> str:
         text = " ".join(seg.text.split())
         if not text:
             continue
-        s = int(max(0.0, seg.start))  # floor, so a jump to the stamp lands before the first word
-        stamp = f"[{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}]"
+        stamp = f"[{format_timestamp(seg.start)}]"
         if seg.speaker and seg.speaker != speaker:
             text = f"{seg.speaker}: {text}"
         speaker = seg.speaker
@@ -500,31 +513,7 @@ def write_transcript(t: Transcript, path: Path, format_: str) -> None:
     if writer is None:
         raise InputError(f"unknown transcript format {format_!r}; expected one of {', '.join(FORMATS)}")
     path = Path(path)
-    data = writer(t).encode("utf-8")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        atomic_write(path, writer(t).encode("utf-8"), make_parents=False)
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
-    try:  # make the rename itself durable; not possible on every platform
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)

@@ -1,94 +1,84 @@
 """A warm query server: keeps the embedding model and the index loaded so that repeated
-`hmsearch search` / `ask` from the shell answer in milliseconds instead of paying torch's and
-sentence-transformers' import and load time on every call.
+`hmsearch search` / `ask` from the shell answer in milliseconds instead of paying the model's
+import and load time on every call.
 
 It listens on a Unix socket inside the index folder (only the index's owner can reach it); the
 CLI uses it when it answers and falls back to in-process search when it does not. One JSON
-line in, one JSON line out. The index is reloaded when its manifest changes.
+line in, one JSON line out; an error keeps its class across the socket. It is a thin transport
+over :class:`hmsearch.query.service.QueryService`, which reloads when the manifest changes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import socketserver
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import HmsearchError
+from .errors import EXIT_INTERNAL, HmsearchError, error_from_wire
+
+log = logging.getLogger(__name__)
 
 SOCKET_NAME = ".serve.sock"
 CLIENT_TIMEOUT = 120.0  # seconds: a first query may still be loading caches
+CONNECTION_TIMEOUT = 10.0  # seconds a connected client may take to send its request line
+MAX_REQUEST = 1 << 20  # bytes of one request line
 
 
 def socket_path(index_dir: Path) -> Path:
     return Path(index_dir) / SOCKET_NAME
 
 
-def query(store: Any, embedder: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """Run one search/ask request; the result is the same dict `--json` prints."""
-    from .search import answer, search
-
-    op = request.get("op")
-    opts = {k: request.get(k) for k in ("mode", "episode", "since", "until")}
-    opts["mode"] = opts["mode"] or "hybrid"
-    if opts["episode"]:
-        store.episode(opts["episode"])
-    model = None if opts["mode"] == "lexical" else embedder
-    if op == "search":
-        hits = search(store, model, request["query"], k=int(request.get("k", 5)), **opts)
-        return {"query": request["query"], "hits": [h.to_dict() for h in hits]}
-    if op == "ask":
-        sentences, hits = answer(store, embedder, request["question"], k=int(request.get("k", 3)), **opts)
-        return {"question": request["question"], "answer": [s.to_dict() for s in sentences],
-                "hits": [h.to_dict() for h in hits]}
-    raise ValueError(f"unknown op {op!r}")
+def _reply_error(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, HmsearchError):
+        return {"ok": False, "error": str(exc), "kind": type(exc).__name__, "exit_code": exc.exit_code}
+    return {
+        "ok": False,
+        "error": f"internal error: {type(exc).__name__}: {exc}".splitlines()[0],
+        "kind": "internal",
+        "exit_code": EXIT_INTERNAL,
+    }
 
 
-class _State:
-    def __init__(self, index_dir: Path) -> None:
-        self.index_dir = index_dir
-        self.stamp: tuple[int, int] | None = None
-        self.store: Any = None
-        self.embedder: Any = None
-
-    def current(self) -> tuple[Any, Any]:
-        """The store, reloaded when the manifest changed since the last request."""
-        from .search import embedder_for
-        from .store import MANIFEST, IndexStore
-
-        st = (self.index_dir / MANIFEST).stat()
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self.stamp:
-            store = IndexStore(self.index_dir)
-            store.require()
-            if self.embedder is None or self.embedder.name != store.manifest.embedding_model:
-                self.embedder = embedder_for(store)
-            store.faiss_index()
-            store.lexical_index()
-            self.store, self.stamp = store, stamp
-        return self.store, self.embedder
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True  # one slow client never holds up the others, nor the shutdown
 
 
-def serve(index_dir: Path, *, on_ready: Any = None) -> None:
+def serve(index_dir: Path, *, on_ready: Callable[[Path], None] | None = None) -> None:
     """Serve queries on the index folder's socket until interrupted."""
-    state = _State(Path(index_dir))
-    store, embedder = state.current()  # load everything before accepting queries
-    embedder.encode_queries(["warm up"])
+    from .query.service import QueryService
+
+    service = QueryService(Path(index_dir))
+    service.warm()  # load everything before accepting queries
     path = socket_path(index_dir)
 
     class Handler(socketserver.StreamRequestHandler):
+        timeout = CONNECTION_TIMEOUT
+
         def handle(self) -> None:
-            line = self.rfile.readline()
             try:
-                store, embedder = state.current()
-                reply = {"ok": True, "result": query(store, embedder, json.loads(line))}
-            except HmsearchError as exc:
-                reply = {"ok": False, "error": str(exc), "exit_code": exc.exit_code}
-            except Exception as exc:  # keep serving; the client prints one line
-                reply = {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 70}
-            self.wfile.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+                line = self.rfile.readline(MAX_REQUEST)
+            except OSError:  # the client went quiet past the timeout, or left
+                return
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                reply = _reply_error(HmsearchError(f"malformed request ({type(exc).__name__})"))
+            else:
+                try:
+                    reply = {"ok": True, "result": service.handle(request)}
+                except Exception as exc:  # noqa: BLE001  keep serving; the client prints one line
+                    reply = _reply_error(exc)
+            try:
+                self.wfile.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+            except OSError:
+                pass
 
     if path.exists():
         if _alive(path):
@@ -96,7 +86,7 @@ def serve(index_dir: Path, *, on_ready: Any = None) -> None:
         path.unlink()
     old_umask = os.umask(0o077)
     try:
-        server = socketserver.UnixStreamServer(str(path), Handler)
+        server = _Server(str(path), Handler)
     finally:
         os.umask(old_umask)
     try:
@@ -135,10 +125,15 @@ def ask_server(index_dir: Path, request: dict[str, Any]) -> dict[str, Any] | Non
                     break
                 data += block
     except OSError:
+        log.info("no server answers on %s: searching in process", path)
         return None  # a stale socket of a server that is gone: search in process
-    reply = json.loads(data)
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        log.warning("the server on %s sent a broken reply: searching in process", path)
+        return None
     if not reply.get("ok"):
-        err = HmsearchError(reply.get("error", "server error"))
-        err.exit_code = int(reply.get("exit_code", 1))
-        raise err
-    return reply["result"]
+        raise error_from_wire(
+            str(reply.get("kind", "")), str(reply.get("error", "server error")), reply.get("exit_code")
+        )
+    return reply["result"]  # type: ignore[no-any-return]

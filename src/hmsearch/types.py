@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,8 +58,12 @@ class Transcript:
                     "text": s.text,
                     **({"speaker": s.speaker} if s.speaker else {}),
                     "words": [
-                        {"start": w.start, "end": w.end, "word": w.text,
-                         **({"probability": w.probability} if w.probability is not None else {})}
+                        {
+                            "start": w.start,
+                            "end": w.end,
+                            "word": w.text,
+                            **({"probability": w.probability} if w.probability is not None else {}),
+                        }
                         for w in s.words
                     ],
                 }
@@ -69,7 +74,7 @@ class Transcript:
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of a transcript with its own time span (used for chunks and answers).
+    """One sentence of a transcript with its own time span (used for passages and answers).
 
     ``word_times`` holds the start of each whitespace-separated word of ``text`` when Whisper
     gave word timestamps (empty otherwise: times inside the sentence are then estimated).
@@ -98,11 +103,12 @@ class Sentence:
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """A window of consecutive sentences: the unit that is embedded and searched."""
+class Passage:
+    """A window of consecutive sentences: the unit that is embedded and searched.
 
-    episode: str
-    index: int
+    (In the code "segment" is a transcript cue and "passage" this; the index files keep their
+    older names, "segments/" and "chunks".)"""
+
     start: float
     end: float
     sentences: tuple[Sentence, ...]
@@ -119,7 +125,7 @@ class Episode:
     id: str
     title: str
     duration: float
-    chunks: int
+    n_passages: int
     source: str  # the transcript or audio file the text came from
     audio: str | None = None  # absolute path of the audio file, when there is one
     url: str | None = None  # the episode's page, when a feed gave one
@@ -130,7 +136,12 @@ class Episode:
     transcript_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"episode": self.id, **{k: v for k, v in asdict(self).items() if k != "id"}}
+        """The ``episodes --json`` shape (and the manifest record's fields): "chunks" is the count."""
+        out: dict[str, Any] = {"episode": self.id}
+        for k, v in asdict(self).items():
+            if k != "id":
+                out["chunks" if k == "n_passages" else k] = v
+        return out
 
 
 @dataclass(frozen=True)
@@ -149,9 +160,31 @@ class Hit:
     published: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"episode": self.episode, "title": self.title, "start": round(self.start, 3),
-                "end": round(self.end, 3), "text": self.text, "score": round(float(self.score), 6),
-                "link": self.link, "page": self.page, "published": self.published}
+        return {
+            "episode": self.episode,
+            "title": self.title,
+            **_span(self.start, self.end),
+            "text": self.text,
+            "score": _score(self.score),
+            "link": self.link,
+            "page": self.page,
+            "published": self.published,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Hit:
+        """A hit as ``to_dict`` wrote it (the sentences are not sent: ``text`` holds them)."""
+        return cls(
+            episode=d["episode"],
+            title=d["title"],
+            start=float(d["start"]),
+            end=float(d["end"]),
+            text=d["text"],
+            score=float(d["score"]),
+            link=d["link"],
+            page=d.get("page"),
+            published=d.get("published"),
+        )
 
 
 @dataclass(frozen=True)
@@ -167,6 +200,33 @@ class AnswerSentence:
     link: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "episode": self.episode, "title": self.title,
-                "start": round(self.start, 3), "end": round(self.end, 3),
-                "score": round(float(self.score), 6), "link": self.link}
+        return {
+            "text": self.text,
+            "episode": self.episode,
+            "title": self.title,
+            **_span(self.start, self.end),
+            "score": _score(self.score),
+            "link": self.link,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AnswerSentence:
+        return cls(
+            text=d["text"],
+            episode=d["episode"],
+            title=d["title"],
+            start=float(d["start"]),
+            end=float(d["end"]),
+            score=float(d["score"]),
+            link=d["link"],
+        )
+
+
+def _span(start: float, end: float) -> dict[str, float]:
+    return {"start": round(start, 3), "end": round(end, 3)}
+
+
+def _score(score: float) -> float:
+    """A score for JSON: rounded, and never NaN or infinite (not valid JSON)."""
+    value = float(score)
+    return round(value, 6) if math.isfinite(value) else 0.0

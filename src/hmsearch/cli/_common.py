@@ -1,0 +1,170 @@
+"""What the commands share: output helpers, common options, the progress reporter, and the
+preludes that turn options into library objects (a transcriber spec, the indexing encoder)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..config import WHISPER_ENGINES, setting
+from ..formats import format_timestamp
+
+F = TypeVar("F", bound=Callable[..., Any])
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Text from a transcript, feed or file name made safe for a terminal or a log line: control
+    characters (escape sequences, carriage returns, newlines) become spaces."""
+    return _CONTROL.sub(" ", text).replace("\n", " ")
+
+
+def fmt_time(seconds: float) -> str:
+    return format_timestamp(seconds)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False))
+
+
+def err(message: str) -> None:
+    click.echo(clean(message), err=True)
+
+
+def wrap(text: str, indent: str = "   ", max_chars: int | None = None) -> str:
+    text = clean(text)
+    if max_chars and len(text) > max_chars:
+        text = text[:max_chars].rsplit(" ", 1)[0] + " …"
+    width = min(shutil.get_terminal_size((100, 20)).columns, 100)
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
+
+
+def store_of(ctx: click.Context) -> Any:
+    from ..index import IndexStore
+
+    return IndexStore(ctx.obj["index_dir"])
+
+
+def whisper_model_option(f: F) -> F:
+    f = click.option(
+        "--whisper-engine",
+        type=click.Choice(list(WHISPER_ENGINES)),
+        default=None,
+        help="openai-whisper (torch), or faster-whisper (CTranslate2 int8: several times faster on CPU; "
+        "pip install 'hmsearch[faster-whisper]') [env HMSEARCH_WHISPER_ENGINE; default openai].",
+    )(f)
+    return click.option(
+        "--whisper-model",
+        metavar="NAME|PATH",
+        default=None,
+        help="Whisper model name (turbo, small, medium, large-v3, ...) or checkpoint path; with "
+        "faster-whisper a size name or a CTranslate2 model folder [env HMSEARCH_WHISPER_MODEL; default turbo].",
+    )(f)
+
+
+language_option = click.option(
+    "--language", metavar="CODE", default=None, help="Spoken language, e.g. da or en [default: detect]."
+)
+greedy_option = click.option(
+    "--greedy", is_flag=True, help="Decode once at temperature 0: faster, but no retry of windows that loop."
+)
+workers_option = click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Transcribe in this many processes (each loads its own Whisper model).",
+)
+wait_option = click.option("--wait", is_flag=True, help="Wait for another job's lock instead of failing.")
+
+
+def transcriber_spec(whisper_model: str | None, whisper_engine: str | None, language: str | None, greedy: bool) -> Any:
+    """The options of the Whisper flags as one picklable spec (setting precedence applied)."""
+    from ..asr import DecodeOptions, TranscriberSpec, language_code
+
+    return TranscriberSpec(
+        model=setting("whisper_model", whisper_model),
+        engine=setting("whisper_engine", whisper_engine),
+        language=language_code(setting("language", language)),
+        decode=DecodeOptions(greedy=greedy),
+    )
+
+
+def indexing_encoder(store: Any, embedding_model: str | None) -> Any:
+    """The engine that embeds new passages: the flag's model, else the index's own, else the default."""
+    from ..embed import load_encoder
+
+    manifest = store.manifest
+    name = embedding_model or (manifest.embedding_model if manifest else setting("embedding_model"))
+    return load_encoder(name, role="index")
+
+
+def parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date (use YYYY-MM-DD)") from None
+
+
+class Reporter:
+    """Per-episode lines on stderr, a progress bar only on a terminal, and the log file."""
+
+    def __init__(self, ctx: click.Context, *, quiet: bool) -> None:
+        self.quiet = quiet or ctx.obj["quiet"]
+        self.show_bar = not self.quiet and sys.stderr.isatty()
+        self._stack = contextlib.ExitStack()
+        self.bar: Any = None
+        path = ctx.obj.get("log_file")
+        self.log = None
+        if path:
+            try:
+                self.log = self._stack.enter_context(open(path, "a", encoding="utf-8"))  # noqa: SIM115  (closed by close())
+            except OSError as exc:
+                from ..errors import InputError
+
+                raise InputError(f"{path}: cannot open the log file ({exc.strerror})") from None
+
+    def line(self, text: str) -> None:
+        if self.log:
+            self.log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {clean(text)}\n")
+            self.log.flush()
+
+    def __call__(self, event: Any) -> None:
+        kind = event.kind
+        if kind == "plan":
+            if self.show_bar and event.count:
+                self.bar = self._stack.enter_context(
+                    click.progressbar(length=event.count, label="Indexing", file=sys.stderr)
+                )
+            return
+        if kind in ("start", "download"):
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+        detail = event.detail
+        text = (
+            f"failed    {detail}"
+            if kind == "failed"
+            else f"{kind:9s} {event.episode}" + (f": {detail}" if detail else "")
+        )
+        if kind != "unchanged":
+            self.line(text)
+            if not self.quiet:
+                err(text)
+
+    def close(self) -> None:
+        self._stack.close()
+        self.bar = None

@@ -1,0 +1,244 @@
+"""Commands that write the index: index, update, remove, repair; and episodes, which lists it."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from ..errors import EXIT_SOME_FAILED
+from . import cli
+from ._common import (
+    Reporter,
+    clean,
+    echo_json,
+    err,
+    fmt_time,
+    greedy_option,
+    indexing_encoder,
+    language_option,
+    parse_date,
+    store_of,
+    transcriber_spec,
+    wait_option,
+    whisper_model_option,
+    workers_option,
+)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@whisper_model_option
+@language_option
+@greedy_option
+@click.option(
+    "--embedding-model",
+    metavar="NAME|PATH",
+    default=None,
+    help="sentence-transformers model for a new index [default all-MiniLM-L6-v2, bundled].",
+)
+@click.option("--force", is_flag=True, help="Re-index episodes even when their inputs are unchanged.")
+@workers_option
+@wait_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def index(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    whisper_model: str | None,
+    whisper_engine: str | None,
+    language: str | None,
+    greedy: bool,
+    embedding_model: str | None,
+    force: bool,
+    workers: int,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Transcribe what is new, chunk it, embed it and add it to the index.
+
+    PATHS are audio files, transcripts (.json/.srt/.vtt) or folders of them. An audio file
+    with a transcript of the same name beside it uses that transcript. Unchanged episodes
+    are skipped, changed ones replaced.
+
+    \b
+    Examples:
+      hmsearch index audio/
+      hmsearch index episode.mp3 --whisper-model small --language da
+      hmsearch index transcripts/*.vtt --json
+    """
+    from ..ingest import IndexOptions, index_paths
+
+    store = store_of(ctx)
+    reporter = Reporter(ctx, quiet=as_json)
+    try:
+        spec = transcriber_spec(whisper_model, whisper_engine, language, greedy)
+        with store.writing(wait=wait):
+            options = IndexOptions(transcriber=spec, force=force, workers=workers, show_progress=reporter.show_bar)
+            report = index_paths(
+                paths, store, encoder=indexing_encoder(store, embedding_model), options=options, on_event=reporter
+            )
+        nothing = not (report.added or report.replaced or report.failed)
+        summary = report.summary() + (" (nothing to do)" if nothing else "")
+        reporter.line(f"index: {summary}")
+    finally:
+        reporter.close()
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(summary)
+    if report.failed:
+        ctx.exit(EXIT_SOME_FAILED)
+
+
+@cli.command()
+@click.option("--feed", required=True, metavar="URL|FILE", help="RSS 2.0 or Atom feed.")
+@click.option(
+    "--audio-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("audio"),
+    show_default=True,
+    help="Where downloaded episodes are kept.",
+)
+@click.option("--since", metavar="DATE", callback=parse_date, help="Only items published on or after DATE.")
+@click.option("--limit", type=click.IntRange(0), default=None, help="Only the newest N items.")
+@click.option("--dry-run", is_flag=True, help="Say what would be done; download and change nothing.")
+@click.option("--prune", is_flag=True, help="Remove indexed episodes of this feed that it no longer lists.")
+@click.option("--force", is_flag=True, help="Re-index every listed item.")
+@workers_option
+@whisper_model_option
+@language_option
+@greedy_option
+@click.option("--embedding-model", metavar="NAME|PATH", default=None, help="Model for a new index.")
+@wait_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def update(
+    ctx: click.Context,
+    feed: str,
+    audio_dir: Path,
+    since: str | None,
+    limit: int | None,
+    dry_run: bool,
+    prune: bool,
+    force: bool,
+    workers: int,
+    whisper_model: str | None,
+    whisper_engine: str | None,
+    language: str | None,
+    greedy: bool,
+    embedding_model: str | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Index what is new in a podcast feed (a batch job: safe to kill, safe to run twice).
+
+    Items are identified by GUID. A published transcript (<podcast:transcript>: SRT, VTT,
+    JSON) is indexed as it is; otherwise the audio is downloaded to --audio-dir (resumably)
+    and transcribed. Items already indexed are skipped, changed ones replaced; a failed
+    item is reported and retried next run. Exit 0 when all succeeded, 8 when some failed.
+
+    \b
+    Examples:
+      hmsearch update --feed https://example.com/podcast.rss
+      hmsearch update --feed feed.xml --since 2024-01-01 --limit 10 --dry-run
+      hmsearch --log-file /var/log/hmsearch.log -q update --feed URL --workers 2   # cron
+    """
+    from ..ingest import IndexOptions
+    from ..ingest.update import update_feed
+
+    store = store_of(ctx)
+    reporter = Reporter(ctx, quiet=as_json)
+    try:
+        spec = transcriber_spec(whisper_model, whisper_engine, language, greedy)
+        lock = contextlib.nullcontext() if dry_run else store.writing(wait=wait)
+        with lock:
+            options = IndexOptions(transcriber=spec, force=force, workers=workers, show_progress=reporter.show_bar)
+            report = update_feed(
+                feed,
+                store,
+                audio_dir=audio_dir,
+                encoder=indexing_encoder(store, embedding_model),
+                options=options,
+                since=since,
+                limit=limit,
+                dry_run=dry_run,
+                prune=prune,
+                on_event=reporter,
+            )
+        summary = report.summary()
+        reporter.line(f"update {feed}: {summary}")
+    finally:
+        reporter.close()
+    if as_json:
+        echo_json(report.to_dict())
+    elif dry_run:
+        for guid, action in report.planned:
+            if action != "unchanged":
+                click.echo(clean(f"would index ({action}): {guid}"))
+        for guid in report.pruned:
+            click.echo(clean(f"would prune: {guid}"))
+        click.echo(
+            f"dry run: {sum(a == 'new' for _, a in report.planned)} new, "
+            f"{sum(a == 'changed' for _, a in report.planned)} changed, "
+            f"{sum(a == 'unchanged' for _, a in report.planned)} unchanged"
+        )
+    else:
+        click.echo(summary)
+    if report.failed:
+        ctx.exit(EXIT_SOME_FAILED)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: [{episode, title, duration, chunks, ...}].")
+@click.pass_context
+def episodes(ctx: click.Context, as_json: bool) -> None:
+    """List what is indexed: id, title, duration and passages."""
+    store = store_of(ctx)
+    eps = store.episodes()
+    if as_json:
+        echo_json([e.to_dict() for e in eps])
+        return
+    if not eps:
+        click.echo(f"No episodes indexed in {store.root}.")
+        return
+    width = max(len(e.id) for e in eps)
+    for e in eps:
+        click.echo(clean(f"{e.id:<{width}}  {fmt_time(e.duration)}  {e.n_passages:5d} passages  {e.title}"))
+    total = sum(e.duration for e in eps)
+    click.echo(f"{len(eps)} episodes, {fmt_time(total)} in all, {sum(e.n_passages for e in eps)} passages")
+
+
+@cli.command()
+@click.argument("episode_ids", nargs=-1, required=True, metavar="EPISODE...")
+@wait_option
+@click.pass_context
+def remove(ctx: click.Context, episode_ids: tuple[str, ...], wait: bool) -> None:
+    """Remove episodes from the index by id (see `hmsearch episodes`)."""
+    store = store_of(ctx)
+    with store.writing(wait=wait):
+        store.require()
+        for episode_id in episode_ids:
+            store.episode(episode_id)  # all exist, or nothing is removed
+        for episode_id in dict.fromkeys(episode_ids):
+            removed = store.remove_episode(episode_id)
+            if not ctx.obj["quiet"]:
+                err(f"removed {removed.id} ({removed.n_passages} passages)")
+        store.finish()
+
+
+@cli.command()
+@click.pass_context
+def repair(ctx: click.Context) -> None:
+    """Bring a damaged index back to its last good state.
+
+    Restores a damaged manifest from the previous version, drops episodes whose files are
+    damaged (index them again afterwards) and rebuilds the search cache.
+    """
+    from ..embed import model_cache_sound
+
+    store = store_of(ctx)
+    with store.writing():
+        done = store.repair(model_cache_ok=model_cache_sound)
+    click.echo("\n".join(clean(d) for d in done) if done else "nothing to repair")

@@ -1,0 +1,215 @@
+"""Commands that read the index: search, ask, serve (keeps it warm), eval (scores search)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..config import SEARCH_MODES as MODES
+from ..config import setting
+from . import cli
+from ._common import clean, echo_json, err, fmt_time, parse_date, store_of, wrap
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def filter_options(f: F) -> F:
+    f = click.option("--until", metavar="DATE", callback=parse_date, help="Episodes published on or before DATE.")(f)
+    f = click.option("--since", metavar="DATE", callback=parse_date, help="Episodes published on or after DATE.")(f)
+    f = click.option("--episode", metavar="ID", default=None, help="Search one episode only.")(f)
+    f = click.option(
+        "--mode",
+        type=click.Choice(list(MODES)),
+        default="hybrid",
+        show_default=True,
+        help="Fused BM25 + embeddings, embeddings only, or BM25 only.",
+    )(f)
+    return f
+
+
+def _answer(ctx: click.Context, request: Any) -> Any:
+    """Answer through a warm `hmsearch serve` of this index when one runs, else in process."""
+    from ..query.service import AnswerResult, AskRequest, QueryService, SearchResult
+    from ..serve import ask_server
+
+    result_type = AnswerResult if isinstance(request, AskRequest) else SearchResult
+    if not setting("no_server"):
+        reply = ask_server(ctx.obj["index_dir"], request.to_dict())
+        if reply is not None:
+            return result_type.from_dict(reply)
+    service = QueryService(ctx.obj["index_dir"])
+    return service.ask(request) if isinstance(request, AskRequest) else service.search(request)
+
+
+def _hit_lines(i: int, hit: Any, max_chars: int | None = None) -> list[str]:
+    lines = [
+        clean(f"{i}. {hit.title}  [{fmt_time(hit.start)}–{fmt_time(hit.end)}]  score {hit.score:.3f}"),
+        wrap(hit.text, max_chars=max_chars),
+    ]
+    if hit.link:
+        lines.append(clean(f"   ▶ {hit.link}"))
+    return lines
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Passages to return.")
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, hits: [...]}.")
+@click.pass_context
+def search(
+    ctx: click.Context,
+    query: str,
+    k: int,
+    mode: str,
+    episode: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """Find the passages that match QUERY, best first, with time and a playback link.
+
+    A QUERY in double quotes finds that exact phrase (tolerating case, punctuation and a
+    misheard word) and returns the quote's own start and end, for citing and clipping.
+
+    \b
+    Examples:
+      hmsearch search "kundeservice på sociale medier"
+      hmsearch search "LinkedIn profile tips" -k 10 --json
+      hmsearch search '"svare inden for to timer"'
+      hmsearch search "nyhedsbreve" --since 2024-01-01 --mode lexical
+    """
+    from ..query import Filters, SearchRequest
+
+    result = _answer(ctx, SearchRequest(query, k=k, mode=mode, filters=Filters(episode, since, until)))
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    if not result.hits:
+        click.echo("No matches.")
+        return
+    for i, hit in enumerate(result.hits, 1):
+        click.echo("\n".join(_hit_lines(i, hit)) + "\n")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 100), help="Supporting passages to show.")
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {question, answer: [...], hits: [...]}.")
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: str,
+    k: int,
+    mode: str,
+    episode: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION with the sentences that say it, each with its own time.
+
+    \b
+    Examples:
+      hmsearch ask "hvad skal salgsafdelingen gøre på sociale medier?"
+      hmsearch ask "how fast should we answer customers?" --json
+    """
+    from ..query import AskRequest, Filters
+
+    result = _answer(ctx, AskRequest(question, k=k, mode=mode, filters=Filters(episode, since, until)))
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    if not result.answer:
+        click.echo("No answer found in the index.")
+        return
+    click.echo("Answer:")
+    for s in result.answer:
+        click.echo(clean(f"  [{fmt_time(s.start)}] {s.text}"))
+        click.echo(clean(f"     — {s.title}" + (f"  ▶ {s.link}" if s.link else "")))
+    click.echo("\nSupporting passages (full text: `hmsearch search` or --json):")
+    for i, hit in enumerate(result.hits, 1):
+        click.echo("\n".join(_hit_lines(i, hit, max_chars=300)) + "\n")
+
+
+@cli.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Keep the model and index loaded for fast repeated searches (Ctrl-C stops it).
+
+    While it runs, `hmsearch search` and `ask` on the same --index-dir are answered by it in
+    milliseconds instead of loading the model every time. It listens on a Unix socket in the
+    index folder and picks up index updates by itself.
+
+    \b
+    Example:
+      hmsearch serve &          # once
+      hmsearch ask "hvordan måler man leads fra LinkedIn?"
+    """
+    from ..serve import serve as run_server
+
+    store_of(ctx).require()
+    run_server(ctx.obj["index_dir"], on_ready=lambda path: err(f"serving {ctx.obj['index_dir']} on {path}"))
+
+
+@cli.command("eval")
+@click.argument("questions", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--mode",
+    type=click.Choice([*MODES, "all"]),
+    default="all",
+    show_default=True,
+    help="Search mode to score; 'all' compares the three side by side.",
+)
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 100), help="Hits per question.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: per mode, metrics per group and per-question ranks.")
+@click.pass_context
+def eval_(ctx: click.Context, questions: Path, mode: str, k: int, as_json: bool) -> None:
+    """Score search on QUESTIONS (JSONL with known answers): R@1, R@5, R@10, MRR@10, nDCG@10,
+    overall and per question type and language.
+
+    \b
+    A line: {"id", "question", "episode", "start", "end", "type": "topical|known-item|quote",
+             "lang", "also": [{"episode", "start", "end"}] (optional)}
+    A hit counts when its episode matches and it overlaps the answer span by a second.
+
+    \b
+    Examples:
+      hmsearch --index-dir index-dev eval benchmarks/data/da_dev/questions.jsonl
+      hmsearch eval questions.jsonl --mode hybrid --json
+    """
+    from ..embed import load_encoder
+    from ..evaluate import evaluate, load_questions
+
+    qs = load_questions(questions)
+    store = store_of(ctx)
+    manifest = store.require()
+    modes = ["lexical", "semantic", "hybrid"] if mode == "all" else [mode]
+    encoder = (
+        load_encoder(manifest.embedding_model, role="query", model_cache=store.model_cache)
+        if any(m != "lexical" for m in modes)
+        else None
+    )
+    reports = []
+    show_bar = not ctx.obj["quiet"] and not as_json and sys.stderr.isatty()
+    for m in modes:
+        if show_bar:
+            with click.progressbar(length=len(qs), label=f"{m:8s}", file=sys.stderr) as bar:
+                reports.append(evaluate(store, encoder, qs, mode=m, k=k, progress=bar.update))
+        else:
+            reports.append(evaluate(store, encoder, qs, mode=m, k=k))
+    if as_json:
+        echo_json({"questions": str(questions), "k": k, "modes": [r.to_dict() for r in reports]})
+        return
+    metrics = ["R@1", "R@5", "R@10", "MRR@10", "nDCG@10"]
+    click.echo(f"{'group':<18} {'n':>4} {'mode':<9} " + " ".join(f"{m:>7}" for m in metrics))
+    tables = [(r.mode, r.table()) for r in reports]
+    for group in tables[0][1]:
+        for name, table in tables:
+            row = table[group]
+            click.echo(f"{group:<18} {row['n']:>4} {name:<9} " + " ".join(f"{row[m]:>7.3f}" for m in metrics))

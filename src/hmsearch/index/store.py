@@ -1,0 +1,499 @@
+"""The index on disk: per-episode files, a manifest that names them, and derived search caches.
+
+Layout of an index folder::
+
+    manifest.json        schema, embedding model and dimension, chunk settings, episodes
+    manifest.prev.json   the manifest before the last commit (kept for recovery)
+    segments/<key>.npy   one episode's passage vectors (float32, L2-normalised)
+    segments/<key>.json  one episode's passages: start, end and their timed sentences
+    transcripts/         Whisper transcripts, keyed by audio content hash and model
+    cache/               derived: FAISS (flat-/hnsw-<digest>.faiss), BM25 (bm25-<v>-<digest>/),
+                         per-model caches such as the exported query encoder (<kind>-<model digest>/)
+    .lock                held by the one job allowed to write
+
+Why this shape: episode files are immutable and written before the manifest names them, and the
+manifest is replaced by one atomic rename. A run killed at any moment leaves either the old or
+the new manifest, both complete; files no manifest names are swept up by the next writer. The
+caches are derived from the episode files, so a damaged or stale one is rebuilt, not trusted.
+The store persists; it knows no embedding or query engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import setting
+from ..errors import IndexLockedError, IndexStateError, NotFoundError, one_line
+from ..fsutil import atomic_write, sha256_text
+from ..types import Episode, Passage, Sentence
+from .dense import DenseIndex, index_kind
+from .derived import load_or_build
+from .lexical import LEXICAL_VERSION, LexicalIndex
+from .manifest import EpisodeRecord, Manifest, now
+from .rows import RowTable
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+PREV_MANIFEST = "manifest.prev.json"
+LOCK_FILE = ".lock"
+
+
+def segment_key(episode_id: str, content_hash: str) -> str:
+    """The name of an episode's files in segments/ (one immutable pair per episode version)."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", episode_id)[:48].strip("_") or "episode"
+    return f"{slug}-{hashlib.sha256((episode_id + content_hash).encode()).hexdigest()[:12]}"
+
+
+def _passages_from_json(raw: list[Any]) -> list[Passage]:
+    return [
+        Passage(
+            start=float(c["start"]),
+            end=float(c["end"]),
+            sentences=tuple(
+                Sentence(float(s[0]), float(s[1]), str(s[2]), tuple(float(w) for w in s[3]) if len(s) > 3 else ())
+                for s in c["sentences"]
+            ),
+        )
+        for c in raw
+    ]
+
+
+def _passages_to_json(passages: list[Passage]) -> list[dict[str, Any]]:
+    return [
+        {
+            "start": round(p.start, 3),
+            "end": round(p.end, 3),
+            "sentences": [
+                [
+                    round(s.start, 3),
+                    round(s.end, 3),
+                    s.text,
+                    *([[round(w, 3) for w in s.word_times]] if s.word_times else []),
+                ]
+                for s in p.sentences
+            ],
+        }
+        for p in passages
+    ]
+
+
+class IndexStore:
+    """An index folder. Reading needs no lock; writing happens inside ``with store.writing():``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._manifest: Manifest | None = None
+        self._loaded = False
+        self._passages: dict[str, list[Passage]] = {}
+        self._dense: DenseIndex | None = None
+        self._lexical: LexicalIndex | None = None
+        self._rows: RowTable | None = None
+        self._lock_fd: int | None = None
+
+    # ---- reading -------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def manifest(self) -> Manifest | None:
+        """The committed manifest, or None for a folder with no index yet."""
+        if not self._loaded:
+            self._manifest = self._read_manifest(self.manifest_path)
+            self._loaded = True
+        return self._manifest
+
+    def _read_manifest(self, path: Path) -> Manifest | None:
+        if self.root.exists() and not self.root.is_dir():
+            raise IndexStateError(f"{self.root}: is a file, not an index folder")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise IndexStateError(f"{path}: cannot read ({exc.strerror})") from None
+        return Manifest.from_json(data, name=str(path))
+
+    def require(self) -> Manifest:
+        """The manifest; a clear error when there is no index here yet."""
+        manifest = self.manifest
+        if manifest is None:
+            raise IndexStateError(
+                f"no index in {self.root}: build one with `hmsearch index AUDIO_OR_TRANSCRIPTS` (or pass --index-dir)"
+            )
+        return manifest
+
+    def episodes(self) -> list[Episode]:
+        manifest = self.manifest
+        return [] if manifest is None else [r.episode for r in manifest.episodes.values()]
+
+    def record(self, episode_id: str) -> EpisodeRecord:
+        rec = self.require().episodes.get(episode_id)
+        if rec is None:
+            raise NotFoundError(f"episode '{episode_id}' is not in the index {self.root}")
+        return rec
+
+    def episode(self, episode_id: str) -> Episode:
+        return self.record(episode_id).episode
+
+    def _segment_paths(self, key: str) -> tuple[Path, Path]:
+        folder = self.root / "segments"  # not with_suffix: an id may contain dots ("python-3.7")
+        return folder / f"{key}.npy", folder / f"{key}.json"
+
+    def passages(self, episode_id: str) -> list[Passage]:
+        """An episode's passages with their timed sentences, in time order."""
+        if episode_id not in self._passages:
+            rec = self.record(episode_id)
+            _, meta_path = self._segment_paths(rec.segment)
+            try:
+                obj = json.loads(meta_path.read_bytes())
+                passages = _passages_from_json(obj["chunks"])
+                if len(passages) != rec.n_passages:
+                    raise ValueError(f"{len(passages)} passages where the manifest says {rec.n_passages}")
+            except FileNotFoundError:
+                raise IndexStateError(
+                    f"{meta_path}: missing segment file of episode '{episode_id}'; run `hmsearch repair`"
+                ) from None
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+                raise IndexStateError(
+                    f"{meta_path}: damaged segment file of episode '{episode_id}' "
+                    f"({one_line(exc)}); run `hmsearch repair`"
+                ) from None
+            self._passages[episode_id] = passages
+        return self._passages[episode_id]
+
+    def vectors(self, episode_id: str) -> np.ndarray:
+        rec = self.record(episode_id)
+        dim = self.require().dim
+        npy_path, _ = self._segment_paths(rec.segment)
+        try:
+            arr = np.load(npy_path, mmap_mode="r", allow_pickle=False)
+            if arr.ndim != 2 or arr.shape != (rec.n_passages, dim) or arr.dtype != np.float32:
+                raise ValueError(f"shape {arr.shape} {arr.dtype}, expected ({rec.n_passages}, {dim}) float32")
+            return np.asarray(arr)
+        except FileNotFoundError:
+            raise IndexStateError(
+                f"{npy_path}: missing segment file of episode '{episode_id}'; run `hmsearch repair`"
+            ) from None
+        except (ValueError, OSError, EOFError) as exc:
+            raise IndexStateError(
+                f"{npy_path}: damaged segment file of episode '{episode_id}' ({one_line(exc)}); run `hmsearch repair`"
+            ) from None
+
+    def passage_texts(self) -> Iterator[tuple[str, str]]:
+        """(text, episode language) of every passage, in row order."""
+        for episode_id, rec in self.require().episodes.items():
+            for passage in self.passages(episode_id):
+                yield passage.text, rec.language or ""
+
+    # ---- derived indexes -----------------------------------------------------------------
+    def rows(self) -> RowTable:
+        """Row <-> (episode, passage) over the whole index, in manifest order."""
+        if self._rows is None:
+            self._rows = RowTable.of(self.require())
+        return self._rows
+
+    def _cache_digest(self) -> str:
+        segments = "\n".join(r.segment for r in self.require().episodes.values())
+        return hashlib.sha256(segments.encode()).hexdigest()[:16]
+
+    def index_kind(self) -> str:
+        """Exact search while it is fast enough, HNSW above (setting exact_search_max)."""
+        return index_kind(self.rows().total, setting("exact_search_max"))
+
+    def _dense_path(self) -> Path:
+        return self.root / "cache" / f"{self.index_kind()}-{self._cache_digest()}.faiss"
+
+    def _lexical_path(self) -> Path:
+        return self.root / "cache" / f"bm25-{LEXICAL_VERSION}-{self._cache_digest()}"
+
+    def _model_digest(self) -> str:
+        return sha256_text(self.require().embedding_model)[:12]
+
+    def model_cache(self, kind: str) -> Path:
+        """A cache folder that depends on the index's model only (``<kind>-<model digest>``), such as
+        the exported query encoder; kept while the model is the index's."""
+        return self.root / "cache" / f"{kind}-{self._model_digest()}"
+
+    def dense(self) -> DenseIndex:
+        """The FAISS index over every passage, loaded from the cache or rebuilt from episode files."""
+        if self._dense is None:
+            manifest, rows = self.require(), self.rows()
+
+            def load(path: Path) -> DenseIndex | None:
+                index = DenseIndex.load(path)
+                return index if index.size == rows.total and index.dim == manifest.dim else None
+
+            self._dense = load_or_build(
+                self._dense_path(),
+                load=load,
+                save=DenseIndex.save,
+                folder=False,
+                what="FAISS",
+                build=lambda: DenseIndex.build(self.index_kind(), manifest.dim, (self.vectors(i) for i in rows.ids)),
+            )
+        return self._dense
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index over every passage, loaded from the cache or rebuilt from episode files."""
+        if self._lexical is None:
+            total = self.rows().total
+
+            def load(path: Path) -> LexicalIndex | None:
+                index = LexicalIndex.load(path)
+                return index if index.size == total else None
+
+            def build() -> LexicalIndex:
+                texts = list(self.passage_texts())
+                return LexicalIndex.build((t for t, _ in texts), (lang for _, lang in texts))
+
+            self._lexical = load_or_build(
+                self._lexical_path(), load=load, build=build, save=LexicalIndex.save, folder=True, what="BM25"
+            )
+        return self._lexical
+
+    # ---- writing -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, *, wait: bool = False) -> Iterator[IndexStore]:
+        """Hold the index's write lock (one writer at a time; readers never block)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise IndexLockedError(
+                    f"{self.root}: another hmsearch job is writing this index; wait for it to finish (or pass --wait)"
+                ) from None
+            self._lock_fd = fd
+            self._loaded = False  # re-read under the lock: another job may have committed
+            self._drop_caches()
+            self._sweep()
+            yield self
+        finally:
+            self._lock_fd = None
+            os.close(fd)  # closing releases the flock (so does the kernel if we are killed)
+
+    def _require_lock(self) -> None:
+        if self._lock_fd is None:
+            raise RuntimeError("index writes must happen inside IndexStore.writing()")
+
+    def check_settings(self, *, embedding_model: str, dim: int | None, chunking: dict[str, Any]) -> None:
+        """An existing index takes only episodes built like its own (before any work is done)."""
+        manifest = self.manifest
+        if manifest is None:
+            return
+        if manifest.embedding_model != embedding_model or (dim is not None and manifest.dim != dim):
+            raise IndexStateError(
+                f"{self.root} was built with embedding model '{manifest.embedding_model}' ({manifest.dim} dims), "
+                f"not '{embedding_model}': pass --embedding-model {manifest.embedding_model} or use another --index-dir"
+            )
+        if manifest.chunking != chunking:
+            raise IndexStateError(
+                f"{self.root} was built with other chunk settings ({manifest.chunking}); "
+                f"use the same settings or another --index-dir"
+            )
+
+    def ensure(self, *, embedding_model: str, dim: int, chunking: dict[str, Any]) -> Manifest:
+        """The manifest to write into; a new index takes these settings, an old one must match."""
+        self._require_lock()
+        self.check_settings(embedding_model=embedding_model, dim=dim, chunking=chunking)
+        if self.manifest is None:
+            self._manifest = Manifest(embedding_model=embedding_model, dim=dim, chunking=chunking, created=now())
+        return self._manifest  # type: ignore[return-value]  # set above or read
+
+    def put_episode(
+        self,
+        episode: Episode,
+        passages: list[Passage],
+        vectors: np.ndarray,
+        *,
+        inputs: dict[str, Any] | None = None,
+        feed: dict[str, Any] | None = None,
+    ) -> None:
+        """Add or replace one episode and commit. Episode files first, then the manifest."""
+        self._require_lock()
+        manifest = self.require()
+        if vectors.shape != (len(passages), manifest.dim):
+            raise ValueError(f"vectors {vectors.shape} do not match {len(passages)} passages of dim {manifest.dim}")
+        key = segment_key(episode.id, episode.content_hash)
+        npy_path, meta_path = self._segment_paths(key)
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        atomic_write(npy_path, buf.getvalue())
+        record = EpisodeRecord(episode=episode, segment=key, inputs=inputs or {}, feed=feed)
+        # The episode file describes itself too, so a lost manifest can be rebuilt from them alone.
+        meta = {
+            "episode": episode.id,
+            "record": record.to_dict(),
+            "index": {"embedding_model": manifest.embedding_model, "dim": manifest.dim, "chunking": manifest.chunking},
+            "chunks": _passages_to_json(passages),
+        }
+        atomic_write(meta_path, json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        manifest.episodes.pop(episode.id, None)  # a replaced episode moves to the end
+        manifest.episodes[episode.id] = record
+        self._commit(manifest)
+
+    def remove_episode(self, episode_id: str) -> Episode:
+        self._require_lock()
+        manifest = self.require()
+        if episode_id not in manifest.episodes:
+            raise NotFoundError(f"episode '{episode_id}' is not in the index {self.root}")
+        removed = manifest.episodes.pop(episode_id).episode
+        self._commit(manifest)
+        return removed
+
+    def _commit(self, manifest: Manifest) -> None:
+        manifest.generation += 1
+        manifest.updated = now()
+        current = self.manifest_path
+        if current.exists():
+            atomic_write(self.root / PREV_MANIFEST, current.read_bytes())
+        atomic_write(current, manifest.to_json())
+        self._manifest, self._loaded = manifest, True
+        self._drop_caches()
+
+    def _drop_caches(self) -> None:
+        """Forget what was loaded from the last manifest (FAISS, BM25, row table, passages)."""
+        self._dense, self._lexical, self._rows = None, None, None
+        self._passages.clear()
+
+    def _sweep(self) -> None:
+        """Delete what no manifest names: episode files of killed runs, temp files, stale caches."""
+        keep: set[str] = set()
+        for path in (self.root / MANIFEST, self.root / PREV_MANIFEST):
+            try:
+                keep.update(r.segment for r in Manifest.from_json(path.read_bytes(), name=str(path)).episodes.values())
+            except FileNotFoundError:
+                continue
+            except IndexStateError:
+                return  # a damaged manifest: delete nothing until it is repaired
+        for folder in (self.root / "segments", self.root / "transcripts", self.root):
+            if not folder.is_dir():
+                continue
+            for f in folder.iterdir():
+                if (f.name.endswith(".tmp") and f.name.startswith(".")) or (
+                    folder.name == "segments" and f.stem not in keep
+                ):
+                    f.unlink(missing_ok=True)
+        if self.manifest is not None:
+            self._clear_cache(
+                keep=lambda name: (
+                    name in (self._dense_path().name, self._lexical_path().name) or self._is_model_cache(name)
+                )
+            )
+
+    def _is_model_cache(self, name: str) -> bool:
+        return name.endswith(f"-{self._model_digest()}") and not name.startswith(".")
+
+    def _clear_cache(self, *, keep: Callable[[str], bool]) -> None:
+        """Delete everything in cache/ but the entries ``keep`` names."""
+        cache = self.root / "cache"
+        for f in cache.iterdir() if cache.is_dir() else []:
+            if keep(f.name):
+                continue
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
+
+    def finish(self) -> None:
+        """After a batch of writes: build the search caches so the next search starts fast."""
+        if self.manifest is not None:
+            self._sweep()
+            self.dense()
+            self.lexical()
+
+    def _manifest_from_segments(self) -> Manifest:
+        """A manifest rebuilt from self-describing episode files (newest per episode wins)."""
+        newest: dict[str, tuple[float, EpisodeRecord, dict[str, Any]]] = {}
+        folder = self.root / "segments"
+        for meta_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                obj = json.loads(meta_path.read_bytes())
+                record, info = EpisodeRecord.from_dict(obj["record"]), obj["index"]
+                if not meta_path.with_suffix(".npy").is_file() or record.segment != meta_path.stem:
+                    continue
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            mtime = meta_path.stat().st_mtime
+            if record.id not in newest or mtime > newest[record.id][0]:
+                newest[record.id] = (mtime, record, info)
+        if not newest:
+            raise IndexStateError(
+                f"{self.manifest_path}: damaged, with no previous manifest and no segment "
+                f"files to rebuild from; index your episodes again"
+            )
+        ordered = sorted(newest.values(), key=lambda t: t[0])
+        info = ordered[-1][2]
+        return Manifest(
+            embedding_model=info["embedding_model"],
+            dim=int(info["dim"]),
+            chunking=info["chunking"],
+            episodes={r.id: r for _, r, i in ordered if i["embedding_model"] == info["embedding_model"]},
+            created=now(),
+        )
+
+    def repair(self, *, model_cache_ok: Callable[[Path, str], bool] | None = None) -> list[str]:
+        """Bring a damaged index back to its last good state; returns what was done.
+
+        ``model_cache_ok(folder, model)`` says whether a per-model cache (the exported query
+        encoder) is sound; one that is not is dropped (the next indexing run exports it again)."""
+        self._require_lock()
+        done: list[str] = []
+        try:
+            manifest = self._read_manifest(self.manifest_path)
+        except IndexStateError as exc:
+            prev = self.root / PREV_MANIFEST
+            try:
+                manifest = Manifest.from_json(prev.read_bytes(), name=str(prev))
+                atomic_write(self.manifest_path, prev.read_bytes())
+                done.append(f"restored {MANIFEST} from {PREV_MANIFEST} ({exc})")
+            except (FileNotFoundError, IndexStateError):
+                manifest = self._manifest_from_segments()
+                atomic_write(self.manifest_path, manifest.to_json())
+                done.append(f"rebuilt {MANIFEST} from {len(manifest.episodes)} segment files ({exc})")
+        if manifest is None:
+            return done
+        self._manifest, self._loaded = manifest, True
+        bad = []
+        for episode_id in list(manifest.episodes):
+            try:
+                self.vectors(episode_id)
+                self.passages(episode_id)
+            except IndexStateError as exc:
+                bad.append(episode_id)
+                done.append(f"dropped episode '{episode_id}' ({exc}); index it again")
+        if bad:
+            for episode_id in bad:
+                manifest.episodes.pop(episode_id)
+            self._commit(manifest)
+        # The derived caches are rebuilt from the episode files; per-model caches are kept when
+        # sound (re-exporting the query encoder needs the model loaded).
+        model = manifest.embedding_model
+
+        def keep(name: str) -> bool:
+            return self._is_model_cache(name) and (
+                model_cache_ok is None or model_cache_ok(self.root / "cache" / name, model)
+            )
+
+        self._clear_cache(keep=keep)
+        self._drop_caches()
+        self.dense()
+        self.lexical()
+        done.append("rebuilt the search cache")
+        return done

@@ -1,0 +1,130 @@
+"""Files and feeds -> the index, the batch job: plan (what is new) -> build (transcribe, chunk,
+embed; a pure step a worker can run) -> commit (one writer, one commit per episode).
+
+An episode whose inputs and settings hash the same as last time is skipped; one bad file is
+reported and the rest go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..asr import TranscriberSpec, load_transcriber
+from ..asr.store import save_stored
+from ..chunk import ChunkSettings
+from ..embed import Encoder
+from ..errors import HmsearchError
+from ..index import IndexStore
+from .backends import Outcome, transcribe_in_processes
+from .build import build_episode
+from .commit import commit_build, finish, trim_heap
+from .events import EventFn, IndexEvent, IndexReport, no_events
+from .plan import Job, fail, plan_sources
+from .sources import Source, discover
+
+__all__ = ["IndexEvent", "IndexOptions", "IndexReport", "Source", "discover", "index_paths", "index_sources"]
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    transcriber: TranscriberSpec
+    settings: ChunkSettings = field(default_factory=ChunkSettings)
+    force: bool = False  # re-index episodes whose inputs are unchanged
+    workers: int = 1  # transcription processes
+    show_progress: bool = False  # Whisper's own progress bar (terminal only)
+
+
+def index_paths(
+    paths: Iterable[Path],
+    store: IndexStore,
+    *,
+    encoder: Encoder,
+    options: IndexOptions,
+    on_event: EventFn | None = None,
+) -> IndexReport:
+    """Index every episode under ``paths`` that is new or changed. The caller holds the write lock."""
+    emit = on_event or no_events
+    report = IndexReport()
+    sources, errors = discover(paths)
+    for name, reason in errors:
+        report.fail(name, reason, emit)
+    return index_sources(sources, store, encoder=encoder, options=options, on_event=emit, report=report)
+
+
+def index_sources(
+    sources: list[Source],
+    store: IndexStore,
+    *,
+    encoder: Encoder,
+    options: IndexOptions,
+    on_event: EventFn | None = None,
+    report: IndexReport | None = None,
+) -> IndexReport:
+    """Add or replace the sources that are new or changed; one writer, one episode per commit.
+
+    With ``options.workers`` > 1, audio that needs Whisper is transcribed in that many processes
+    while this process builds and commits the episodes in plan order as their transcripts arrive.
+    """
+    emit = on_event or no_events
+    report = report or IndexReport()
+    emit(IndexEvent("plan", count=len(sources)))
+    store.check_settings(embedding_model=encoder.name, dim=None, chunking=options.settings.to_dict())
+    transcriber = load_transcriber(options.transcriber)
+    plan = plan_sources(
+        sources,
+        store.manifest,
+        model=encoder.name,
+        transcriber=transcriber,
+        settings=options.settings,
+        force=options.force,
+        report=report,
+        emit=emit,
+    )
+    transcript_dir = store.root / "transcripts"
+    for job, outcome in _with_transcripts(plan.jobs, options, transcript_dir):
+        emit(IndexEvent("start", job.source.id, job.source.name))
+        try:
+            if isinstance(outcome, str):
+                raise HmsearchError(outcome)
+            if outcome is not None:
+                save_stored(transcript_dir, job.audio_sha256, transcriber, outcome)
+            build = build_episode(
+                job,
+                transcriber,
+                encoder,
+                settings=options.settings,
+                transcript_dir=transcript_dir,
+                transcript=outcome,
+                show_progress=options.show_progress,
+            )
+            commit_build(store, build, encoder, options.settings, report, emit)
+            del build
+            trim_heap()
+        except HmsearchError as exc:
+            fail(report, emit, job.source, exc)
+    if report.added or report.replaced:
+        finish(store, encoder)
+    return report
+
+
+def _with_transcripts(
+    jobs: list[Job], options: IndexOptions, transcript_dir: Path
+) -> Iterator[tuple[Job, Outcome | None]]:
+    """Each job in plan order, with its transcript when a worker process made it (else None: the
+    writer transcribes it itself)."""
+    need = [j for j in jobs if j.needs_whisper]
+    if options.workers <= 1 or len(need) <= 1:
+        yield from ((j, None) for j in jobs)
+        return
+    results = transcribe_in_processes(need, options.transcriber, transcript_dir, workers=options.workers)
+    for job in jobs:
+        if job.needs_whisper:
+            done_job, outcome = next(results)
+            assert done_job is job
+            yield job, outcome
+        else:
+            yield job, None
+    for _ in results:  # nothing is left; this closes the pool
+        pass

@@ -1,0 +1,58 @@
+"""What an indexing run reports: typed progress events as they happen, and the report at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventKind = Literal["plan", "unchanged", "download", "start", "added", "replaced", "failed", "pruned"]
+
+
+@dataclass(frozen=True)
+class IndexEvent:
+    """One step of a run. ``count``: episodes planned ("plan") or passages written ("added",
+    "replaced"); ``seconds``: how long the episode took, with ``phases`` splitting it up
+    (decode, transcribe, chunk, embed, commit)."""
+
+    kind: EventKind
+    episode: str = ""
+    detail: str = ""
+    count: int = 0
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+EventFn = Callable[[IndexEvent], None]
+
+
+def no_events(event: IndexEvent) -> None:
+    """The default listener."""
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, one-line reason)
+    passages: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{len(self.added)} added", f"{len(self.replaced)} replaced", f"{len(self.unchanged)} unchanged"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return ", ".join(parts)
+
+    def fail(self, name: str, reason: str, emit: EventFn, episode: str | None = None) -> None:
+        self.failed.append((name, reason))
+        emit(IndexEvent("failed", episode if episode is not None else name, reason))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "replaced": self.replaced,
+            "unchanged": self.unchanged,
+            "failed": [{"file": f, "error": e} for f, e in self.failed],
+            "passages": self.passages,
+        }

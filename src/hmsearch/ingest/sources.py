@@ -1,0 +1,89 @@
+"""Folders of audio and transcripts -> Sources: one episode's input files, grouped by folder and stem.
+
+An episode's id is its file's stem. An audio file with a transcript of the same stem beside it
+(.json, .srt, .vtt) uses that transcript instead of running Whisper.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..audio import AUDIO_SUFFIXES
+from ..formats import TRANSCRIPT_SUFFIXES
+
+
+@dataclass
+class Source:
+    """One episode's input files: audio, a transcript, or both (same stem, same folder)."""
+
+    id: str
+    audio: Path | None = None
+    transcript: Path | None = None
+    # What a feed says about the episode (None for plain files).
+    title: str | None = None
+    published: str | None = None
+    url: str | None = None  # the episode's page
+    enclosure: str | None = None  # the audio's URL
+    feed: dict[str, Any] | None = None  # feed URL and the item's fingerprint, recorded in the manifest
+
+    @property
+    def name(self) -> str:
+        return str(self.transcript or self.audio) if (self.transcript or self.audio) else self.id
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
+    """Group the audio and transcript files under ``paths`` into Sources, by folder and stem.
+
+    Returns the sources and (path, reason) for paths that do not exist or hold nothing usable.
+    """
+    known = AUDIO_SUFFIXES + TRANSCRIPT_SUFFIXES
+    groups: dict[tuple[Path, str], dict[str, Path]] = {}
+    errors: list[tuple[str, str]] = []
+
+    def consider(f: Path, explicit: bool) -> None:
+        suffix = f.suffix.lower()
+        if suffix not in known:
+            if explicit:
+                errors.append((str(f), f"{f}: not an audio or transcript file (known: {' '.join(known)})"))
+            return
+        kind = "audio" if suffix in AUDIO_SUFFIXES else "transcript"
+        slot = groups.setdefault((f.parent.resolve(), f.stem), {})
+        if kind in slot and slot[kind] != f:
+            # Two transcripts of one stem: prefer Whisper JSON (it has word times), then VTT, then SRT.
+            rank = {".json": 0, ".vtt": 1, ".srt": 2}
+            if kind == "transcript" and rank[suffix] < rank[slot[kind].suffix.lower()]:
+                slot[kind] = f
+            return
+        slot[kind] = f
+
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            errors.append((str(path), f"{path}: no such file or folder"))
+        elif path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        consider(Path(root) / name, explicit=False)
+        else:
+            consider(path, explicit=True)
+            if path.suffix.lower() in known:  # an explicit file picks up its partner beside it
+                for suffix in known:
+                    partner = path.with_suffix(suffix)
+                    if partner != path and partner.is_file():
+                        consider(partner, explicit=False)
+    sources: list[Source] = []
+    seen: dict[str, Source] = {}
+    for (_folder, stem), slot in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        source = Source(id=stem, audio=slot.get("audio"), transcript=slot.get("transcript"))
+        if stem in seen:
+            errors.append((source.name, f"{source.name}: duplicate episode id '{stem}' (also {seen[stem].name})"))
+            continue
+        seen[stem] = source
+        sources.append(source)
+    return sources, errors

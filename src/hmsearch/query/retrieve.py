@@ -1,0 +1,165 @@
+"""Question -> candidate rows: filters to rows, dense candidates (FAISS), lexical candidates (BM25),
+and their fusion. A question is analysed once (:class:`Query`), then every step reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..config import SEARCH_MODES
+from ..embed import Encoder
+from ..embed.cards import ModelCard, card_for
+from ..errors import InputError
+from ..index import IndexStore
+from ..text import analyze, guess_language
+from ..types import Episode
+from .fusion import fuse
+from .translate import translate_terms
+
+MODES = SEARCH_MODES
+CANDIDATES = 100  # passages each retriever contributes before fusion
+
+
+@dataclass(frozen=True)
+class Filters:
+    episode: str | None = None
+    since: str | None = None  # ISO date, inclusive, on the published date
+    until: str | None = None
+
+    def active(self) -> bool:
+        return bool(self.episode or self.since or self.until)
+
+    def allows(self, ep: Episode) -> bool:
+        if self.episode and ep.id != self.episode:
+            return False
+        if self.since or self.until:
+            if not ep.published:  # unknown dates cannot be shown to be in range
+                return False
+            day = ep.published[:10]
+            if (self.since and day < self.since) or (self.until and day > self.until):
+                return False
+        return True
+
+
+class Query:
+    """A question as every retriever reads it: its language (guessed once, among the languages
+    the model's card names) and its BM25 terms (built on first use: semantic search needs none)."""
+
+    def __init__(self, text: str, store: IndexStore, card: ModelCard | None = None) -> None:
+        self.text = text
+        self._store = store
+        self._card = card
+
+    @cached_property
+    def language(self) -> str | None:
+        card = self._card or card_for(self._store.require().embedding_model)
+        return guess_language(self.text, card.languages)
+
+    @cached_property
+    def exact_terms(self) -> tuple[str, ...]:
+        """The question analysed in every language of the index."""
+        langs = self._store.lexical().langs
+        return tuple(dict.fromkeys(t for lang in langs for t in analyze(self.text, lang)))
+
+    @cached_property
+    def terms(self) -> tuple[str, ...]:
+        """``exact_terms`` plus dictionary translations into the index's other languages."""
+        langs = self._store.lexical().langs
+        translated = [
+            t
+            for lang in langs
+            if lang != self.language  # a Danish "man" is not the English "man"
+            for t in translate_terms(self.text, to=lang, source=self.language)
+        ]
+        return tuple(dict.fromkeys([*self.exact_terms, *translated]))
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise InputError(f"unknown search mode '{mode}': use one of {', '.join(MODES)}")
+
+
+def allowed_rows(store: IndexStore, filters: Filters) -> np.ndarray | None:
+    """The rows a filter lets through (None: every row)."""
+    if not filters.active():
+        return None
+    rows = store.rows()
+    parts = [
+        np.arange(r.start, r.stop) for e in store.episodes() if filters.allows(e) for r in [rows.episode_rows(e.id)]
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def top(scores: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """The rows of the n highest positive scores, best first."""
+    idx = np.flatnonzero(scores > 0)
+    if len(idx) > n:
+        idx = idx[np.argpartition(-scores[idx], n - 1)[:n]]
+    return rows[idx[np.argsort(-scores[idx], kind="stable")]]
+
+
+def lexical_candidates(
+    store: IndexStore, terms: tuple[str, ...], allowed: np.ndarray | None, n: int = CANDIDATES
+) -> tuple[np.ndarray, np.ndarray]:
+    """(BM25 score of every row, the n best allowed rows)."""
+    lexical = store.lexical()
+    if allowed is None:
+        return lexical.ranked(terms, n)
+    scores = lexical.scores(terms)
+    return scores, top(scores[allowed], allowed, n)
+
+
+def dense_candidates(
+    store: IndexStore, qvec: np.ndarray, allowed: np.ndarray | None, n: int = CANDIDATES
+) -> np.ndarray:
+    dense = store.dense()
+    if allowed is None:
+        return dense.search(qvec, n)[1]
+    return top(dense.scores(qvec, allowed), allowed, n)
+
+
+def rank(
+    store: IndexStore,
+    encoder: Encoder | None,
+    query: Query,
+    *,
+    mode: str = "hybrid",
+    filters: Filters = Filters(),
+    candidates: int = CANDIDATES,
+) -> list[tuple[int, float]]:
+    """(row, score) of the best passages, best first, before merging into hits."""
+    check_mode(mode)
+    allowed = allowed_rows(store, filters)
+    if allowed is not None and len(allowed) == 0:
+        return []
+    dense_rows = lex_rows = np.zeros(0, dtype=np.int64)
+    qvec = None
+    if mode in ("hybrid", "semantic"):
+        if encoder is None:
+            raise InputError(f"search mode '{mode}' needs the embedding model")
+        qvec = encoder.encode_queries([query.text])[0]
+        dense_rows = dense_candidates(store, qvec, allowed, candidates)
+    lex_scores = None
+    if mode in ("hybrid", "lexical"):
+        lex_scores, lex_rows = lexical_candidates(store, query.terms, allowed, candidates)
+    rows = np.concatenate([dense_rows, lex_rows])
+    rows = rows[np.sort(np.unique(rows, return_index=True)[1])]  # union, first-seen order
+    if len(rows) == 0:
+        return []
+    if mode == "semantic":
+        assert qvec is not None
+        scores = store.dense().scores(qvec, rows)
+    elif mode == "lexical":
+        assert lex_scores is not None
+        scores = lex_scores[rows]
+    else:
+        assert qvec is not None and lex_scores is not None and encoder is not None
+        # The trust of each row's episode language: looked up once per distinct language.
+        langs, which = np.unique(store.rows().row_languages(rows), return_inverse=True)
+        trust = encoder.card.trust
+        weights = np.array([trust.weight(query.language, lang or None) for lang in langs], dtype=np.float32)[which]
+        scores = fuse(store.dense().scores(qvec, rows), lex_scores[rows], weights)
+    order = np.argsort(-scores, kind="stable")
+    return list(zip(rows[order].tolist(), scores[order].tolist()))
