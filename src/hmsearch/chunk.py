@@ -37,6 +37,15 @@ class ChunkSettings:
             "max_tokens": self.max_tokens,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ChunkSettings | None:
+        """The settings an index recorded (None when it recorded something else)."""
+        try:
+            out = cls(float(d["target_seconds"]), float(d["overlap_seconds"]), int(d["max_tokens"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return out if out.to_dict() == d else None
+
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*$")
 # Split inside a cue's text where a sentence ends and another begins.

@@ -13,16 +13,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import InputError
-from .types import Hit
+from .types import AnswerSentence, Hit
 
 if TYPE_CHECKING:
     from .embed import Encoder
     from .index import IndexStore
 
 MIN_OVERLAP = 1.0  # seconds
+ASK_PASSAGES = 3  # `hmsearch ask`'s default -k: the passages its answer sentences come from
 CUTOFFS = (1, 5, 10)
 
 
@@ -65,7 +66,16 @@ def load_questions(path: Path) -> list[Question]:
     return out
 
 
-def _relevant(hit: Hit, span: tuple[str, float, float]) -> bool:
+class _Span(Protocol):
+    @property
+    def episode(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+
+
+def _relevant(hit: _Span, span: tuple[str, float, float]) -> bool:
     episode, start, end = span
     if hit.episode != episode:
         return False
@@ -112,6 +122,8 @@ class EvalReport:
 
     def table(self) -> dict[str, dict[str, float]]:
         metrics = [*(f"R@{c}" for c in CUTOFFS), "MRR@10", "nDCG@10"]
+        if self.results and "answer@1" in self.results[0][1]:
+            metrics.append("answer@1")
         return {
             name: {"n": len(rows), **{m: sum(r[m] for r in rows) / len(rows) for m in metrics}}
             for name, rows in self.groups().items()
@@ -127,6 +139,11 @@ class EvalReport:
         }
 
 
+def judge_answer(answer: list[AnswerSentence], question: Question) -> float:
+    """answer@1: 1.0 when the first answer sentence overlaps a gold span, else 0.0."""
+    return float(bool(answer) and any(_relevant(answer[0], span) for span in question.spans))
+
+
 def evaluate(
     store: IndexStore,
     encoder: Encoder | None,
@@ -134,15 +151,23 @@ def evaluate(
     *,
     mode: str = "hybrid",
     k: int = 10,
+    answers: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> EvalReport:
-    """Ask every question through the query path and judge the hits."""
+    """Ask every question through the query path and judge the hits (and, with ``answers``, the
+    first sentence ``ask`` would answer with: answer@1)."""
     from .query import search
+    from .query.service import answer_hits
 
     report = EvalReport(mode=mode)
     for q in questions:
         hits = search(store, None if mode == "lexical" else encoder, q.question, k=k, mode=mode)
-        report.results.append((q, judge(hits, q, k)))
+        metrics = judge(hits, q, k)
+        if answers and encoder is not None:
+            # As `ask` answers: from its default number of supporting passages.
+            sentences = answer_hits(store, encoder, q.question, hits[:ASK_PASSAGES])
+            metrics["answer@1"] = judge_answer(sentences, q)
+        report.results.append((q, metrics))
         if progress:
             progress(1)
     return report

@@ -242,3 +242,46 @@ def repair(ctx: click.Context) -> None:
     with store.writing():
         done = store.repair(model_cache_ok=model_cache_sound)
     click.echo("\n".join(clean(d) for d in done) if done else "nothing to repair")
+
+
+@cli.command()
+@click.option(
+    "--embedding-model",
+    metavar="NAME|PATH",
+    default=None,
+    help="The model to rebuild with [default: the configured default, HMSEARCH_EMBEDDING_MODEL].",
+)
+@wait_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def reindex(ctx: click.Context, embedding_model: str | None, wait: bool, as_json: bool) -> None:
+    """Rebuild the whole index with another embedding model, from what the index holds.
+
+    No Whisper and no input files are needed: each episode's timed sentences are cut into
+    passages for the new model and embedded again. Searches keep answering from the old
+    index until the new one is committed in one step; a killed run leaves the old one.
+
+    \b
+    Examples:
+      hmsearch reindex                                   # move to the default model
+      hmsearch reindex --embedding-model all-MiniLM-L6-v2
+    """
+    from ..config import setting
+    from ..embed import load_encoder
+    from ..ingest.reindex import reindex as rebuild
+
+    store = store_of(ctx)
+    reporter = Reporter(ctx, quiet=as_json)
+    try:
+        encoder = load_encoder(setting("embedding_model", embedding_model), role="index")
+        with store.writing(wait=wait):
+            old = store.require().embedding_model
+            report = rebuild(store, encoder, settings=encoder.card.chunking, on_event=reporter)
+        summary = f"reindexed {len(report.replaced)} episodes ({report.passages} passages): {old} -> {encoder.name}"
+        reporter.line(summary)
+    finally:
+        reporter.close()
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(summary)

@@ -171,7 +171,8 @@ def serve(ctx: click.Context) -> None:
 @click.pass_context
 def eval_(ctx: click.Context, questions: Path, mode: str, k: int, as_json: bool) -> None:
     """Score search on QUESTIONS (JSONL with known answers): R@1, R@5, R@10, MRR@10, nDCG@10,
-    overall and per question type and language.
+    overall and per question type and language, and (hybrid) answer@1: the first sentence `ask`
+    answers with overlaps the answer.
 
     \b
     A line: {"id", "question", "episode", "start", "end", "type": "topical|known-item|quote",
@@ -200,16 +201,17 @@ def eval_(ctx: click.Context, questions: Path, mode: str, k: int, as_json: bool)
     for m in modes:
         if show_bar:
             with click.progressbar(length=len(qs), label=f"{m:8s}", file=sys.stderr) as bar:
-                reports.append(evaluate(store, encoder, qs, mode=m, k=k, progress=bar.update))
+                reports.append(evaluate(store, encoder, qs, mode=m, k=k, answers=m == "hybrid", progress=bar.update))
         else:
-            reports.append(evaluate(store, encoder, qs, mode=m, k=k))
+            reports.append(evaluate(store, encoder, qs, mode=m, k=k, answers=m == "hybrid"))
     if as_json:
         echo_json({"questions": str(questions), "k": k, "modes": [r.to_dict() for r in reports]})
         return
-    metrics = ["R@1", "R@5", "R@10", "MRR@10", "nDCG@10"]
-    click.echo(f"{'group':<18} {'n':>4} {'mode':<9} " + " ".join(f"{m:>7}" for m in metrics))
+    metrics = ["R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "answer@1"]
+    click.echo(f"{'group':<18} {'n':>4} {'mode':<9} " + " ".join(f"{m:>8}" for m in metrics))
     tables = [(r.mode, r.table()) for r in reports]
     for group in tables[0][1]:
         for name, table in tables:
             row = table[group]
-            click.echo(f"{group:<18} {row['n']:>4} {name:<9} " + " ".join(f"{row[m]:>7.3f}" for m in metrics))
+            cells = [f"{row[m]:>8.3f}" if m in row else f"{'–':>8}" for m in metrics]
+            click.echo(f"{group:<18} {row['n']:>4} {name:<9} " + " ".join(cells))

@@ -7,7 +7,9 @@ A new model is one card here; search, indexing and the engines read it from the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..chunk import ChunkSettings
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class ModelCard:
     passage_prefix: str | None = None
     trust: Trust = Trust(0.5, 0.5, 0.5)
     languages: tuple[str, ...] = ("da", "en")  # languages a query is recognised in
+    chunking: ChunkSettings = field(default_factory=ChunkSettings)  # passages for a new index
 
     def names(self) -> set[str]:
         return {self.id.lower(), *(a.lower() for a in self.aliases)}

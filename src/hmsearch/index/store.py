@@ -328,24 +328,42 @@ class IndexStore:
         """Add or replace one episode and commit. Episode files first, then the manifest."""
         self._require_lock()
         manifest = self.require()
+        record = EpisodeRecord(
+            episode=episode, segment=segment_key(episode.id, episode.content_hash), inputs=inputs or {}, feed=feed
+        )
+        self.write_episode_files(manifest, record, passages, vectors)
+        manifest.episodes.pop(episode.id, None)  # a replaced episode moves to the end
+        manifest.episodes[episode.id] = record
+        self._commit(manifest)
+
+    def write_episode_files(
+        self, manifest: Manifest, record: EpisodeRecord, passages: list[Passage], vectors: np.ndarray
+    ) -> None:
+        """Write one episode's immutable file pair for ``manifest`` (not committed: until a manifest
+        names them they are invisible, and the next writer sweeps them)."""
+        self._require_lock()
         if vectors.shape != (len(passages), manifest.dim):
             raise ValueError(f"vectors {vectors.shape} do not match {len(passages)} passages of dim {manifest.dim}")
-        key = segment_key(episode.id, episode.content_hash)
-        npy_path, meta_path = self._segment_paths(key)
+        npy_path, meta_path = self._segment_paths(record.segment)
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
         atomic_write(npy_path, buf.getvalue())
-        record = EpisodeRecord(episode=episode, segment=key, inputs=inputs or {}, feed=feed)
         # The episode file describes itself too, so a lost manifest can be rebuilt from them alone.
         meta = {
-            "episode": episode.id,
+            "episode": record.id,
             "record": record.to_dict(),
             "index": {"embedding_model": manifest.embedding_model, "dim": manifest.dim, "chunking": manifest.chunking},
             "chunks": _passages_to_json(passages),
         }
         atomic_write(meta_path, json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-        manifest.episodes.pop(episode.id, None)  # a replaced episode moves to the end
-        manifest.episodes[episode.id] = record
+
+    def replace_all(self, manifest: Manifest) -> None:
+        """Commit a whole new manifest at once (``reindex``: every episode rebuilt with another model,
+        its files written first with write_episode_files). Readers see the old index until the rename."""
+        self._require_lock()
+        old = self.manifest
+        if old is not None:
+            manifest.generation, manifest.created = old.generation, old.created or manifest.created
         self._commit(manifest)
 
     def remove_episode(self, episode_id: str) -> Episode:

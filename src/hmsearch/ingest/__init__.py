@@ -8,7 +8,7 @@ reported and the rest go on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..asr import TranscriberSpec, load_transcriber
@@ -30,7 +30,7 @@ __all__ = ["IndexEvent", "IndexOptions", "IndexReport", "Source", "discover", "i
 @dataclass(frozen=True)
 class IndexOptions:
     transcriber: TranscriberSpec
-    settings: ChunkSettings = field(default_factory=ChunkSettings)
+    settings: ChunkSettings | None = None  # None: the index's own, else the model's default
     force: bool = False  # re-index episodes whose inputs are unchanged
     workers: int = 1  # transcription processes
     show_progress: bool = False  # Whisper's own progress bar (terminal only)
@@ -70,14 +70,15 @@ def index_sources(
     emit = on_event or no_events
     report = report or IndexReport()
     emit(IndexEvent("plan", count=len(sources)))
-    store.check_settings(embedding_model=encoder.name, dim=None, chunking=options.settings.to_dict())
+    settings = chunk_settings(store, encoder, options.settings)
+    store.check_settings(embedding_model=encoder.name, dim=None, chunking=settings.to_dict())
     transcriber = load_transcriber(options.transcriber)
     plan = plan_sources(
         sources,
         store.manifest,
         model=encoder.name,
         transcriber=transcriber,
-        settings=options.settings,
+        settings=settings,
         force=options.force,
         report=report,
         emit=emit,
@@ -94,12 +95,12 @@ def index_sources(
                 job,
                 transcriber,
                 encoder,
-                settings=options.settings,
+                settings=settings,
                 transcript_dir=transcript_dir,
                 transcript=outcome,
                 show_progress=options.show_progress,
             )
-            commit_build(store, build, encoder, options.settings, report, emit)
+            commit_build(store, build, encoder, settings, report, emit)
             del build
             trim_heap()
         except HmsearchError as exc:
@@ -107,6 +108,18 @@ def index_sources(
     if report.added or report.replaced:
         finish(store, encoder)
     return report
+
+
+def chunk_settings(store: IndexStore, encoder: Encoder, requested: ChunkSettings | None = None) -> ChunkSettings:
+    """How passages are cut: as asked, else as the index records, else the model's default."""
+    if requested is not None:
+        return requested
+    manifest = store.manifest
+    if manifest is not None:
+        recorded = ChunkSettings.from_dict(manifest.chunking)
+        if recorded is not None:
+            return recorded
+    return encoder.card.chunking
 
 
 def _with_transcripts(

@@ -23,6 +23,7 @@ from .events import EventFn, IndexEvent, IndexReport
 from .sources import Source
 
 PIPELINE_VERSION = "2"  # bump when chunking or storage changes what an unchanged input produces
+HASHED_WITH = "hashed_with"  # record key: the model and chunking an episode's content hash names
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,13 @@ def plan_sources(
                 inputs["audio"] = input_fingerprint(source.audio, prev_inputs.get("audio"))
             if source.transcript:
                 inputs["transcript"] = input_fingerprint(source.transcript, prev_inputs.get("transcript"))
+            # An episode rebuilt by `reindex` keeps the hash of its inputs: it records the model and
+            # chunking that hash was computed with (the index itself holds one model, checked apart).
+            hashed = (previous.extra.get(HASHED_WITH) if previous else None) or {}
             parts: dict[str, Any] = {
                 "pipeline": PIPELINE_VERSION,
-                "embedding": model,
-                "chunking": chunking,
+                "embedding": hashed.get("embedding", model),
+                "chunking": hashed.get("chunking", chunking),
                 "inputs": {k: v["sha256"] for k, v in inputs.items()},
                 "feed": (source.feed or {}).get("item"),
             }

@@ -34,7 +34,13 @@ def _norm(token: str) -> str:
 
 
 def find_quote(
-    store: IndexStore, phrase: str, *, k: int = 10, filters: Filters = Filters(), link: LinkFn = playback_link
+    store: IndexStore,
+    phrase: str,
+    *,
+    k: int = 10,
+    filters: Filters = Filters(),
+    link: LinkFn = playback_link,
+    min_similarity: float = QUOTE_MIN_SIMILARITY,
 ) -> list[Hit]:
     """Where ``phrase`` was said, tolerant of case, punctuation and a few ASR errors; each hit
     spans exactly the matching words, with word-accurate times where Whisper gave them."""
@@ -52,7 +58,7 @@ def find_quote(
     for rank, row in enumerate(rows):
         episode_id, idx = table.location(int(row))
         spans = [w for s in store.passages(episode_id)[idx].sentences for w in s.word_spans()]
-        match = _best_window(target, spans)
+        match = _best_window(target, spans, min_similarity)
         if match is None:
             continue
         similarity, i, j = match
@@ -78,7 +84,9 @@ def find_quote(
     return [h for _, _, h in best[:k]]
 
 
-def _best_window(target: list[str], spans: list[tuple[str, float, float]]) -> tuple[float, int, int] | None:
+def _best_window(
+    target: list[str], spans: list[tuple[str, float, float]], min_similarity: float = QUOTE_MIN_SIMILARITY
+) -> tuple[float, int, int] | None:
     tokens = [_norm(w) for w, _, _ in spans]
     n = len(target)
     anchors = {t: i for i, t in reversed(list(enumerate(target[:3])))}
@@ -92,7 +100,7 @@ def _best_window(target: list[str], spans: list[tuple[str, float, float]]) -> tu
             ratio = SequenceMatcher(None, target, tokens[s : s + length], autojunk=False).ratio()
             if best is None or ratio > best[0]:
                 best = (ratio, s, s + length)
-    if best is None or best[0] < QUOTE_MIN_SIMILARITY:
+    if best is None or best[0] < min_similarity:
         return None
     # Trim unmatched words at the edges so the clip starts and ends on the quote.
     ratio, s, e = best

@@ -18,6 +18,7 @@ from ..embed import Encoder, load_encoder
 from ..errors import IndexStateError, InputError
 from ..index import IndexStore
 from ..index.store import MANIFEST
+from ..text import words
 from ..types import AnswerSentence, Hit
 from .answer import answer_from_hits
 from .hits import hits_from_rows
@@ -28,6 +29,10 @@ from .retrieve import Filters, Query, check_mode, rank
 log = logging.getLogger(__name__)
 
 MAX_K = 1000
+# An unquoted query of at least this many words that matches a transcript's word sequence this
+# closely (SequenceMatcher ratio: two misheard words in eight is 0.75) is treated as a phrase.
+PHRASE_MIN_WORDS = 5
+PHRASE_MIN_SIMILARITY = 0.7
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,16 @@ def search(
         return find_quote(store, phrase, k=k, filters=filters, link=link)
     card = encoder.card if encoder is not None else None
     ranked = rank(store, encoder, Query(query, store, card), mode=mode, filters=filters)
-    return hits_from_rows(store, ranked, k, link=link)
+    hits = hits_from_rows(store, ranked, k, link=link)
+    if len(words(query)) >= PHRASE_MIN_WORDS:
+        # A sentence pasted or half-remembered without quote marks: where it was said comes first,
+        # spanning exactly its words (a stricter match than for quoted phrases).
+        said = find_quote(store, query, k=1, filters=filters, link=link, min_similarity=PHRASE_MIN_SIMILARITY)
+        if said:
+            top = said[0]
+            rest = [h for h in hits if h.episode != top.episode or h.end <= top.start or top.end <= h.start]
+            hits = [top, *rest][:k]
+    return hits
 
 
 def answer(
@@ -159,19 +173,34 @@ def answer(
     link: LinkFn = playback_link,
 ) -> tuple[list[AnswerSentence], list[Hit]]:
     """The sentences that best answer ``question``, each with its own time, and the passages they
-    come from. A quote is its own answer."""
+    come from."""
     hits = search(store, encoder, question, k=k, mode=mode, filters=filters, link=link)
+    return answer_hits(store, encoder, question, hits, max_sentences=max_sentences, link=link), hits
+
+
+def answer_hits(
+    store: IndexStore,
+    encoder: Encoder,
+    question: str,
+    hits: list[Hit],
+    *,
+    max_sentences: int = 3,
+    link: LinkFn = playback_link,
+) -> list[AnswerSentence]:
+    """The answer sentences among ``hits`` (search's hits for ``question``). A quote, and a phrase
+    found as it was said, are their own answer."""
     if not hits:
-        return [], hits
-    if quoted(question):
+        return []
+    if quoted(question) or not hits[0].sentences:  # find_quote's hits span the words themselves
+        exact = [h for h in hits if not h.sentences] or hits
         return [
             AnswerSentence(
                 text=h.text, episode=h.episode, title=h.title, start=h.start, end=h.end, score=h.score, link=h.link
             )
-            for h in hits[:max_sentences]
-        ], hits
+            for h in exact[:max_sentences]
+        ]
     query = Query(question, store, encoder.card)
-    return answer_from_hits(store, encoder, query, hits, max_sentences=max_sentences, link=link), hits
+    return answer_from_hits(store, encoder, query, hits, max_sentences=max_sentences, link=link)
 
 
 class QueryService:

@@ -1,0 +1,88 @@
+"""`hmsearch reindex`: the whole index rebuilt with another embedding model (or chunking) from what
+it already holds — each episode's timed sentences — without Whisper and without the input files.
+
+Every episode's new files are written first (invisible until named), then one new manifest
+replaces the old by one atomic rename: searches see the old index until the switch, and a run
+killed at any moment leaves the old index whole (the next writer sweeps the unnamed files).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from ..chunk import ChunkSettings, chunk_transcript
+from ..embed import Encoder
+from ..index import IndexStore
+from ..index.manifest import EpisodeRecord, Manifest, now
+from ..index.store import segment_key
+from ..types import Passage, Segment, Sentence, Transcript, Word
+from .commit import finish, trim_heap
+from .events import EventFn, IndexEvent, IndexReport, no_events
+from .plan import HASHED_WITH
+
+
+def transcript_from_passages(passages: list[Passage], *, language: str | None) -> Transcript:
+    """An episode's transcript back from its overlapping passages: each sentence once, in time order,
+    with its word times where the index kept them."""
+    seen: dict[tuple[float, str], Sentence] = {}
+    for passage in passages:
+        for s in passage.sentences:
+            seen.setdefault((round(s.start, 2), s.text), s)
+    segments = []
+    for s in sorted(seen.values(), key=lambda s: (s.start, s.end)):
+        tokens = s.text.split()
+        words: tuple[Word, ...] = ()
+        if s.word_times and len(s.word_times) == len(tokens):
+            ends = [*s.word_times[1:], s.end]
+            words = tuple(Word(a, max(a, b), f" {t}") for t, a, b in zip(tokens, s.word_times, ends))
+        segments.append(Segment(s.start, s.end, s.text, words=words))
+    return Transcript(tuple(segments), language=language, source="index")
+
+
+def reindex(
+    store: IndexStore, encoder: Encoder, *, settings: ChunkSettings, on_event: EventFn | None = None
+) -> IndexReport:
+    """Rebuild every episode of ``store`` with ``encoder`` and ``settings``; one commit at the end.
+    The caller holds the write lock."""
+    emit = on_event or no_events
+    report = IndexReport()
+    old = store.require()
+    emit(IndexEvent("plan", count=len(old.episodes)))
+    new = Manifest(embedding_model=encoder.name, dim=encoder.dim, chunking=settings.to_dict(), created=now())
+    for rec in old.episodes.values():
+        start = time.perf_counter()
+        emit(IndexEvent("start", rec.id, rec.episode.source))
+        transcript = transcript_from_passages(store.passages(rec.id), language=rec.language)
+        passages = chunk_transcript(
+            transcript, count_tokens=encoder.count_tokens, max_tokens=encoder.max_tokens, settings=settings
+        )
+        vectors = encoder.encode_documents([p.text for p in passages])
+        extra = dict(rec.extra)
+        extra.setdefault(HASHED_WITH, {"embedding": old.embedding_model, "chunking": old.chunking})
+        episode = replace(rec.episode, n_passages=len(passages))
+        record = EpisodeRecord(
+            episode=episode,
+            segment=segment_key(rec.id, f"{episode.content_hash}|{encoder.name}"),
+            inputs=rec.inputs,
+            feed=rec.feed,
+            extra=extra,
+        )
+        store.write_episode_files(new, record, passages, vectors)
+        new.episodes[rec.id] = record
+        report.replaced.append(rec.id)
+        report.passages += len(passages)
+        emit(
+            IndexEvent(
+                "replaced",
+                rec.id,
+                f"{len(passages)} passages",
+                count=len(passages),
+                seconds=time.perf_counter() - start,
+            )
+        )
+        del passages, vectors
+        trim_heap()
+    store.replace_all(new)
+    finish(store, encoder)
+    return report
