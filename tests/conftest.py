@@ -56,18 +56,23 @@ def fast_lane_loads_no_model(request: pytest.FixtureRequest, monkeypatch: pytest
     monkeypatch.setattr(hmsearch.asr.ctranslate2, "load", refuse)
 
 
+@pytest.fixture(scope="session")
+def shared_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_model_dir: Path) -> Path:
     """Every test runs in its own folder with its own index and caches, and no user config."""
     for var in list(os.environ):
         if var.startswith("HMSEARCH_"):
             monkeypatch.delenv(var)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/hmsearch/config.toml
     monkeypatch.setenv("HMSEARCH_INDEX_DIR", str(tmp_path / "index"))
-    # The ONNX export of the query encoder takes seconds per new index; tests/test_onnx_query.py
-    # covers that path, every other test queries through the torch model.
-    monkeypatch.setenv("HMSEARCH_QUERY_ENGINE", "torch")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # an empty Whisper model cache
+    # Models hmsearch builds from installed packages (the torch multilingual-e5-small, ~30 s) are
+    # built once per session; downloaded models would go there too (none can be, here).
+    monkeypatch.setenv("HMSEARCH_MODEL_DIR", str(shared_model_dir))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # an empty Whisper and Hugging Face cache
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -116,7 +116,10 @@ def test_ask_from_the_shell_runs_without_torch_and_agrees_with_torch(hermetic):
     env = {**os.environ, "HMSEARCH_NO_SERVER": "1"}
     assert (
         subprocess.run(
-            [str(exe), "--index-dir", str(index), "index", str(sample_dir)], env=env, capture_output=True, text=True
+            [str(exe), "--index-dir", str(index), "index", str(sample_dir), "--embedding-model", "all-MiniLM-L6-v2"],
+            env=env,
+            capture_output=True,
+            text=True,
         ).returncode
         == 0
     )

