@@ -11,17 +11,19 @@ approximate indexes; "realcov": a Gaussian with the mean and covariance of real 
 Talk Python passages (from bench_indexing.py's index) plus topic clusters, which matches the real
 vectors' random-pair cosine, neighbour cosine and effective dimension; see Distribution) and one short sentence of
 pseudo-words per passage (Zipf-distributed vocabulary of 20,000 words, 8-16 words), so that BM25
-has work to do. They are written as 10 big fake episodes through hmsearch.store.IndexStore
-(put_episode with Chunk objects), then store.finish() builds the FAISS and BM25 caches, exactly
-like `hmsearch index`.
+has work to do. They are written as 10 big fake episodes through hmsearch.index.IndexStore
+(put_episode with Passage objects), then the FAISS and BM25 caches are built (store.dense(),
+store.lexical()), exactly like `hmsearch index`.
 
 Per size, in a fresh process that opens the index like the CLI does (warm: after one query):
-  vec       store.search_vectors(q, 10)              vs  bare .search(q, 10) on the same FAISS index object
+  vec       store.dense().search(q, 10) + store.rows().location of each row (the old
+            store.search_vectors)                    vs  bare .search(q, 10) on the same FAISS index object
             (IndexFlatIP; hmsearch switches to HNSW above HMSEARCH_EXACT_SEARCH_MAX, then that)
-  semantic  search.search(mode="semantic", k=10)     vs  faiss search(q, 100)  (search asks FAISS for 100 candidates)
-  lexical   store.lexical_index().scores(text)       vs  bm25s get_scores(pre-analysed terms)
-  hybrid    search.search(mode="hybrid", k=10)       vs  faiss search(q, 100) + bm25s get_scores   (target <= 1.5)
-The query vector is injected through a stand-in embedder whose encode_queries returns it, so no
+  semantic  query.search(mode="semantic", k=10)      vs  faiss search(q, 100)  (search asks FAISS for 100 candidates)
+  lexical   store.lexical().scores(Query(text, store).terms)  (analysis + translation + BM25)
+                                                     vs  bm25s get_scores(pre-analysed terms)
+  hybrid    query.search(mode="hybrid", k=10)        vs  faiss search(q, 100) + bm25s get_scores   (target <= 1.5)
+The query vector is injected through a stand-in encoder whose encode_queries returns it, so no
 model runs (a real query adds ~10-30 ms of MiniLM). A separate exact IndexFlatIP over the same
 segment vectors gives exact-search latency and the recall of hmsearch's own dense top-10. Then FAISS HNSW
 (M=32, efConstruction 40 or --hnsw-efc; efSearch 64/128 or --ef-search)
@@ -45,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_util import PY, WORK, load, log, median, pct, peak_rss_mb, rss_mb, write_results  # noqa: E402
+from bench_util import PY, WORK, load, log, median, pct, peak_rss_mb, rss_mb, write_results
 
 DIM = 384
 EPISODES = 10
@@ -83,7 +85,7 @@ def sentences(rng: np.random.Generator, n: int, vocab: np.ndarray, p: np.ndarray
     words = vocab[ids]
     out, pos = [], 0
     for length in lengths.tolist():
-        s = " ".join(words[pos:pos + length])
+        s = " ".join(words[pos : pos + length])
         out.append(s[0].upper() + s[1:] + ".")
         pos += length
     return out
@@ -114,14 +116,15 @@ def real_fit() -> tuple[np.ndarray, np.ndarray]:
     if cache.is_file():
         z = np.load(cache)
         return z["mu"], z["L"]
-    from hmsearch.store import IndexStore
+    from hmsearch.index import IndexStore
 
     try:
         store = IndexStore(REAL_SOURCE)
         x = np.concatenate([np.asarray(store.vectors(e.id)) for e in store.episodes()]).astype(np.float64)
-    except Exception as exc:  # noqa: BLE001
-        raise SystemExit(f"--distribution realcov needs real vectors from {REAL_SOURCE} "
-                         f"(run bench_indexing.py first): {exc}") from None
+    except Exception as exc:
+        raise SystemExit(
+            f"--distribution realcov needs real vectors from {REAL_SOURCE} (run bench_indexing.py first): {exc}"
+        ) from None
     mu, cov = x.mean(0), np.cov(x.T)
     chol = np.linalg.cholesky(cov + 1e-6 * np.eye(DIM))
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -173,9 +176,9 @@ def index_dir(n: int, distribution: str) -> Path:
 
 # ---- child: build ------------------------------------------------------------------------
 def child_build(n: int, seed: int, distribution: str) -> dict:
-    from hmsearch.config import ChunkSettings
-    from hmsearch.store import IndexStore
-    from hmsearch.types import Chunk, Episode, Sentence
+    from hmsearch.chunk import ChunkSettings
+    from hmsearch.index import IndexStore
+    from hmsearch.types import Episode, Passage, Sentence
 
     root = index_dir(n, distribution)
     shutil.rmtree(root, ignore_errors=True)
@@ -192,36 +195,52 @@ def child_build(n: int, seed: int, distribution: str) -> dict:
             vecs = dist.sample(rng, count)
             texts = sentences(rng, count, vocab, p)
             eid = f"synthetic-{e:02d}"
-            chunks = [Chunk(episode=eid, index=i, start=i * 45.0, end=i * 45.0 + 60.0,
-                            sentences=(Sentence(i * 45.0, i * 45.0 + 60.0, text),))
-                      for i, text in enumerate(texts)]
-            ep = Episode(id=eid, title=f"Synthetic episode {e}", duration=count * 45.0 + 15, chunks=count,
-                         source="synthetic", language="en", content_hash=f"{seed}-{n}-{e}")
+            passages = [
+                Passage(start=i * 45.0, end=i * 45.0 + 60.0, sentences=(Sentence(i * 45.0, i * 45.0 + 60.0, text),))
+                for i, text in enumerate(texts)
+            ]
+            ep = Episode(
+                id=eid,
+                title=f"Synthetic episode {e}",
+                duration=count * 45.0 + 15,
+                n_passages=count,
+                source="synthetic",
+                language="en",
+                content_hash=f"{seed}-{n}-{e}",
+            )
             gen_s += time.perf_counter() - t
             t = time.perf_counter()
-            store.put_episode(ep, chunks, vecs)
+            store.put_episode(ep, passages, vecs)
             write_s += time.perf_counter() - t
-            del vecs, texts, chunks
+            del vecs, texts, passages
         t = time.perf_counter()
         store._sweep()
-        store.faiss_index()
+        store.dense()
         faiss_s = time.perf_counter() - t
         t = time.perf_counter()
-        store.lexical_index()
+        store.lexical()
         bm25_s = time.perf_counter() - t
     disk = {sub: sum(f.stat().st_size for f in (root / sub).rglob("*") if f.is_file()) for sub in ("segments", "cache")}
-    return {"generate_s": round(gen_s, 2), "put_episode_s": round(write_s, 2), "faiss_cache_build_s": round(faiss_s, 2),
-            "bm25_build_s": round(bm25_s, 2), "disk_mb": {k: round(v / 2**20, 1) for k, v in disk.items()},
-            "build_peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "generate_s": round(gen_s, 2),
+        "put_episode_s": round(write_s, 2),
+        "faiss_cache_build_s": round(faiss_s, 2),
+        "bm25_build_s": round(bm25_s, 2),
+        "disk_mb": {k: round(v / 2**20, 1) for k, v in disk.items()},
+        "build_peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 # ---- child: query ------------------------------------------------------------------------
-class FixedQueryEmbedder:
-    """Stands in for Embedder in search.search: returns the pre-computed query vector."""
+class FixedQueryEncoder:
+    """Stands in for the query encoder in query.search: returns the pre-computed query vector."""
 
     name = MODEL
 
     def __init__(self) -> None:
+        from hmsearch.embed import card_for
+
+        self.card = card_for(MODEL)
         self.q = np.zeros(DIM, dtype=np.float32)
 
     def encode_queries(self, texts):
@@ -245,9 +264,10 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann: bool) -> dict:
     import faiss
 
-    import hmsearch.search as hsearch
-    from hmsearch.lexical import analyze
-    from hmsearch.store import IndexStore
+    from hmsearch.index import IndexStore
+    from hmsearch.query import Query, search
+    from hmsearch.query.retrieve import CANDIDATES
+    from hmsearch.text import analyze
 
     out: dict = {"faiss_omp_threads": faiss.omp_get_max_threads()}
     mem = {"after_imports": round(rss_mb(), 1)}
@@ -255,23 +275,23 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
     store = IndexStore(root)
     t = time.perf_counter()
     store.require()
-    index = store.faiss_index()
+    index = store.dense()
     t_faiss = time.perf_counter() - t
     t = time.perf_counter()
-    lexical = store.lexical_index()
+    lexical = store.lexical()
     t_bm25 = time.perf_counter() - t
     out["load_s"] = {"manifest_and_faiss": round(t_faiss, 3), "bm25": round(t_bm25, 3)}
     mem["after_store_load"] = round(rss_mb(), 1)
-    assert index.ntotal == n, (index.ntotal, n)
+    assert index.size == n, (index.size, n)
 
     # The bare library. Since hmsearch switches to HNSW above a size (store.index_kind), "raw" is a
     # bare .search() on the very FAISS index object hmsearch searches (same work, same settings);
     # a separate exact IndexFlatIP over the same segment vectors gives the truth for recall and
     # the exact-search latency.
-    kind = store.index_kind() if hasattr(store, "index_kind") else "flat"
+    kind = store.index_kind()
     out["hmsearch_index_kind"] = kind
-    out["hmsearch_index_type"] = type(index).__name__
-    raw = index
+    out["hmsearch_index_type"] = type(index.faiss).__name__
+    raw = index.faiss
     t = time.perf_counter()
     exact = faiss.IndexFlatIP(DIM)
     for e in store.episodes():
@@ -282,18 +302,24 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
 
     qv, qtexts = queries(n, nq, seed, distribution)
     qterms = [list(dict.fromkeys(analyze(q, "en"))) for q in qtexts]
-    emb = FixedQueryEmbedder()
+    emb = FixedQueryEncoder()
 
     def q1(i: int) -> np.ndarray:
-        return np.ascontiguousarray(qv[i:i + 1])
+        return np.ascontiguousarray(qv[i : i + 1])
+
+    def ours_vec(i: int):
+        # What IndexStore.search_vectors did: FAISS on one thread, then (score, episode, passage).
+        scores, rows = store.dense().search(qv[i], K)
+        table = store.rows()
+        return [(float(score), *table.location(int(row))) for score, row in zip(scores, rows)]
 
     def ours_sem(i: int):
         emb.q = qv[i]
-        return hsearch.search(store, emb, qtexts[i], k=K, mode="semantic")
+        return search(store, emb, qtexts[i], k=K, mode="semantic")
 
     def ours_hyb(i: int):
         emb.q = qv[i]
-        return hsearch.search(store, emb, qtexts[i], k=K, mode="hybrid")
+        return search(store, emb, qtexts[i], k=K, mode="hybrid")
 
     nthreads = faiss.omp_get_max_threads()
 
@@ -307,14 +333,14 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
     paths = {
         "raw_faiss_k10": lambda i: raw.search(q1(i), K),
         "raw_faiss_k10_1thread": lambda i: one_thread(lambda: raw.search(q1(i), K)),
-        "ours_search_vectors_k10": lambda i: store.search_vectors(qv[i], K),
-        "raw_faiss_k100": lambda i: raw.search(q1(i), hsearch.CANDIDATES),
-        # hmsearch searches one query vector on one FAISS thread (store.search_one): the same work
-        "raw_faiss_k100_1thread": lambda i: one_thread(lambda: raw.search(q1(i), hsearch.CANDIDATES)),
+        "ours_search_vectors_k10": ours_vec,
+        "raw_faiss_k100": lambda i: raw.search(q1(i), CANDIDATES),
+        # hmsearch searches one query vector on one FAISS thread (DenseIndex.search): the same work
+        "raw_faiss_k100_1thread": lambda i: one_thread(lambda: raw.search(q1(i), CANDIDATES)),
         **({} if kind == "flat" else {"exact_flat_k10": lambda i: exact.search(q1(i), K)}),
         "ours_search_semantic": ours_sem,
         "raw_bm25_get_scores": lambda i: bm25.get_scores(qterms[i]),
-        "ours_lexical_scores": lambda i: lexical.scores(qtexts[i]),
+        "ours_lexical_scores": lambda i: lexical.scores(Query(qtexts[i], store).terms),
         "ours_search_hybrid": ours_hyb,
         "ours_search_hybrid_1thread": lambda i: one_thread(lambda: ours_hyb(i)),
     }
@@ -333,9 +359,11 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
             order = names if (i + r) % 2 == 0 else names[::-1]
             got = {}
             for name in order:
-                got[name] = timer(lambda: paths[name](i))
+                got[name] = timer(lambda: paths[name](i))  # noqa: B023  (called at once, in this iteration)
                 times[name].append(got[name])
-            per_query_hybrid_ratio.append(got["ours_search_hybrid"] / (got["raw_faiss_k100"] + got["raw_bm25_get_scores"]))
+            per_query_hybrid_ratio.append(
+                got["ours_search_hybrid"] / (got["raw_faiss_k100"] + got["raw_bm25_get_scores"])
+            )
     mem["after_warm_queries"] = round(rss_mb(), 1)
     lat = {k: summary(v) for k, v in times.items()}
     m = {k: median(v) for k, v in times.items()}
@@ -344,21 +372,30 @@ def child_query(n: int, seed: int, distribution: str, nq: int, rounds: int, ann:
         "search_vectors/faiss_k10": round(m["ours_search_vectors_k10"] / m["raw_faiss_k10"], 3),
         "search_semantic/faiss_k100": round(m["ours_search_semantic"] / m["raw_faiss_k100"], 3),
         "lexical_scores/bm25_get_scores": round(m["ours_lexical_scores"] / m["raw_bm25_get_scores"], 3),
-        "search_hybrid/(faiss_k100+bm25)": round(m["ours_search_hybrid"] / (m["raw_faiss_k100"] + m["raw_bm25_get_scores"]), 3),
+        "search_hybrid/(faiss_k100+bm25)": round(
+            m["ours_search_hybrid"] / (m["raw_faiss_k100"] + m["raw_bm25_get_scores"]), 3
+        ),
         "search_hybrid/(faiss_k100+bm25)_per_query_median": round(median(per_query_hybrid_ratio), 3),
         "faiss_k10_default_threads/1thread": round(m["raw_faiss_k10"] / m["raw_faiss_k10_1thread"], 3),
-        "search_hybrid_1thread/(faiss_k100+bm25)": round(m["ours_search_hybrid_1thread"] / (m["raw_faiss_k100"] + m["raw_bm25_get_scores"]), 3),
-        "search_hybrid/(faiss_k100_1thread+bm25)": round(m["ours_search_hybrid"] / (m["raw_faiss_k100_1thread"] + m["raw_bm25_get_scores"]), 3),
+        "search_hybrid_1thread/(faiss_k100+bm25)": round(
+            m["ours_search_hybrid_1thread"] / (m["raw_faiss_k100"] + m["raw_bm25_get_scores"]), 3
+        ),
+        "search_hybrid/(faiss_k100_1thread+bm25)": round(
+            m["ours_search_hybrid"] / (m["raw_faiss_k100_1thread"] + m["raw_bm25_get_scores"]), 3
+        ),
     }
     out["load_during"] = load()
     # Sanity: our dense top-10 equals bare FAISS's.
-    same = all([(r[1], r[2]) for r in store.search_vectors(qv[i], K)] ==
-               [store.row_location(int(x)) for x in raw.search(q1(i), K)[1][0]] for i in range(min(5, nq)))
+    same = all(
+        [(r[1], r[2]) for r in ours_vec(i)] == [store.rows().location(int(x)) for x in raw.search(q1(i), K)[1][0]]
+        for i in range(min(5, nq))
+    )
     out["search_vectors_matches_raw"] = same
     _, truth = exact.search(qv, K)
     got = np.array([[x for x in raw.search(q1(i), K)[1][0]] for i in range(nq)])
     out["hmsearch_dense_recall@10_vs_exact"] = round(recall(got, truth), 4)
-    del store, index, raw, lexical, bm25
+    # Drop the store (the closures above hold these names, so they are emptied rather than deleted).
+    store = index = raw = lexical = bm25 = None
     gc.collect()
     mem["after_dropping_store"] = round(rss_mb(), 1)
 
@@ -378,14 +415,19 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
     t = time.perf_counter()
     _, truth = raw.search(qv, K)
     flat_batch_s = time.perf_counter() - t
-    res: dict = {"flat": {"recall@10": 1.0, "batch_search_s_per_query_ms": round(flat_batch_s / len(qv) * 1e3, 3),
-                          "bytes_mb": round(n * DIM * 4 / 2**20, 1)}}
+    res: dict = {
+        "flat": {
+            "recall@10": 1.0,
+            "batch_search_s_per_query_ms": round(flat_batch_s / len(qv) * 1e3, 3),
+            "bytes_mb": round(n * DIM * 4 / 2**20, 1),
+        }
+    }
 
     def single_latency(index) -> dict:
         ms = []
         for i in range(nlat):
-            q = np.ascontiguousarray(qv[i:i + 1])
-            ms.append(timer(lambda: index.search(q, K)))
+            q = np.ascontiguousarray(qv[i : i + 1])
+            ms.append(timer(lambda: index.search(q, K)))  # noqa: B023  (called at once)
         return summary(ms)
 
     res["flat"].update(single_latency(raw))
@@ -397,8 +439,11 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
     hnsw.add(xb)
     build = time.perf_counter() - t
     mem["with_hnsw"] = round(rss_mb(), 1)
-    res["hnsw_M32"] = {"build_s": round(build, 2), "bytes_mb": round(len(faiss.serialize_index(hnsw)) / 2**20, 1),
-                       "efConstruction": HNSW_EFC}
+    res["hnsw_M32"] = {
+        "build_s": round(build, 2),
+        "bytes_mb": round(len(faiss.serialize_index(hnsw)) / 2**20, 1),
+        "efConstruction": HNSW_EFC,
+    }
     for ef in EF_SEARCH:
         hnsw.hnsw.efSearch = ef
         _, found = hnsw.search(qv, K)
@@ -410,7 +455,7 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
         return res
 
     # IVF-Flat
-    nlist = int(round(4 * math.sqrt(n)))
+    nlist = round(4 * math.sqrt(n))
     ntrain = min(n, 39 * nlist)
     rng = np.random.default_rng(0)
     train = xb[np.sort(rng.choice(n, size=ntrain, replace=False))] if ntrain < n else xb
@@ -424,8 +469,14 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
     ivf.add(xb)
     add_s = time.perf_counter() - t
     mem["with_ivf"] = round(rss_mb(), 1)
-    res["ivf_flat"] = {"nlist": nlist, "train_points": ntrain, "train_s": round(train_s, 2), "add_s": round(add_s, 2),
-                       "build_s": round(train_s + add_s, 2), "bytes_mb": round(len(faiss.serialize_index(ivf)) / 2**20, 1)}
+    res["ivf_flat"] = {
+        "nlist": nlist,
+        "train_points": ntrain,
+        "train_s": round(train_s, 2),
+        "add_s": round(add_s, 2),
+        "build_s": round(train_s + add_s, 2),
+        "bytes_mb": round(len(faiss.serialize_index(ivf)) / 2**20, 1),
+    }
     for nprobe in NPROBES:
         ivf.nprobe = nprobe
         _, found = ivf.search(qv, K)
@@ -439,7 +490,7 @@ def ann_section(raw, qv: np.ndarray, n: int, mem: dict) -> dict:
 def real_vectors(folder: str, nq: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """All passage vectors of an existing hmsearch index (read only); nq random ones are held out
     as queries (a passage's neighbours are then other passages, as a question's would be)."""
-    from hmsearch.store import IndexStore
+    from hmsearch.index import IndexStore
 
     store = IndexStore(Path(folder))
     x = np.concatenate([np.asarray(store.vectors(e.id)) for e in store.episodes()])
@@ -466,8 +517,11 @@ def child_ann(n: int, seed: int, distribution: str, nq: int, vectors_from: str |
         for e, start in enumerate(range(0, n, block)):
             raw.add(dist.sample(np.random.default_rng(seed * 1000 + e), min(block, n - start)))
         qv, _ = queries(n, nq, seed, distribution)
-    out: dict = {"generate_and_flat_build_s": round(time.perf_counter() - t, 2), "faiss_omp_threads": faiss.omp_get_max_threads(),
-                 "n": n}
+    out: dict = {
+        "generate_and_flat_build_s": round(time.perf_counter() - t, 2),
+        "faiss_omp_threads": faiss.omp_get_max_threads(),
+        "n": n,
+    }
     mem["after_flat"] = round(rss_mb(), 1)
     out["ann"] = ann_section(raw, qv, n, mem)
     out["memory_mb"] = mem
@@ -478,8 +532,16 @@ def child_ann(n: int, seed: int, distribution: str, nq: int, vectors_from: str |
 
 # ---- parent ------------------------------------------------------------------------------
 def run_child(args: list[str]) -> dict:
-    ann = ["--hnsw-efc", str(HNSW_EFC), "--ef-search", ",".join(map(str, EF_SEARCH)), "--nprobe", ",".join(map(str, NPROBES)),
-           "--episodes", str(EPISODES)]
+    ann = [
+        "--hnsw-efc",
+        str(HNSW_EFC),
+        "--ef-search",
+        ",".join(map(str, EF_SEARCH)),
+        "--nprobe",
+        ",".join(map(str, NPROBES)),
+        "--episodes",
+        str(EPISODES),
+    ]
     proc = subprocess.run([PY, __file__, *args, *ann], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"child {args} failed with exit code {proc.returncode}")
@@ -491,8 +553,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--distribution", choices=["clustered", "uniform", "realcov"], default="clustered")
-    parser.add_argument("--ann-only", action="store_true",
-                        help="only bare FAISS flat/HNSW/IVF (build, latency, recall); no hmsearch index")
+    parser.add_argument(
+        "--ann-only",
+        action="store_true",
+        help="only bare FAISS flat/HNSW/IVF (build, latency, recall); no hmsearch index",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--queries", type=int, default=0, help="timed queries per round (default: 200, 60 at 1M)")
     parser.add_argument("--rounds", type=int, default=3)
@@ -502,11 +567,18 @@ def main() -> None:
     parser.add_argument("--hnsw-efc", type=int, default=40, help="HNSW efConstruction (hmsearch itself uses 80)")
     parser.add_argument("--ef-search", default="64,128", help="HNSW efSearch values")
     parser.add_argument("--nprobe", default="8,16", help="IVF nprobe values ('' skips IVF)")
-    parser.add_argument("--vectors-from", metavar="INDEX_DIR",
-                        help="with --ann-only: real vectors of an existing hmsearch index (read only), "
-                             "200 held out as queries; --sizes is ignored")
-    parser.add_argument("--episodes", type=int, default=EPISODES,
-                        help="fake episodes the passages are split into (a real archive has ~180 passages an episode)")
+    parser.add_argument(
+        "--vectors-from",
+        metavar="INDEX_DIR",
+        help="with --ann-only: real vectors of an existing hmsearch index (read only), "
+        "200 held out as queries; --sizes is ignored",
+    )
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=EPISODES,
+        help="fake episodes the passages are split into (a real archive has ~180 passages an episode)",
+    )
     parser.add_argument("--child", choices=["build", "query", "ann"])
     parser.add_argument("--size", type=int)
     args = parser.parse_args()
@@ -522,7 +594,9 @@ def main() -> None:
         print(json.dumps(child_ann(args.size, args.seed, args.distribution, args.queries, args.vectors_from)))
         return
     if args.child == "query":
-        print(json.dumps(child_query(args.size, args.seed, args.distribution, args.queries, args.rounds, not args.no_ann)))
+        print(
+            json.dumps(child_query(args.size, args.seed, args.distribution, args.queries, args.rounds, not args.no_ann))
+        )
         return
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -532,27 +606,66 @@ def main() -> None:
         sizes, args.distribution = [0], f"real vectors of {args.vectors_from}"
     results = {}
     name = "bench_query" + (f"_{args.tag}" if args.tag else "")
-    data = {"distribution": args.distribution, "ann_only": args.ann_only, "hnsw_efConstruction": HNSW_EFC, "seed": args.seed, "episodes_per_index": EPISODES, "dim": DIM,
-            "vocabulary": VOCAB, "words_per_passage": "8-16", "rounds": args.rounds, "load_at_start": load(),
-            "sizes": results}
+    data = {
+        "distribution": args.distribution,
+        "ann_only": args.ann_only,
+        "hnsw_efConstruction": HNSW_EFC,
+        "seed": args.seed,
+        "episodes_per_index": EPISODES,
+        "dim": DIM,
+        "vocabulary": VOCAB,
+        "words_per_passage": "8-16",
+        "rounds": args.rounds,
+        "load_at_start": load(),
+        "sizes": results,
+    }
     for n in sizes:
         nq = args.queries or (60 if n >= 1_000_000 else 200)
         if args.ann_only:
             log(f"N={n}: bare FAISS flat / HNSW / IVF on {args.distribution} vectors ...")
-            child = run_child(["--child", "ann", "--size", str(n), "--seed", str(args.seed), "--queries", str(max(nq, 200)),
-                               *(["--vectors-from", args.vectors_from] if args.vectors_from
-                                 else ["--distribution", args.distribution])])
+            child = run_child(
+                [
+                    "--child",
+                    "ann",
+                    "--size",
+                    str(n),
+                    "--seed",
+                    str(args.seed),
+                    "--queries",
+                    str(max(nq, 200)),
+                    *(
+                        ["--vectors-from", args.vectors_from]
+                        if args.vectors_from
+                        else ["--distribution", args.distribution]
+                    ),
+                ]
+            )
             results[str(child["n"])] = {**child, "queries": max(nq, 200)}
             write_results(name, data, markdown(data))
             continue
         log(f"N={n}: building the hmsearch index ...")
-        build = run_child(["--child", "build", "--size", str(n), "--seed", str(args.seed),
-                           "--distribution", args.distribution])
+        build = run_child(
+            ["--child", "build", "--size", str(n), "--seed", str(args.seed), "--distribution", args.distribution]
+        )
         log(f"N={n}: {build}")
         log(f"N={n}: querying ({nq} queries x {args.rounds} rounds{'' if args.no_ann else ', then HNSW/IVF'}) ...")
-        query = run_child(["--child", "query", "--size", str(n), "--seed", str(args.seed), "--distribution",
-                           args.distribution, "--queries", str(nq), "--rounds", str(args.rounds),
-                           *(["--no-ann"] if args.no_ann else [])])
+        query = run_child(
+            [
+                "--child",
+                "query",
+                "--size",
+                str(n),
+                "--seed",
+                str(args.seed),
+                "--distribution",
+                args.distribution,
+                "--queries",
+                str(nq),
+                "--rounds",
+                str(args.rounds),
+                *(["--no-ann"] if args.no_ann else []),
+            ]
+        )
         results[str(n)] = {"build": build, **query, "queries": nq}
         log(f"N={n}: ratios {query['ratios']}")
         if not args.keep:
@@ -563,74 +676,122 @@ def main() -> None:
 
 def markdown(d: dict) -> str:
     if d.get("ann_only"):
-        L = [f"# Approximate FAISS indexes on {d['distribution']} synthetic vectors (384-d, seeded; bare FAISS only)", ""]
+        L = [
+            f"# Approximate FAISS indexes on {d['distribution']} synthetic vectors (384-d, seeded; bare FAISS only)",
+            "",
+        ]
         return _ann_table(L, d)
-    L = [f"# Query latency ({d['distribution']} synthetic vectors, 384-d; {d['episodes_per_index']} episodes per index; "
-         f"short pseudo-word sentences, vocabulary {d['vocabulary']})", "",
-         "Warm single queries, milliseconds, p50 / p95; the query vector is injected (no model time).", "",
-         "| N | raw FAISS k10 | store.search_vectors k10 | raw FAISS k100 | search semantic | raw bm25s | lexical scores "
-         "| search hybrid | hybrid / (FAISS k100 + bm25s) (target ≤ 1.5) | hybrid / (FAISS k100 on 1 thread, as hmsearch runs it, + bm25s) | load 1/5/15 |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
+    L = [
+        f"# Query latency ({d['distribution']} synthetic vectors, 384-d; {d['episodes_per_index']} episodes per index; "
+        f"short pseudo-word sentences, vocabulary {d['vocabulary']})",
+        "",
+        "Warm single queries, milliseconds, p50 / p95; the query vector is injected (no model time).",
+        "",
+        "| N | raw FAISS k10 | store.dense().search k10 + rows | raw FAISS k100 | search semantic | raw bm25s | lexical scores "
+        "| search hybrid | hybrid / (FAISS k100 + bm25s) (target ≤ 1.5) | hybrid / (FAISS k100 on 1 thread, as hmsearch runs it, + bm25s) | load 1/5/15 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     keys1 = ["raw_faiss_k10", "raw_faiss_k10_1thread", "ours_search_hybrid", "ours_search_hybrid_1thread"]
-    keys = ["raw_faiss_k10", "ours_search_vectors_k10", "raw_faiss_k100", "ours_search_semantic",
-            "raw_bm25_get_scores", "ours_lexical_scores", "ours_search_hybrid"]
+    keys = [
+        "raw_faiss_k10",
+        "ours_search_vectors_k10",
+        "raw_faiss_k100",
+        "ours_search_semantic",
+        "raw_bm25_get_scores",
+        "ours_lexical_scores",
+        "ours_search_hybrid",
+    ]
     full = {n: r for n, r in d["sizes"].items() if "latency" in r}
     for n, r in full.items():
         lat = r["latency"]
         cells = [f"{lat[k]['p50_ms']:.2f} / {lat[k]['p95_ms']:.2f}" for k in keys]
         same = r["ratios"].get("search_hybrid/(faiss_k100_1thread+bm25)", "")
-        L.append(f"| {int(n):,} | " + " | ".join(cells) + f" | **{r['ratios']['search_hybrid/(faiss_k100+bm25)']}** | "
-                 f"**{same}** | {' '.join(map(str, r['load_during']))} |")
-    L += ["", "FAISS OpenMP threads: default (all cores) against 1 (faiss.omp_set_num_threads(1)) for a single query, "
-          "p50 / p95 ms:", "", "| N | raw FAISS k10 | raw FAISS k10, 1 thread | search hybrid | search hybrid, 1 thread "
-          "| hybrid 1 thread / (FAISS k100 + bm25s) |", "|---|---|---|---|---|---|"]
+        L.append(
+            f"| {int(n):,} | " + " | ".join(cells) + f" | **{r['ratios']['search_hybrid/(faiss_k100+bm25)']}** | "
+            f"**{same}** | {' '.join(map(str, r['load_during']))} |"
+        )
+    L += [
+        "",
+        "FAISS OpenMP threads: default (all cores) against 1 (faiss.omp_set_num_threads(1)) for a single query, "
+        "p50 / p95 ms:",
+        "",
+        "| N | raw FAISS k10 | raw FAISS k10, 1 thread | search hybrid | search hybrid, 1 thread "
+        "| hybrid 1 thread / (FAISS k100 + bm25s) |",
+        "|---|---|---|---|---|---|",
+    ]
     for n, r in full.items():
         lat = r["latency"]
         if "raw_faiss_k10_1thread" not in lat:
             continue
-        L.append(f"| {int(n):,} | " + " | ".join(f"{lat[k]['p50_ms']:.2f} / {lat[k]['p95_ms']:.2f}" for k in keys1)
-                 + f" | {r['ratios']['search_hybrid_1thread/(faiss_k100+bm25)']} |")
-    L += ["", "| N | hmsearch FAISS index | its recall@10 vs exact | exact flat k10 p50 ms | search_vectors / FAISS "
-          "| semantic / FAISS k100 | lexical / bm25s | first hybrid query (cold caches) s |",
-          "|---|---|---|---|---|---|---|---|"]
+        L.append(
+            f"| {int(n):,} | "
+            + " | ".join(f"{lat[k]['p50_ms']:.2f} / {lat[k]['p95_ms']:.2f}" for k in keys1)
+            + f" | {r['ratios']['search_hybrid_1thread/(faiss_k100+bm25)']} |"
+        )
+    L += [
+        "",
+        "| N | hmsearch FAISS index | its recall@10 vs exact | exact flat k10 p50 ms | dense().search + rows / FAISS "
+        "| semantic / FAISS k100 | lexical / bm25s | first hybrid query (cold caches) s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for n, r in full.items():
         x = r["ratios"]
         ex = r["latency"].get("exact_flat_k10", r["latency"]["raw_faiss_k10"])["p50_ms"]
-        L.append(f"| {int(n):,} | {r.get('hmsearch_index_type', 'IndexFlatIP')} | {r.get('hmsearch_dense_recall@10_vs_exact', 1.0)} "
-                 f"| {ex:.2f} | {x['search_vectors/faiss_k10']} | {x['search_semantic/faiss_k100']} | "
-                 f"{x['lexical_scores/bm25_get_scores']} | {r['first_hybrid_query_s']} |")
-    L += ["", "Build and memory:", "",
-          "| N | put_episode s | FAISS cache build s | BM25 build s | load FAISS / BM25 s | disk segments / cache MB "
-          "| RSS after load MB | RSS after warm queries MB | build peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
+        L.append(
+            f"| {int(n):,} | {r.get('hmsearch_index_type', 'IndexFlatIP')} | {r.get('hmsearch_dense_recall@10_vs_exact', 1.0)} "
+            f"| {ex:.2f} | {x['search_vectors/faiss_k10']} | {x['search_semantic/faiss_k100']} | "
+            f"{x['lexical_scores/bm25_get_scores']} | {r['first_hybrid_query_s']} |"
+        )
+    L += [
+        "",
+        "Build and memory:",
+        "",
+        "| N | put_episode s | FAISS cache build s | BM25 build s | load FAISS / BM25 s | disk segments / cache MB "
+        "| RSS after load MB | RSS after warm queries MB | build peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for n, r in full.items():
         b, m = r["build"], r["memory_mb"]
-        L.append(f"| {int(n):,} | {b['put_episode_s']} | {b['faiss_cache_build_s']} | {b['bm25_build_s']} | "
-                 f"{r['load_s']['manifest_and_faiss']} / {r['load_s']['bm25']} | {b['disk_mb']['segments']} / "
-                 f"{b['disk_mb']['cache']} | {m['after_store_load']} (imports {m['after_imports']}) | "
-                 f"{m['after_warm_queries']} | {b['build_peak_rss_mb']} |")
+        L.append(
+            f"| {int(n):,} | {b['put_episode_s']} | {b['faiss_cache_build_s']} | {b['bm25_build_s']} | "
+            f"{r['load_s']['manifest_and_faiss']} / {r['load_s']['bm25']} | {b['disk_mb']['segments']} / "
+            f"{b['disk_mb']['cache']} | {m['after_store_load']} (imports {m['after_imports']}) | "
+            f"{m['after_warm_queries']} | {b['build_peak_rss_mb']} |"
+        )
     return _ann_table(L, d)
 
 
 def _ann_table(L: list[str], d: dict) -> str:
     if any("ann" in r for r in d["sizes"].values()):
-        L += ["", "Approximate indexes (bare FAISS, single-query latency p50 ms, recall@10 vs exact flat):", "",
-              "| N | index | build s | bytes MB | setting | p50 ms | p95 ms | recall@10 |", "|---|---|---|---|---|---|---|---|"]
+        L += [
+            "",
+            "Approximate indexes (bare FAISS, single-query latency p50 ms, recall@10 vs exact flat):",
+            "",
+            "| N | index | build s | bytes MB | setting | p50 ms | p95 ms | recall@10 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for n, r in d["sizes"].items():
             a = r.get("ann")
             if not a:
                 continue
             f = a["flat"]
-            L.append(f"| {int(n):,} | Flat (exact) | {r.get('raw_flat_build_s', r.get('generate_and_flat_build_s'))} | {f['bytes_mb']} | — | {f['p50_ms']} | {f['p95_ms']} | 1.0 |")
+            L.append(
+                f"| {int(n):,} | Flat (exact) | {r.get('raw_flat_build_s', r.get('generate_and_flat_build_s'))} | {f['bytes_mb']} | — | {f['p50_ms']} | {f['p95_ms']} | 1.0 |"
+            )
             h = a["hnsw_M32"]
             for ef in sorted(int(key[8:]) for key in h if key.startswith("efSearch")):
                 s = h[f"efSearch{ef}"]
-                L.append(f"| {int(n):,} | HNSW M=32 efC {h.get('efConstruction', 40)} | {h['build_s']} | {h['bytes_mb']} | efSearch {ef} | {s['p50_ms']} | "
-                         f"{s['p95_ms']} | {s['recall@10']} |")
+                L.append(
+                    f"| {int(n):,} | HNSW M=32 efC {h.get('efConstruction', 40)} | {h['build_s']} | {h['bytes_mb']} | efSearch {ef} | {s['p50_ms']} | "
+                    f"{s['p95_ms']} | {s['recall@10']} |"
+                )
             v = a.get("ivf_flat", {})
             for p in sorted(int(key[6:]) for key in v if key.startswith("nprobe")):
                 s = v[f"nprobe{p}"]
-                L.append(f"| {int(n):,} | IVF-Flat nlist {v['nlist']} | {v['build_s']} (train {v['train_s']}) | "
-                         f"{v['bytes_mb']} | nprobe {p} | {s['p50_ms']} | {s['p95_ms']} | {s['recall@10']} |")
+                L.append(
+                    f"| {int(n):,} | IVF-Flat nlist {v['nlist']} | {v['build_s']} (train {v['train_s']}) | "
+                    f"{v['bytes_mb']} | nprobe {p} | {s['p50_ms']} | {s['p95_ms']} | {s['recall@10']} |"
+                )
     return "\n".join(L) + "\n"
 
 

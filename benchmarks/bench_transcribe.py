@@ -15,7 +15,7 @@ benchmarks/.work/bench_transcribe/. Per hour of audio, median of ``--repeats``:
             window x windows per hour, and the decoder per token x tokens per hour, for real model
             sizes with random weights (the official weights cannot be downloaded here; compute per
             window and per token does not depend on the weights' values)
-  e2e       hmsearch.transcribe.transcribe_samples against a bare whisper.transcribe call with the
+  e2e       hmsearch.asr.openai.transcribe_samples against a bare whisper.transcribe call with the
             same options on the same 60 s of audio and the same tiny random checkpoint (same work:
             the ratio is our wrapping, not the model)
 
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_util import PY, REPO, WORK, load, log, median, peak_rss_mb, rss_mb, write_results  # noqa: E402
+from bench_util import PY, REPO, WORK, load, log, median, peak_rss_mb, rss_mb, write_results
 
 HERE = WORK / "bench_transcribe"
 SAMPLE = REPO / "audio" / "hm-sample-001.mp3"
@@ -88,7 +88,7 @@ def make_audio(hours: float) -> Path:
     written, block = 0, 1152 * 100
     while written < need:
         n = min(block, need - written)
-        idx = (np.arange(written, written + n) % loop.shape[1])
+        idx = np.arange(written, written + n) % loop.shape[1]
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(loop[:, idx]), format="s16p", layout="stereo")
         frame.sample_rate = rate
         for packet in stream.encode(frame):
@@ -125,11 +125,27 @@ def fake_transcript(seconds: float):
     from hmsearch.types import Segment, Transcript, Word
 
     rng = np.random.default_rng(0)
-    vocab = "det er vi som har ikke til kunder salg sociale medier marketing indhold strategi".split()
+    vocab = [
+        "det",
+        "er",
+        "vi",
+        "som",
+        "har",
+        "ikke",
+        "til",
+        "kunder",
+        "salg",
+        "sociale",
+        "medier",
+        "marketing",
+        "indhold",
+        "strategi",
+    ]
     segs = []
     for s in np.arange(0, seconds - 5, 5.0):
-        words = tuple(Word(float(s + i * 0.4), float(s + i * 0.4 + 0.35), " " + str(rng.choice(vocab)), 0.9)
-                      for i in range(12))
+        words = tuple(
+            Word(float(s + i * 0.4), float(s + i * 0.4 + 0.35), " " + str(rng.choice(vocab)), 0.9) for i in range(12)
+        )
         segs.append(Segment(float(s), float(s + 5), "".join(w.text for w in words).strip() + ".", words))
     return Transcript(segments=tuple(segs), language="da", source="whisper:bench", duration=seconds)
 
@@ -138,11 +154,11 @@ def child_ours(path: Path, repeats: int) -> dict:
     from hmsearch.audio import decode_audio, file_hash, probe_audio
     from hmsearch.chunk import chunk_transcript
     from hmsearch.formats import format_json
-    from hmsearch.store import atomic_write
+    from hmsearch.fsutil import atomic_write
 
     out: dict = {"rss_start_mb": round(rss_mb(), 1)}
     out["sha256_s"], _ = timed(lambda: file_hash(path), repeats)
-    out["probe_s"], info = timed(lambda: probe_audio(path), repeats)
+    out["probe_s"], _ = timed(lambda: probe_audio(path), repeats)
     out["raw_pyav_decode_s"], raw = timed(lambda: raw_pyav_decode(path), repeats)
     reset_peak()
     out["ours_decode_s"], samples = timed(lambda: decode_audio(path), repeats)
@@ -155,7 +171,7 @@ def child_ours(path: Path, repeats: int) -> dict:
     store = HERE / "transcript.json"
     out["transcript_store_write_s"], _ = timed(lambda: atomic_write(store, format_json(transcript).encode()), repeats)
     counter = lambda texts: [int(len(t.split()) * 1.3) for t in texts]  # noqa: E731  (MiniLM word pieces, roughly)
-    out["chunk_s"], chunks = timed(lambda: chunk_transcript(transcript, "bench", count_tokens=counter, max_tokens=254), repeats)
+    out["chunk_s"], chunks = timed(lambda: chunk_transcript(transcript, count_tokens=counter, max_tokens=254), repeats)
     out["passages"] = len(chunks)
     import whisper
 
@@ -172,9 +188,18 @@ def child_model(size: str, tokens: int) -> dict:
     from whisper.model import ModelDimensions, Whisper
 
     a_state, a_head, a_layer, t_state, t_head, t_layer, mels = DIMS[size]
-    dims = ModelDimensions(n_mels=mels, n_audio_ctx=1500, n_audio_state=a_state, n_audio_head=a_head,
-                           n_audio_layer=a_layer, n_vocab=51866 if mels == 128 else 51865, n_text_ctx=448,
-                           n_text_state=t_state, n_text_head=t_head, n_text_layer=t_layer)
+    dims = ModelDimensions(
+        n_mels=mels,
+        n_audio_ctx=1500,
+        n_audio_state=a_state,
+        n_audio_head=a_head,
+        n_audio_layer=a_layer,
+        n_vocab=51866 if mels == 128 else 51865,
+        n_text_ctx=448,
+        n_text_state=t_state,
+        n_text_head=t_head,
+        n_text_layer=t_layer,
+    )
     torch.manual_seed(0)
     t = time.perf_counter()
     model = Whisper(dims).eval()
@@ -211,32 +236,51 @@ def child_e2e(path: Path, seconds: float, repeats: int) -> dict:
     import whisper
     from whisper.model import ModelDimensions, Whisper
 
+    from hmsearch.asr import DecodeOptions
+    from hmsearch.asr.openai import load, resolve, transcribe_samples
     from hmsearch.audio import decode_audio
-    from hmsearch.transcribe import ANTI_LOOP_OPTIONS, load_whisper_model, resolve_whisper_model, transcribe_samples
 
     torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=1, n_audio_layer=1,
-                           n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=1, n_text_layer=1)
+    dims = ModelDimensions(
+        n_mels=80,
+        n_audio_ctx=1500,
+        n_audio_state=64,
+        n_audio_head=1,
+        n_audio_layer=1,
+        n_vocab=51865,
+        n_text_ctx=448,
+        n_text_state=64,
+        n_text_head=1,
+        n_text_layer=1,
+    )
     m = Whisper(dims)
     with torch.no_grad():
         m.decoder.positional_embedding.normal_(0, 0.02)
     ckpt = HERE / "tiny-random.pt"
     torch.save({"dims": asdict(dims), "model_state_dict": m.state_dict()}, ckpt)
-    model = load_whisper_model(resolve_whisper_model(str(ckpt)))
+    model = load(resolve(str(ckpt)))
     samples = decode_audio(path)[: int(seconds * SR)]
-    opts = dict(language="da", task="transcribe", temperature=0.0, word_timestamps=True, fp16=False, verbose=None,
-                **ANTI_LOOP_OPTIONS)
+    decode = DecodeOptions(greedy=True)  # temperature 0 and the anti-loop options
+    opts = dict(
+        language="da", task="transcribe", word_timestamps=True, fp16=False, verbose=None, **decode.openai_kwargs()
+    )
     raw_t, ours_t = [], []
     for _ in range(repeats):  # interleaved, so machine load falls on both alike
         t = time.perf_counter()
         raw = whisper.transcribe(model, samples, **opts)
         raw_t.append(time.perf_counter() - t)
         t = time.perf_counter()
-        ours = transcribe_samples(model, samples, language="da", greedy=True)
+        ours = transcribe_samples(model, samples, language="da", decode=decode)
         ours_t.append(time.perf_counter() - t)
     raw_s, ours_s = median(raw_t), median(ours_t)
-    return {"audio_s": seconds, "raw_whisper_transcribe_s": round(raw_s, 3), "ours_transcribe_samples_s": round(ours_s, 3),
-            "ratio": round(ours_s / raw_s, 3), "raw_segments": len(raw["segments"]), "ours_segments": len(ours.segments)}
+    return {
+        "audio_s": seconds,
+        "raw_whisper_transcribe_s": round(raw_s, 3),
+        "ours_transcribe_samples_s": round(ours_s, 3),
+        "ratio": round(ours_s / raw_s, 3),
+        "raw_segments": len(raw["segments"]),
+        "ours_segments": len(ours.segments),
+    }
 
 
 def run_child(args: list[str]) -> dict:
@@ -252,35 +296,60 @@ def markdown(data: dict) -> str:
     per_h = lambda s: s / hours  # noqa: E731
     ours_keys = ("sha256_s", "probe_s", "ours_decode_s", "transcript_store_write_s", "chunk_s")
     ours_total = sum(o[k] for k in ours_keys)
-    lines = [f"# Transcription: hmsearch's share around Whisper (per hour of audio; load at start {data['load_at_start']})", "",
-             f"Audio: {o['audio_s'] / 60:.0f} min MP3, 44.1 kHz stereo 128 kbit/s; {o['passages']} passages from its transcript.", "",
-             "| step (ours) | s per hour of audio |", "|---|---|"]
-    names = {"sha256_s": "sha256 of the file", "probe_s": "probe (container facts)",
-             "ours_decode_s": "decode to 16 kHz mono (hmsearch.audio.decode_audio)",
-             "transcript_store_write_s": "write the transcript store entry", "chunk_s": "chunk the transcript"}
+    lines = [
+        f"# Transcription: hmsearch's share around Whisper (per hour of audio; load at start {data['load_at_start']})",
+        "",
+        f"Audio: {o['audio_s'] / 60:.0f} min MP3, 44.1 kHz stereo 128 kbit/s; {o['passages']} passages from its transcript.",
+        "",
+        "| step (ours) | s per hour of audio |",
+        "|---|---|",
+    ]
+    names = {
+        "sha256_s": "sha256 of the file",
+        "probe_s": "probe (container facts)",
+        "ours_decode_s": "decode to 16 kHz mono (hmsearch.audio.decode_audio)",
+        "transcript_store_write_s": "write the transcript store entry",
+        "chunk_s": "chunk the transcript",
+    }
     for k in ours_keys:
         lines.append(f"| {names[k]} | {per_h(o[k]):.2f} |")
-    lines += [f"| **all of ours** | **{per_h(ours_total):.2f}** |", "",
-              f"Decode against a bare PyAV decode + resample loop of the same file: "
-              f"**{o['ours_decode_s'] / o['raw_pyav_decode_s']:.3f}×** ({per_h(o['ours_decode_s']):.2f} vs "
-              f"{per_h(o['raw_pyav_decode_s']):.2f} s/h). Memory: the hour's samples are {o['samples_mb']} MB "
-              f"float32 and Whisper's log-Mel of it {o['mel_mb']} MB. Peak RSS while decoding {o['decode_peak_rss_mb']} MB "
-              f"(from {o['rss_start_mb']} MB at start); while Whisper computes the log-Mel of the whole hour "
-              f"(whisper.transcribe does that up front) {o['log_mel_peak_rss_mb']} MB.", "",
-              f"| Whisper size | encoder s / 30 s window | decoder ms / token | Whisper s per hour (log-Mel {per_h(o['whisper_log_mel_s']):.1f} + encoder x 120 + decoder x {TOKENS_PER_HOUR:.0f} tokens) | ours / Whisper | peak RSS MB |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        f"| **all of ours** | **{per_h(ours_total):.2f}** |",
+        "",
+        f"Decode against a bare PyAV decode + resample loop of the same file: "
+        f"**{o['ours_decode_s'] / o['raw_pyav_decode_s']:.3f}×** ({per_h(o['ours_decode_s']):.2f} vs "
+        f"{per_h(o['raw_pyav_decode_s']):.2f} s/h). Memory: the hour's samples are {o['samples_mb']} MB "
+        f"float32 and Whisper's log-Mel of it {o['mel_mb']} MB. Peak RSS while decoding {o['decode_peak_rss_mb']} MB "
+        f"(from {o['rss_start_mb']} MB at start); while Whisper computes the log-Mel of the whole hour "
+        f"(whisper.transcribe does that up front) {o['log_mel_peak_rss_mb']} MB.",
+        "",
+        f"| Whisper size | encoder s / 30 s window | decoder ms / token | Whisper s per hour (log-Mel {per_h(o['whisper_log_mel_s']):.1f} + encoder x 120 + decoder x {TOKENS_PER_HOUR:.0f} tokens) | ours / Whisper | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
     for size, m in data["models"].items():
-        whisper_h = per_h(o["whisper_log_mel_s"]) + m["encoder_per_window_s"] * 3600 / WINDOW_S + m["decoder_per_token_s"] * TOKENS_PER_HOUR
-        lines.append(f"| {size} | {m['encoder_per_window_s']:.2f} | {m['decoder_per_token_s'] * 1000:.1f} | {whisper_h:.0f} "
-                     f"({whisper_h / 3600:.2f}× real time) | **{per_h(ours_total) / whisper_h:.4f}** | {m['peak_rss_mb']:.0f} |")
+        whisper_h = (
+            per_h(o["whisper_log_mel_s"])
+            + m["encoder_per_window_s"] * 3600 / WINDOW_S
+            + m["decoder_per_token_s"] * TOKENS_PER_HOUR
+        )
+        lines.append(
+            f"| {size} | {m['encoder_per_window_s']:.2f} | {m['decoder_per_token_s'] * 1000:.1f} | {whisper_h:.0f} "
+            f"({whisper_h / 3600:.2f}× real time) | **{per_h(ours_total) / whisper_h:.4f}** | {m['peak_rss_mb']:.0f} |"
+        )
     e = data.get("e2e")
     if e:
-        lines += ["", f"End to end on the same {e['audio_s']:.0f} s with the same tiny random checkpoint: "
-                      f"hmsearch.transcribe.transcribe_samples {e['ours_transcribe_samples_s']:.2f} s against a bare "
-                      f"whisper.transcribe with the same options {e['raw_whisper_transcribe_s']:.2f} s: **{e['ratio']:.3f}×**."]
-    lines += ["", "Whisper's figures are a lower bound of a real run: one pass per window at temperature 0 (fallback "
-                  "re-decodes a window at higher temperatures when it looks like a loop) and no word-timestamp "
-                  "alignment pass. Random weights: speed per window and per token only, not accuracy."]
+        lines += [
+            "",
+            f"End to end on the same {e['audio_s']:.0f} s with the same tiny random checkpoint: "
+            f"hmsearch.asr.openai.transcribe_samples {e['ours_transcribe_samples_s']:.2f} s against a bare "
+            f"whisper.transcribe with the same options {e['raw_whisper_transcribe_s']:.2f} s: **{e['ratio']:.3f}×**.",
+        ]
+    lines += [
+        "",
+        "Whisper's figures are a lower bound of a real run: one pass per window at temperature 0 (fallback "
+        "re-decodes a window at higher temperatures when it looks like a loop) and no word-timestamp "
+        "alignment pass. Random weights: speed per window and per token only, not accuracy.",
+    ]
     return "\n".join(lines)
 
 
@@ -315,8 +384,18 @@ def main() -> None:
         write_results("bench_transcribe", data, markdown(data))
     if args.e2e_seconds > 0:
         log(f"end to end on {args.e2e_seconds:g} s, tiny random checkpoint ...")
-        data["e2e"] = run_child(["--child", "e2e", "--audio", str(audio), "--e2e-seconds", str(args.e2e_seconds),
-                                 "--repeats", str(args.repeats)])
+        data["e2e"] = run_child(
+            [
+                "--child",
+                "e2e",
+                "--audio",
+                str(audio),
+                "--e2e-seconds",
+                str(args.e2e_seconds),
+                "--repeats",
+                str(args.repeats),
+            ]
+        )
     write_results("bench_transcribe", data, markdown(data))
     print(markdown(data))
 

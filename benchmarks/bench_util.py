@@ -43,9 +43,15 @@ def machine() -> dict[str, Any]:
                 mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "mem_gb": mem_gb, "python": platform.python_version(),
-            "avx512_bf16": " avx512_bf16" in flags, "amx_bf16": " amx_bf16" in flags,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "mem_gb": mem_gb,
+        "python": platform.python_version(),
+        "avx512_bf16": " avx512_bf16" in flags,
+        "amx_bf16": " amx_bf16" in flags,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
 
 
 def median(xs: list[float]) -> float:
@@ -57,7 +63,7 @@ def pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
     s = sorted(xs)
-    k = max(0, min(len(s) - 1, int(round(p / 100 * (len(s) - 1)))))
+    k = max(0, min(len(s) - 1, round(p / 100 * (len(s) - 1))))
     return float(s[k])
 
 

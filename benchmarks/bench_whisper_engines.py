@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_whisper_engines.py --sizes base,small --seconds 300
 
 No Whisper weights can be downloaded here, so both engines get the SAME random weights at a real
-size: an openai-whisper checkpoint (seed 0) and its conversion by hmsearch.ct2_whisper (int8 and
+size: an openai-whisper checkpoint (seed 0) and its conversion by hmsearch.asr.convert (int8 and
 float32 CTranslate2 directories). Random weights transcribe nothing sensible, so every speed is
 per unit of work: per 30 s encoder window and per generated token, plus an end-to-end run whose
 time is divided by the windows decoded and tokens generated.
@@ -17,7 +17,7 @@ Each engine/precision runs in its own subprocess (its own peak RSS), 2 threads:
             between a short and a long run (prefill and cross-attention setup cancel out)
   e2e       the whole pipeline as hmsearch runs it with --greedy: the audio (hm-sample-001.mp3
             decoded with hmsearch.audio.decode_audio, looped to --seconds), temperature 0,
-            condition_on_previous_text False and the other ANTI_LOOP_OPTIONS, word timestamps,
+            condition_on_previous_text False and the other anti-loop options (asr.DecodeOptions), word timestamps,
             language detection; counted: encoder passes (openai-whisper runs the encoder again for
             word alignment, faster-whisper reuses its output), decoder calls (one per 30 s window
             decoded; the anti-hallucination seeks make the count differ between engines), tokens
@@ -40,10 +40,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_util import REPO, WORK, load, log, median, peak_rss_mb, write_results  # noqa: E402
+from bench_util import REPO, WORK, load, log, median, peak_rss_mb, write_results
 
 SIZES = {  # n_state, n_head, n_layer (encoder = decoder), as openai-whisper's official models
-    "tiny": (384, 6, 4), "base": (512, 8, 6), "small": (768, 12, 12), "medium": (1024, 16, 24),
+    "tiny": (384, 6, 4),
+    "base": (512, 8, 6),
+    "small": (768, 12, 12),
+    "medium": (1024, 16, 24),
 }
 ENGINES = (("openai-whisper", "float32"), ("faster-whisper", "int8"), ("faster-whisper", "float32"))
 SAMPLE = REPO / "audio" / "hm-sample-001.mp3"
@@ -62,9 +65,18 @@ def make_checkpoint(size: str, work: Path) -> Path:
         return path
     n_state, n_head, n_layer = SIZES[size]
     torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=n_state, n_audio_head=n_head,
-                           n_audio_layer=n_layer, n_vocab=51865, n_text_ctx=448, n_text_state=n_state,
-                           n_text_head=n_head, n_text_layer=n_layer)
+    dims = ModelDimensions(
+        n_mels=80,
+        n_audio_ctx=1500,
+        n_audio_state=n_state,
+        n_audio_head=n_head,
+        n_audio_layer=n_layer,
+        n_vocab=51865,
+        n_text_ctx=448,
+        n_text_state=n_state,
+        n_text_head=n_head,
+        n_text_layer=n_layer,
+    )
     model = Whisper(dims)
     with torch.no_grad():
         model.decoder.positional_embedding.normal_(0, 0.02)
@@ -73,8 +85,8 @@ def make_checkpoint(size: str, work: Path) -> Path:
 
 
 def prepare(sizes: list[str], seconds: float, work: Path) -> dict[str, Any]:
+    from hmsearch.asr.convert import convert_openai_checkpoint
     from hmsearch.audio import decode_audio
-    from hmsearch.ct2_whisper import convert_openai_checkpoint
 
     work.mkdir(parents=True, exist_ok=True)
     audio = work / f"audio-{int(seconds)}s.npy"
@@ -93,10 +105,12 @@ def prepare(sizes: list[str], seconds: float, work: Path) -> dict[str, Any]:
                 convert_openai_checkpoint(pt, out, q, force=True)
                 log(f"converted {size} -> {q} in {time.perf_counter() - t:.1f} s")
             dirs[q] = str(out)
-        info["models"][size] = {"pt": str(pt), "ct2": dirs,
-                                "pt_mb": round(pt.stat().st_size / 1e6, 1),
-                                "ct2_mb": {q: round(Path(d, "model.bin").stat().st_size / 1e6, 1)
-                                           for q, d in dirs.items()}}
+        info["models"][size] = {
+            "pt": str(pt),
+            "ct2": dirs,
+            "pt_mb": round(pt.stat().st_size / 1e6, 1),
+            "ct2_mb": {q: round(Path(d, "model.bin").stat().st_size / 1e6, 1) for q, d in dirs.items()},
+        }
     return info
 
 
@@ -115,7 +129,7 @@ def child_openai(pt: str, samples: np.ndarray) -> dict[str, Any]:
     import whisper
     from whisper.decoding import DecodingOptions
 
-    from hmsearch.transcribe import ANTI_LOOP_OPTIONS
+    from hmsearch.asr import DecodeOptions
 
     torch.set_num_threads(THREADS)
     t = time.perf_counter()
@@ -132,8 +146,15 @@ def child_openai(pt: str, samples: np.ndarray) -> dict[str, Any]:
     suppress = list(range(EOT, model.dims.n_vocab))  # every special token: text until the limit
 
     def decode(n: int) -> tuple[float, int]:
-        opts = DecodingOptions(task="transcribe", language="da", without_timestamps=True, sample_len=n,
-                               suppress_tokens=suppress, suppress_blank=False, fp16=False)
+        opts = DecodingOptions(
+            task="transcribe",
+            language="da",
+            without_timestamps=True,
+            sample_len=n,
+            suppress_tokens=suppress,
+            suppress_blank=False,
+            fp16=False,
+        )
         t = time.perf_counter()
         result = whisper.decode(model, features[0], opts)  # encoder output in: decoder only
         return time.perf_counter() - t, len(result.tokens)
@@ -155,13 +176,30 @@ def child_openai(pt: str, samples: np.ndarray) -> dict[str, Any]:
 
     model.decode = counting_decode
     t = time.perf_counter()
-    result = whisper.transcribe(model, samples, task="transcribe", temperature=0.0, word_timestamps=True,
-                                fp16=False, verbose=None, **ANTI_LOOP_OPTIONS)
+    result = whisper.transcribe(
+        model,
+        samples,
+        task="transcribe",
+        temperature=0.0,
+        word_timestamps=True,
+        fp16=False,
+        verbose=None,
+        **DecodeOptions().anti_loop(),
+    )
     e2e_s = time.perf_counter() - t
     words = sum(len(s.get("words") or []) for s in result["segments"])
-    return {"load_s": load_s, "encoder_s": median(times), "encoder_runs": times,
-            "decode_short": short, "decode_long": long_, "e2e_s": e2e_s, "words": words,
-            "segments": len(result["segments"]), "language": result.get("language"), **counts}
+    return {
+        "load_s": load_s,
+        "encoder_s": median(times),
+        "encoder_runs": times,
+        "decode_short": short,
+        "decode_long": long_,
+        "e2e_s": e2e_s,
+        "words": words,
+        "segments": len(result["segments"]),
+        "language": result.get("language"),
+        **counts,
+    }
 
 
 class _CountingCt2:
@@ -189,11 +227,12 @@ class _CountingCt2:
 def child_ct2(model_dir: str, compute_type: str, samples: np.ndarray) -> dict[str, Any]:
     import ctranslate2
 
-    from hmsearch import ct2_whisper
+    from hmsearch.asr import DecodeOptions
+    from hmsearch.asr import ctranslate2 as hm_ct2
 
     t = time.perf_counter()
-    spec = ct2_whisper.resolve(model_dir, compute_type=compute_type)
-    fw = ct2_whisper.load(spec, cpu_threads=THREADS)
+    spec = hm_ct2.resolve(model_dir, compute_type=compute_type)
+    fw = hm_ct2.load(spec, cpu_threads=THREADS)
     load_s = time.perf_counter() - t
     model = fw.model
     mel = ctranslate2.StorageView.from_array(np.ascontiguousarray(first_window_mel(samples)))
@@ -209,8 +248,9 @@ def child_ct2(model_dir: str, compute_type: str, samples: np.ndarray) -> dict[st
         # ctranslate2 returns about max_length/2 tokens for Whisper (openai-whisper's sample_len is
         # n_text_ctx/2 too); ask for 2n and count what came back.
         t = time.perf_counter()
-        r = model.generate(features, [PROMPT], beam_size=1, max_length=min(448, 2 * n), suppress_tokens=suppress,
-                           suppress_blank=False)
+        r = model.generate(
+            features, [PROMPT], beam_size=1, max_length=min(448, 2 * n), suppress_tokens=suppress, suppress_blank=False
+        )
         return time.perf_counter() - t, len(r[0].sequences_ids[0])
 
     decode(N_SHORT)  # warm-up
@@ -219,14 +259,25 @@ def child_ct2(model_dir: str, compute_type: str, samples: np.ndarray) -> dict[st
     counting = _CountingCt2(model)
     fw.model = counting
     t = time.perf_counter()
-    transcript = ct2_whisper.transcribe_samples(fw, samples, greedy=True, model_id=spec.model_id)
+    transcript = hm_ct2.transcribe_samples(
+        fw, samples, language=None, decode=DecodeOptions(greedy=True), model_id=spec.model_id
+    )
     e2e_s = time.perf_counter() - t
     fw.model = model
-    return {"load_s": load_s, "encoder_s": median(times), "encoder_runs": times,
-            "decode_short": short, "decode_long": long_, "e2e_s": e2e_s,
-            "words": sum(len(s.words) for s in transcript.segments), "segments": len(transcript.segments),
-            "language": transcript.language, "windows": counting.windows, "decode_calls": counting.decode_calls,
-            "tokens": counting.tokens}
+    return {
+        "load_s": load_s,
+        "encoder_s": median(times),
+        "encoder_runs": times,
+        "decode_short": short,
+        "decode_long": long_,
+        "e2e_s": e2e_s,
+        "words": sum(len(s.words) for s in transcript.segments),
+        "segments": len(transcript.segments),
+        "language": transcript.language,
+        "windows": counting.windows,
+        "decode_calls": counting.decode_calls,
+        "tokens": counting.tokens,
+    }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -238,8 +289,12 @@ def child(args: argparse.Namespace) -> None:
     else:
         out = child_ct2(model["ct2"][args.precision], args.precision, samples)
     (ts, ns), (tl, nl) = out.pop("decode_short"), out.pop("decode_long")
-    out.update(decode_tokens=[ns, nl], decode_s=[ts, tl],
-               ms_per_token=1000 * (tl - ts) / max(1, nl - ns), peak_rss_mb=peak_rss_mb())
+    out.update(
+        decode_tokens=[ns, nl],
+        decode_s=[ts, tl],
+        ms_per_token=1000 * (tl - ts) / max(1, nl - ns),
+        peak_rss_mb=peak_rss_mb(),
+    )
     print("RESULT " + json.dumps(out))
 
 
@@ -248,23 +303,36 @@ def child(args: argparse.Namespace) -> None:
 
 def run_one(info_path: Path, size: str, engine: str, precision: str) -> dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO / "src"))
-    cmd = [sys.executable, __file__, "--child", "--info", str(info_path), "--size", size, "--engine", engine,
-           "--precision", precision]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--info",
+        str(info_path),
+        "--size",
+        size,
+        "--engine",
+        engine,
+        "--precision",
+        precision,
+    ]
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"{engine} {precision} {size} failed:\n{proc.stderr[-3000:]}")
-    out = json.loads(line[len("RESULT "):])
+    out = json.loads(line[len("RESULT ") :])
     out.update(size=size, engine=engine, precision=precision, process_wall_s=wall, load_avg=load())
     return out
 
 
 def table(rows: list[dict[str, Any]], seconds: float) -> str:
-    head = ("| size | engine | weights | load (s) | encoder per 30 s window (s) | decoder per token (ms) "
-            "| e2e (s) | e2e encoder passes / decoder calls / tokens / words | e2e per decoder call (s) | e2e per token (ms) "
-            "| x realtime | peak RSS (MB) | load avg |")
+    head = (
+        "| size | engine | weights | load (s) | encoder per 30 s window (s) | decoder per token (ms) "
+        "| e2e (s) | e2e encoder passes / decoder calls / tokens / words | e2e per decoder call (s) | e2e per token (ms) "
+        "| x realtime | peak RSS (MB) | load avg |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     ref: dict[str, dict[str, Any]] = {r["size"]: r for r in rows if r["engine"] == "openai-whisper"}
     for r in rows:
@@ -277,7 +345,8 @@ def table(rows: list[dict[str, Any]], seconds: float) -> str:
             f"| {r['size']} | {r['engine']} | {r['precision']} | {r['load_s']:.1f} | {r['encoder_s']:.3f}{enc_x} "
             f"| {r['ms_per_token']:.1f}{tok_x} | {r['e2e_s']:.1f} | {r['windows']} / {r['decode_calls']} / "
             f"{r['tokens']} / {r['words']} | {per_call:.2f} | {per_tok:.1f} | {seconds / r['e2e_s']:.1f} "
-            f"| {r['peak_rss_mb']:.0f} | {' '.join(map(str, r['load_avg']))} |")
+            f"| {r['peak_rss_mb']:.0f} | {' '.join(map(str, r['load_avg']))} |"
+        )
     return "\n".join(lines)
 
 
@@ -308,29 +377,42 @@ def main() -> None:
             log(f"{size} {engine} {precision} ...")
             rows.append(run_one(info_path, size, engine, precision))
             r = rows[-1]
-            log(f"  encoder {r['encoder_s']:.3f} s/window, decoder {r['ms_per_token']:.1f} ms/token, "
-                f"e2e {r['e2e_s']:.1f} s ({r['windows']} windows, {r['tokens']} tokens), rss {r['peak_rss_mb']:.0f} MB")
+            log(
+                f"  encoder {r['encoder_s']:.3f} s/window, decoder {r['ms_per_token']:.1f} ms/token, "
+                f"e2e {r['e2e_s']:.1f} s ({r['windows']} windows, {r['tokens']} tokens), rss {r['peak_rss_mb']:.0f} MB"
+            )
     import ctranslate2
     import faster_whisper
     import torch
     import whisper
 
-    versions = {"torch": torch.__version__, "openai-whisper": whisper.__version__,
-                "ctranslate2": ctranslate2.__version__, "faster-whisper": faster_whisper.__version__}
-    md = (f"# Whisper engines on the CPU ({THREADS} threads; random weights, same in both engines; "
-          f"{args.seconds:.0f} s of hm-sample-001.mp3 looped)\n\n{table(rows, args.seconds)}\n\n"
-          f"(×N) = speed-up over openai-whisper fp32 of the same size. Decoder per token: slope between "
-          f"{N_SHORT}- and {N_LONG}-token greedy runs from a fixed encoder output, specials suppressed. "
-          f"e2e: greedy (temperature 0), condition_on_previous_text False, anti-loop thresholds, word "
-          f"timestamps, language detected; random weights emit garbage, so compare per window and per token, "
-          f"not the totals. Load avg is the 1/5/15-minute load on 2 cores (above ~2: other work competed). Sizes on disk (MB): "
-          + "; ".join(f"{s}: pt {m['pt_mb']}, ct2 int8 {m['ct2_mb']['int8']}, ct2 fp32 {m['ct2_mb']['float32']}"
-                      for s, m in info["models"].items())
-          + f". Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}. "
-          f"Total run {time.perf_counter() - t0:.0f} s.\n")
+    versions = {
+        "torch": torch.__version__,
+        "openai-whisper": whisper.__version__,
+        "ctranslate2": ctranslate2.__version__,
+        "faster-whisper": faster_whisper.__version__,
+    }
+    md = (
+        f"# Whisper engines on the CPU ({THREADS} threads; random weights, same in both engines; "
+        f"{args.seconds:.0f} s of hm-sample-001.mp3 looped)\n\n{table(rows, args.seconds)}\n\n"
+        f"(×N) = speed-up over openai-whisper fp32 of the same size. Decoder per token: slope between "
+        f"{N_SHORT}- and {N_LONG}-token greedy runs from a fixed encoder output, specials suppressed. "
+        f"e2e: greedy (temperature 0), condition_on_previous_text False, anti-loop thresholds, word "
+        f"timestamps, language detected; random weights emit garbage, so compare per window and per token, "
+        f"not the totals. Load avg is the 1/5/15-minute load on 2 cores (above ~2: other work competed). Sizes on disk (MB): "
+        + "; ".join(
+            f"{s}: pt {m['pt_mb']}, ct2 int8 {m['ct2_mb']['int8']}, ct2 fp32 {m['ct2_mb']['float32']}"
+            for s, m in info["models"].items()
+        )
+        + f". Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}. "
+        f"Total run {time.perf_counter() - t0:.0f} s.\n"
+    )
     print(md)
-    write_results("bench_whisper_engines", {"threads": THREADS, "seconds": args.seconds, "versions": versions,
-                                            "models": info["models"], "rows": rows}, md)
+    write_results(
+        "bench_whisper_engines",
+        {"threads": THREADS, "seconds": args.seconds, "versions": versions, "models": info["models"], "rows": rows},
+        md,
+    )
 
 
 if __name__ == "__main__":

@@ -36,65 +36,72 @@ def dev_sets() -> dict[str, tuple[list[Path], Path]]:
 
 
 def build(name: str, files: list[Path]):
-    from hmsearch.embed import Embedder
-    from hmsearch.ingest import WhisperOptions, index_paths
-    from hmsearch.store import IndexStore
+    from hmsearch.asr import TranscriberSpec
+    from hmsearch.embed import load_encoder
+    from hmsearch.index import IndexStore
+    from hmsearch.ingest import IndexOptions, index_paths
 
     store = IndexStore(WORK / name)
-    embedder = Embedder("all-MiniLM-L6-v2")
+    encoder = load_encoder("all-MiniLM-L6-v2", role="index")  # the torch model, also for the questions
     t = time.perf_counter()
     with store.writing():
-        report = index_paths(files, store, embedder=embedder, whisper=WhisperOptions(model="turbo"))
+        report = index_paths(files, store, encoder=encoder, options=IndexOptions(transcriber=TranscriberSpec("turbo")))
     if report.failed:
         raise SystemExit(f"{name}: {report.failed}")
     print(f"{name}: {report.summary()} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    return store, embedder
+    return store, encoder
 
 
-def cached(embedder, store):
+def cached(encoder, store):
     """Query embeddings and BM25 scores are the slow part of a sweep; compute each once."""
-    encode = embedder.encode_queries
-    embedder.encode_queries = lru_cache(maxsize=None)(lambda texts: encode(list(texts)))
-    embedder_encode = embedder.encode_queries
-    embedder.encode_queries = lambda texts: embedder_encode(tuple(texts))
-    lexical = store.lexical_index()
+    encode = encoder.encode_queries
+    encode_once = lru_cache(maxsize=None)(lambda texts: encode(list(texts)))
+    encoder.encode_queries = lambda texts: encode_once(tuple(texts))
+    lexical = store.lexical()
     scores = lexical.scores
-    lexical.scores = lru_cache(maxsize=None)(lambda q, translate=True: scores(q, translate=translate))
+    lexical.scores = lru_cache(maxsize=None)(lambda terms: scores(terms))  # terms: a Query's tuple
 
 
-def evaluate_all(store, embedder, questions, modes=("lexical", "semantic", "hybrid")):
+def evaluate_all(store, encoder, questions, modes=("lexical", "semantic", "hybrid")):
     from hmsearch.evaluate import evaluate
 
-    return {m: evaluate(store, embedder, questions, mode=m).table() for m in modes}
+    return {m: evaluate(store, encoder, questions, mode=m).table() for m in modes}
 
 
-def sweep(store, embedder, questions) -> list[dict]:
+# The sweep's language-pair keys and the fields of the model card's Trust they set.
+TRUST_KEYS = {"same:en": "same_en", "same": "same", "cross": "cross"}
+
+
+def sweep(store, encoder, questions) -> list[dict]:
     """Hybrid MRR@10 per group for dense weights 0..1 on each language-pair key."""
-    import hmsearch.search as search
+    from dataclasses import replace
 
-    table = search.DENSE_TRUST[embedder.name]
-    original = dict(table)
+    card = encoder.card  # search reads the dense weight from encoder.card.trust
     rows = []
-    for key in ("same:en", "same", "cross"):
-        for w in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
-            table.update(original)
-            table[key] = w
-            result = evaluate_all(store, embedder, questions, modes=("hybrid",))["hybrid"]
-            rows.append({"key": key, "w": w, **{g: round(v["MRR@10"], 3) for g, v in result.items()}})
-    table.update(original)
+    try:
+        for key, field in TRUST_KEYS.items():
+            for w in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+                encoder.card = replace(card, trust=replace(card.trust, **{field: w}))
+                result = evaluate_all(store, encoder, questions, modes=("hybrid",))["hybrid"]
+                rows.append({"key": key, "w": w, **{g: round(v["MRR@10"], 3) for g, v in result.items()}})
+    finally:
+        encoder.card = card
     return rows
 
 
 def markdown(results: dict[str, dict[str, dict]]) -> str:
-    lines = ["| dev set | group | n | mode | " + " | ".join(METRICS) + " |",
-             "|---|---|---|---|" + "---|" * len(METRICS)]
+    lines = [
+        "| dev set | group | n | mode | " + " | ".join(METRICS) + " |",
+        "|---|---|---|---|" + "---|" * len(METRICS),
+    ]
     for name, by_mode in results.items():
         groups = next(iter(by_mode.values()))
         for group in groups:
             for mode, table in by_mode.items():
                 row = table[group]
-                lines.append(f"| {name} | {group} | {row['n']} | {mode} | "
-                             + " | ".join(f"{row[m]:.3f}" for m in METRICS) + " |")
+                lines.append(
+                    f"| {name} | {group} | {row['n']} | {mode} | " + " | ".join(f"{row[m]:.3f}" for m in METRICS) + " |"
+                )
     return "\n".join(lines)
 
 
@@ -106,12 +113,12 @@ def main() -> None:
 
     results, sweeps = {}, {}
     for name, (files, qfile) in dev_sets().items():
-        store, embedder = build(name, files)
-        cached(embedder, store)
+        store, encoder = build(name, files)
+        cached(encoder, store)
         questions = load_questions(qfile)
-        results[name] = evaluate_all(store, embedder, questions)
+        results[name] = evaluate_all(store, encoder, questions)
         if args.sweep:
-            sweeps[name] = sweep(store, embedder, questions)
+            sweeps[name] = sweep(store, encoder, questions)
     out = REPO / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "search_quality.md").write_text(markdown(results) + "\n", encoding="utf-8")

@@ -45,20 +45,27 @@ def resolve(episode: str, answer: list[str], corpus) -> tuple[float, float, list
     last = _one(answer[-1], episode, corpus)
     if last.index < first.index:
         raise SystemExit(f"{episode}: answer {answer!r} ends before it starts")
-    sents = corpus[episode][first.index:last.index + 1]
+    sents = corpus[episode][first.index : last.index + 1]
     return first.cues[0].start_ms / 1000, last.cues[-1].end_ms / 1000, sents
 
 
 def build() -> list[dict]:
     corpus = make_srt.load_all()
     out = []
-    for n, line in enumerate(SRC.read_text(encoding="utf-8").splitlines(), 1):
+    for line in SRC.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         src = json.loads(line)
         start, end, sents = resolve(src["episode"], src["answer"], corpus)
-        q = {"id": f"da-{len(out) + 1:03d}", "question": src["question"], "episode": src["episode"],
-             "start": start, "end": end, "type": src["type"], "lang": src["lang"]}
+        q = {
+            "id": f"da-{len(out) + 1:03d}",
+            "question": src["question"],
+            "episode": src["episode"],
+            "start": start,
+            "end": end,
+            "type": src["type"],
+            "lang": src["lang"],
+        }
         if src.get("also"):
             q["also"] = []
             for a in src["also"]:
@@ -80,10 +87,10 @@ def _check_quote(q: dict, sents) -> None:
     text = _words(" ".join(s.text for s in sents))
     best = None
     for i in range(len(text)):
-        window = text[i:i + len(quote) + 2]
+        window = text[i : i + len(quote) + 2]
         # words of the quote that are not at the same place in the transcript, allowing a one-word
         # shift (an ASR split of a compound, "tiendedel" -> "tiende del", adds a word)
-        diff = sum(1 for j, w in enumerate(quote) if w not in window[max(0, j - 1):j + 2])
+        diff = sum(1 for j, w in enumerate(quote) if w not in window[max(0, j - 1) : j + 2])
         best = diff if best is None else min(best, diff)
     if not best or best > 2:
         raise SystemExit(f"{q['id']}: quote differs from its answer in {best} words; want 1 or 2")
@@ -93,8 +100,7 @@ def read_srt(path: Path) -> list[tuple[float, float]]:
     cues = []
     for m in _TIME.finditer(path.read_text(encoding="utf-8")):
         g = [int(x) for x in m.groups()]
-        cues.append(((g[0] * 3600 + g[1] * 60 + g[2]) + g[3] / 1000,
-                     (g[4] * 3600 + g[5] * 60 + g[6]) + g[7] / 1000))
+        cues.append(((g[0] * 3600 + g[1] * 60 + g[2]) + g[3] / 1000, (g[4] * 3600 + g[5] * 60 + g[6]) + g[7] / 1000))
     return cues
 
 
@@ -131,14 +137,15 @@ def validate(questions: list[dict], quiet: bool = False) -> None:
     if quiet:
         return
     by = Counter((q["type"], q["lang"]) for q in questions)
-    print(f"{len(questions)} questions OK; " + ", ".join(
-        f"{t}: {by[(t, 'da')]} da + {by[(t, 'en')]} en" for t in TYPES))
-    print("per episode: " + ", ".join(f"{e}: {c}" for e, c in sorted(Counter(q['episode'] for q in questions).items())))
+    print(
+        f"{len(questions)} questions OK; " + ", ".join(f"{t}: {by[(t, 'da')]} da + {by[(t, 'en')]} en" for t in TYPES)
+    )
+    print("per episode: " + ", ".join(f"{e}: {c}" for e, c in sorted(Counter(q["episode"] for q in questions).items())))
 
 
 def main(argv: list[str]) -> int:
     if argv == ["--check"]:
-        questions = [json.loads(l) for l in OUT.read_text(encoding="utf-8").splitlines() if l.strip()]
+        questions = [json.loads(row) for row in OUT.read_text(encoding="utf-8").splitlines() if row.strip()]
     elif not argv:
         questions = build()
         validate(questions, quiet=True)

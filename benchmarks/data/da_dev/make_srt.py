@@ -51,8 +51,8 @@ class Cue:
 @dataclass
 class Sentence:
     episode: str
-    index: int          # 0-based position in the script
-    speaker: str        # "Vært" or "Gæst"
+    index: int  # 0-based position in the script
+    speaker: str  # "Vært" or "Gæst"
     text: str
     start_ms: int
     end_ms: int
@@ -127,7 +127,7 @@ def wrap(text: str) -> str:
         return text
     mid = len(text) / 2
     cut = min((i for i, ch in enumerate(text) if ch == " "), key=lambda i: (abs(i - mid), i))
-    return text[:cut] + "\n" + text[cut + 1:]
+    return text[:cut] + "\n" + text[cut + 1 :]
 
 
 def to_srt(sentences: list[Sentence]) -> str:
@@ -145,8 +145,7 @@ def _norm(s: str) -> str:
     return " ".join(re.sub(r"[^\wæøå]+", " ", s.lower()).split())
 
 
-def find(fragment: str, episode: str | None = None, corpus: dict[str, list[Sentence]] | None = None
-         ) -> list[Sentence]:
+def find(fragment: str, episode: str | None = None, corpus: dict[str, list[Sentence]] | None = None) -> list[Sentence]:
     """Sentences whose text contains the fragment (case and punctuation ignored)."""
     corpus = corpus or load_all()
     f = _norm(fragment)
@@ -159,23 +158,29 @@ def main(argv: list[str]) -> int:
         EPISODES.mkdir(exist_ok=True)
         for ep, ss in corpus.items():
             (EPISODES / f"{ep}.srt").write_text(to_srt(ss), encoding="utf-8", newline="\n")
-            print(f"wrote episodes/{ep}.srt: {len(ss)} sentences, "
-                  f"{sum(len(s.cues) for s in ss)} cues, {ss[-1].end_ms / 1000:.3f} s")
+            print(
+                f"wrote episodes/{ep}.srt: {len(ss)} sentences, "
+                f"{sum(len(s.cues) for s in ss)} cues, {ss[-1].end_ms / 1000:.3f} s"
+            )
         return 0
     if argv[0] == "find":
         for frag in argv[1:]:
             hits = find(frag, corpus=corpus)
             print(f"{frag!r}: {len(hits)} hit(s)")
             for s in hits:
-                print(f"  {s.episode} #{s.index} {s.start_ms / 1000:.3f}-{s.end_ms / 1000:.3f} "
-                      f"({len(s.cues)} cue(s)) {s.speaker}: {s.text}")
+                print(
+                    f"  {s.episode} #{s.index} {s.start_ms / 1000:.3f}-{s.end_ms / 1000:.3f} "
+                    f"({len(s.cues)} cue(s)) {s.speaker}: {s.text}"
+                )
         return 0
     if argv[0] == "stats":
         for ep, ss in corpus.items():
             words = sum(len(s.text.split()) for s in ss)
             end = ss[-1].end_ms / 1000
-            print(f"{ep}: {len(ss)} sentences, {sum(len(s.cues) for s in ss)} cues, {words} words, "
-                  f"{end:.1f} s ({int(end // 60)}:{end % 60:04.1f})")
+            print(
+                f"{ep}: {len(ss)} sentences, {sum(len(s.cues) for s in ss)} cues, {words} words, "
+                f"{end:.1f} s ({int(end // 60)}:{end % 60:04.1f})"
+            )
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -19,6 +19,7 @@ The transcript folder defaults to $TALKPYTHON_VTT, else ../shared/data/talkpytho
 next to the repository root. If it is absent the transcript checks are skipped
 (with a message) and only the structural checks run. Exit code 0 = valid, 1 = errors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,14 +36,20 @@ REPO_ROOT = HERE.parents[2]
 DEFAULT_VTT = REPO_ROOT.parent / "shared" / "data" / "talkpython" / "vtt"
 
 TYPES = ("topical", "known-item", "quote")
-REQUIRED = {"id": str, "question": str, "episode": str, "start": (int, float),
-            "end": (int, float), "type": str, "lang": str}
-TIMING = re.compile(
-    r"(\d+):(\d{2}):(\d{2})[.,](\d{3})\s+-->\s+(\d+):(\d{2}):(\d{2})[.,](\d{3})")
+REQUIRED = {
+    "id": str,
+    "question": str,
+    "episode": str,
+    "start": (int, float),
+    "end": (int, float),
+    "type": str,
+    "lang": str,
+}
+TIMING = re.compile(r"(\d+):(\d{2}):(\d{2})[.,](\d{3})\s+-->\s+(\d+):(\d{2}):(\d{2})[.,](\d{3})")
 TAG = re.compile(r"<[^>]*>")
-BOUNDARY_TOL = 0.0015   # seconds; spans are copied from cue times
+BOUNDARY_TOL = 0.0015  # seconds; spans are copied from cue times
 DURATION_TOL = 0.5
-FUZZY_MIN = 0.75        # share of an inexact quote's characters found in its cue span
+FUZZY_MIN = 0.75  # share of an inexact quote's characters found in its cue span
 
 
 def _secs(h: str, m: str, s: str, ms: str) -> float:
@@ -78,7 +85,7 @@ def quoted_text(question: str) -> str | None:
     first, last = question.find('"'), question.rfind('"')
     if first == -1 or last <= first:
         return None
-    return question[first + 1:last]
+    return question[first + 1 : last]
 
 
 def coverage(needle: str, hay: str) -> float:
@@ -91,8 +98,7 @@ def coverage(needle: str, hay: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--vtt-dir", type=Path,
-                    default=Path(os.environ.get("TALKPYTHON_VTT", DEFAULT_VTT)))
+    ap.add_argument("--vtt-dir", type=Path, default=Path(os.environ.get("TALKPYTHON_VTT", DEFAULT_VTT)))
     ap.add_argument("--questions", type=Path, default=HERE / "questions.jsonl")
     ap.add_argument("--episodes", type=Path, default=HERE / "episodes.txt")
     args = ap.parse_args(argv)
@@ -152,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             elif not 8 <= len(q.split()) <= 20:
                 warnings.append(f"{qid}: quote has {len(q.split())} words (expected 8-20)")
         for k, alt in enumerate(obj.get("also", []) or []):
-            if not (isinstance(alt, dict) and isinstance(alt.get("episode"), str)
-                    and isinstance(alt.get("start"), (int, float))
-                    and isinstance(alt.get("end"), (int, float))):
+            if not (
+                isinstance(alt, dict)
+                and isinstance(alt.get("episode"), str)
+                and isinstance(alt.get("start"), (int, float))
+                and isinstance(alt.get("end"), (int, float))
+            ):
                 errors.append(f"{qid}: also[{k}] needs episode/start/end")
             elif alt["episode"] not in episodes:
                 errors.append(f"{qid}: also[{k}] episode {alt['episode']!r} not in episodes.txt")
@@ -169,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # transcripts
     if not args.vtt_dir.is_dir():
-        print(f"NOTE: transcript folder {args.vtt_dir} not found; "
-              "skipping file, duration and quote-text checks.")
+        print(f"NOTE: transcript folder {args.vtt_dir} not found; skipping file, duration and quote-text checks.")
     else:
         cache: dict[str, list] = {}
 
@@ -224,8 +232,11 @@ def main(argv: list[str] | None = None) -> int:
                 elif coverage(nq, span_text.strip()) < FUZZY_MIN:
                     errors.append(f"{qid}: inexact quote is not close to the cited cue span")
             if obj.get("exact") is True:
-                hits = [ep for ep in sorted(episodes) if cache.get(ep)
-                        and f" {nq} " in " " + " ".join(norm(t) for _, _, t in cache[ep]) + " "]
+                hits = [
+                    ep
+                    for ep in sorted(episodes)
+                    if cache.get(ep) and f" {nq} " in " " + " ".join(norm(t) for _, _, t in cache[ep]) + " "
+                ]
                 if len(hits) != 1:
                     warnings.append(f"{qid}: exact quote occurs in {len(hits)} eval episodes")
 
@@ -237,10 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         if t == "quote":
             ex = sum(1 for o in items if o["type"] == "quote" and o.get("exact") is True)
             extra = f" (exact {ex}, inexact {by_type[t] - ex})"
-        eps_t = len({o['episode'] for o in items if o['type'] == t})
+        eps_t = len({o["episode"] for o in items if o["type"] == t})
         print(f"  {t:<10} {by_type[t]:>3}  in {eps_t} episodes{extra}")
-    print(f"episodes listed: {len(episodes)}; covered by questions: "
-          f"{len({o['episode'] for o in items})}")
+    print(f"episodes listed: {len(episodes)}; covered by questions: {len({o['episode'] for o in items})}")
     for w in warnings:
         print("WARNING:", w)
     for e in errors:
