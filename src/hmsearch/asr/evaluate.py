@@ -73,7 +73,7 @@ __all__ = [
 NUMBER_LANGUAGES = ("da", "en", "de", "nl", "fr", "es", "it", "pt")  # what text2num's alpha2digit reads
 LOOP_MIN_WORDS = 3
 LOOP_MIN_REPEATS = 3
-_INSTALL = "pip install jiwer text2num (or pip install 'hmsearch[eval]')"
+_INSTALL = "pip install jiwer text2num (both are dependencies of hmsearch: reinstall it)"
 
 # ----------------------------------------------------------------------------------------------
 # Normalising
