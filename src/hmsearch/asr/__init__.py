@@ -8,6 +8,7 @@ fast, in one line, when it cannot be had) and loads it on first use.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,27 +59,27 @@ class Transcriber(Protocol):
 
 
 class _Whisper:
-    """What both engines share: lazy resolution and loading, the keys; engines differ in three calls."""
+    """What both engines share: lazy resolution and loading, the keys. An engine is a module of
+    this package with the same three functions: ``resolve(name, **options)``, ``load(resolved)``
+    and ``transcribe_samples(model, samples, *, language, decode, show_progress, model_id)``."""
 
     engine_tag = ""  # prefix of the transcript-store key
+    module = ""  # the engine's module, imported on first use (torch or ctranslate2 load only then)
 
     def __init__(self, spec: TranscriberSpec) -> None:
         self.spec = spec
         self._resolved: Any = None
         self._model: Any = None
 
-    def _resolve(self) -> Any:
-        raise NotImplementedError
+    def _engine(self) -> Any:
+        return importlib.import_module(self.module, __package__)
 
-    def _load(self, resolved: Any) -> Any:
-        raise NotImplementedError
-
-    def _transcribe(self, model: Any, samples: np.ndarray, show_progress: bool) -> Transcript:
-        raise NotImplementedError
+    def _resolve_options(self) -> dict[str, Any]:
+        return {}
 
     def resolve(self) -> None:
         if self._resolved is None:
-            self._resolved = self._resolve()
+            self._resolved = self._engine().resolve(self.spec.model, **self._resolve_options())
 
     @property
     def model_id(self) -> str:
@@ -96,59 +97,30 @@ class _Whisper:
 
     def transcribe(self, samples: np.ndarray, *, show_progress: bool = False) -> Transcript:
         self.resolve()
+        engine = self._engine()
         if self._model is None:
-            self._model = self._load(self._resolved)
-        return self._transcribe(self._model, samples, show_progress)
-
-
-class OpenaiWhisper(_Whisper):
-    def _resolve(self) -> Any:
-        from .openai import resolve
-
-        return resolve(self.spec.model)
-
-    def _load(self, resolved: Any) -> Any:
-        from .openai import load
-
-        return load(resolved)
-
-    def _transcribe(self, model: Any, samples: np.ndarray, show_progress: bool) -> Transcript:
-        from .openai import transcribe_samples
-
-        return transcribe_samples(
-            model,
+            self._model = engine.load(self._resolved)
+        transcript: Transcript = engine.transcribe_samples(
+            self._model,
             samples,
             language=self.spec.language,
             decode=self.spec.decode,
             show_progress=show_progress,
             model_id=self.model_id,
         )
+        return transcript
+
+
+class OpenaiWhisper(_Whisper):
+    module = ".openai"
 
 
 class FasterWhisper(_Whisper):
     engine_tag = "fw-"
+    module = ".ctranslate2"
 
-    def _resolve(self) -> Any:
-        from .ctranslate2 import resolve
-
-        return resolve(self.spec.model, compute_type=self.spec.compute_type)
-
-    def _load(self, resolved: Any) -> Any:
-        from .ctranslate2 import load
-
-        return load(resolved)
-
-    def _transcribe(self, model: Any, samples: np.ndarray, show_progress: bool) -> Transcript:
-        from .ctranslate2 import transcribe_samples
-
-        return transcribe_samples(
-            model,
-            samples,
-            language=self.spec.language,
-            decode=self.spec.decode,
-            show_progress=show_progress,
-            model_id=self.model_id,
-        )
+    def _resolve_options(self) -> dict[str, Any]:
+        return {"compute_type": self.spec.compute_type}
 
 
 def load_transcriber(spec: TranscriberSpec) -> Transcriber:
