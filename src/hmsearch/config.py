@@ -29,6 +29,7 @@ WHISPER_ENGINES = ("openai", "faster-whisper")
 EMBED_PRECISIONS = ("auto", "fp32", "bf16")
 QUERY_ENGINES = ("auto", "torch")
 SEARCH_MODES = ("hybrid", "semantic", "lexical")  # fused, embeddings only, BM25 only
+TRANSCRIPT_FORMATS = ("json", "srt", "vtt", "txt")  # what `transcribe --format` writes
 _FALSE = ("", "0", "false", "no", "off")
 
 

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .config import TRANSCRIPT_FORMATS
 from .errors import InputError, TranscriptFormatError
 from .fsutil import atomic_write
 from .types import Segment, Transcript, Word
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 TRANSCRIPT_SUFFIXES = (".json", ".srt", ".vtt")
-FORMATS = ("json", "srt", "vtt", "txt")
+FORMATS = TRANSCRIPT_FORMATS
 
 # One cue: a timing line ("[H:]MM:SS[.,]mmm --> ... [settings]") then its text lines up to a blank line.
 # A text line that starts with a digit and holds "-->" is a timing line, so a missing blank line between

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import click
 
 from ..config import WHISPER_ENGINES, setting
-from ..formats import format_timestamp
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -29,6 +28,8 @@ def clean(text: str) -> str:
 
 
 def fmt_time(seconds: float) -> str:
+    from ..formats import format_timestamp  # not at import: `hmsearch --help` stays light
+
     return format_timestamp(seconds)
 
 

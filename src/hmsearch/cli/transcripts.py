@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
+from ..config import TRANSCRIPT_FORMATS as FORMATS
 from ..errors import EXIT_SOME_FAILED, HmsearchError
-from ..formats import FORMATS
 from . import cli
 from ._common import (
     clean,
