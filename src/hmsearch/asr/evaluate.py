@@ -29,15 +29,25 @@
   flagged ``approximate``; ``wer_trimmed`` also drops the hypothesis words before and after the
   stretch that best aligns with the text (a semi-global alignment), i.e. the intro and outro.
 
+- **Sentence starts** (:func:`sentence_start_errors`): when the reference is a timed transcript
+  with exact sentence times (espeak-ng speech laid out by ``scripts/make_sample.py``), each
+  reference sentence's stretch (widened halfway into the pauses around it) takes the hypothesis
+  words whose middle falls in it; the error is the first such word's start minus the sentence's
+  start. Reported: median and 90th percentile of |error|, the signed mean, and the sentences in
+  which no word was heard. (Word starts are not scored: no reference here has exact word times.)
+
 Datasets (:func:`read_dataset`): a TSV manifest (audio file, reference text; paths relative to the
 TSV; a header row naming ``file``/``audio``/``path`` and ``reference``/``text`` columns is
 recognised, so NST's ``refs.tsv`` is read as it is), a folder of ``<stem>.<audio>`` +
-``<stem>.txt`` pairs, or a folder holding one TSV manifest.
+``<stem>.txt`` pairs (or ``<stem>.json/.srt/.vtt`` timed references), or a folder holding one TSV manifest.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
+import itertools
+import math
 import os
 import re
 import resource
@@ -226,6 +236,9 @@ class EvalItem:
     name: str = ""
     approximate: bool = False  # the reference is not exactly what is said (see the module docstring)
     old_spelling: bool = False  # the reference is in 1800s Danish spelling
+    # (start, end) of each reference sentence when the reference is a timed transcript (.json,
+    # .srt, .vtt with exact times, as scripts/make_sample.py writes): start errors are then scored
+    sentences: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -299,9 +312,28 @@ def _is_librivox(folder: Path) -> bool:
         return False
 
 
+TIMED_SUFFIXES = (".json", ".srt", ".vtt")
+
+
+def _reference_of(audio: Path) -> Path | None:
+    """The reference beside an audio file: <stem>.txt, else a timed transcript <stem>.json/.srt/.vtt."""
+    for suffix in (".txt", *TIMED_SUFFIXES):
+        if audio.with_suffix(suffix).is_file():
+            return audio.with_suffix(suffix)
+    return None
+
+
+def _timed_item(audio: Path, reference: Path) -> EvalItem:
+    from ..formats import read_transcript
+
+    transcript = read_transcript(reference)
+    spans = tuple((s.start, s.end) for s in transcript.segments if s.text.strip())
+    return EvalItem(audio, transcript.text, sentences=spans)
+
+
 def _read_folder(folder: Path) -> Dataset:
     audio = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    paired = [(a, a.with_suffix(".txt")) for a in audio if a.with_suffix(".txt").is_file()]
+    paired = [(a, r) for a in audio if (r := _reference_of(a)) is not None]
     tsvs = sorted(folder.glob("*.tsv"))
     if not paired and len(tsvs) == 1:
         return _read_tsv(tsvs[0])
@@ -309,14 +341,21 @@ def _read_folder(folder: Path) -> Dataset:
         raise InputError(f"{folder}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in the folder")
     if not paired:
         raise InputError(
-            f"{folder}: no <stem>.txt reference beside any audio file (and no single TSV manifest in the folder)"
+            f"{folder}: no <stem>.txt (or timed <stem>.json/.srt/.vtt) reference beside any audio file "
+            f"(and no single TSV manifest in the folder)"
         )
-    unpaired = [a.name for a in audio if not a.with_suffix(".txt").is_file()]
+    unpaired = [a.name for a in audio if _reference_of(a) is None]
     if unpaired:
         raise InputError(f"{folder}: no reference text for {unpaired[0]} (expected {Path(unpaired[0]).stem}.txt)")
     librivox = _is_librivox(folder)
     items = tuple(
-        _checked(EvalItem(a, _read_text(t), approximate=librivox, old_spelling=librivox), str(t)) for a, t in paired
+        _checked(
+            _timed_item(a, t)
+            if t.suffix.lower() in TIMED_SUFFIXES
+            else EvalItem(a, _read_text(t), approximate=librivox, old_spelling=librivox),
+            str(t),
+        )
+        for a, t in paired
     )
     return Dataset(folder.name, items, LIBRIVOX_NOTE if librivox else "")
 
@@ -369,6 +408,9 @@ class ItemResult:
     trimmed_word_errors: int | None = None  # approximate references only
     wer_trimmed: float | None = None
     cer_trimmed: float | None = None
+    # timed references only: hypothesis start - reference start of each sentence, seconds (None:
+    # no word was heard in that sentence's stretch)
+    sentence_start_errors: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -395,6 +437,10 @@ class AsrReport:
     cpus: int
     load_average: tuple[float, float]  # 1-minute load at the start and at the end
     extra: dict[str, Any] = field(default_factory=dict)
+    notice: str | None = None
+    # timed references: |start error| of sentences over all items (median, 90th percentile, s),
+    # how many were scored and how many had no word heard
+    sentence_start: dict[str, Any] | None = None  # the transcriber's (``auto`` fell back to a lesser model)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -467,6 +513,38 @@ def score_texts(
     return scores
 
 
+def sentence_start_errors(
+    sentences: Sequence[tuple[float, float]], words: Sequence[tuple[float, float]]
+) -> tuple[float | None, ...]:
+    """For each reference sentence (start, end), the start of the first hypothesis word (start, end)
+    heard in it minus the sentence's start. A word belongs to the sentence whose stretch holds its
+    middle, each stretch widened halfway into the pauses on either side; None when no word is in it."""
+    if not sentences:
+        return ()
+    order = sorted(sentences)
+    bounds = [-math.inf] + [(a[1] + b[0]) / 2 for a, b in itertools.pairwise(order)] + [math.inf]
+    mids = sorted(((w0 + w1) / 2, w0) for w0, w1 in words)
+    keys = [m for m, _ in mids]
+    errors: list[float | None] = []
+    for i, (start, _end) in enumerate(order):
+        j = bisect.bisect_left(keys, bounds[i])
+        errors.append(round(mids[j][1] - start, 3) if j < len(mids) and keys[j] < bounds[i + 1] else None)
+    return tuple(errors)
+
+
+def start_error_summary(errors: Iterable[float | None]) -> dict[str, Any]:
+    """Median and 90th percentile of |error| (s) over the sentences that were heard."""
+    values = list(errors)
+    heard = np.abs(np.array([e for e in values if e is not None], dtype=float))
+    return {
+        "sentences": len(values),
+        "missed": sum(e is None for e in values),
+        "median_abs": round(float(np.median(heard)), 3) if heard.size else None,
+        "p90_abs": round(float(np.percentile(heard, 90)), 3) if heard.size else None,
+        "mean_signed": round(float(np.mean([e for e in values if e is not None])), 3) if heard.size else None,
+    }
+
+
 def evaluate_asr(
     items: Sequence[EvalItem | tuple[Path, str]],
     spec: TranscriberSpec,
@@ -502,6 +580,9 @@ def evaluate_asr(
         seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
         audio_seconds = len(samples) / SAMPLE_RATE
         raw = " ".join(s.text for s in transcript.segments)
+        timing = sentence_start_errors(
+            item.sentences, [(w.start, w.end) for seg in transcript.segments for w in seg.words]
+        )
         result = ItemResult(
             name=item.name,
             audio=str(item.audio),
@@ -511,6 +592,7 @@ def evaluate_asr(
             rtf=seconds / audio_seconds if audio_seconds else 0.0,
             language=transcript.language,
             raw_hypothesis=raw,
+            sentence_start_errors=timing,
             **score_texts(
                 item.reference,
                 raw,
@@ -561,4 +643,10 @@ def evaluate_asr(
         peak_rss_mb=round(peak_rss_mb(), 1),
         cpus=_cpus(),
         load_average=(round(load_before, 2), round(os.getloadavg()[0], 2)),
+        notice=transcriber.notice,
+        sentence_start=(
+            start_error_summary(e for r in results for e in r.sentence_start_errors)
+            if any(i.sentences for i in evaluated)
+            else None
+        ),
     )

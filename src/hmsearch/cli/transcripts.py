@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..config import TRANSCRIPT_FORMATS as FORMATS
-from ..errors import EXIT_SOME_FAILED, HmsearchError
+from ..errors import EXIT_SOME_FAILED, HmsearchError, InputError
 from . import cli
 from ._common import (
     clean,
@@ -39,6 +39,7 @@ from ._common import (
     default=None,
     help="Write transcripts here [default: beside each audio file].",
 )
+@click.option("--force", is_flag=True, help="Overwrite a transcript that is already there.")
 @whisper_model_option
 @language_option
 @greedy_option
@@ -48,6 +49,7 @@ def transcribe(
     audio: tuple[Path, ...],
     format_: str,
     out_dir: Path | None,
+    force: bool,
     whisper_model: str | None,
     whisper_engine: str | None,
     language: str | None,
@@ -56,7 +58,9 @@ def transcribe(
     """Transcribe AUDIO files with Whisper into <stem>.<format> (for show notes or subtitles).
 
     Transcripts already made for the same audio and model (by `index` or an earlier
-    `transcribe`) are reused from the index folder.
+    `transcribe`) are reused from the index folder. A file already at the target (such as
+    a transcript that came with the episode, which `index` prefers) is left alone unless
+    --force is given.
 
     \b
     Examples:
@@ -71,6 +75,8 @@ def transcribe(
     quiet = ctx.obj["quiet"]
     transcriber = load_transcriber(transcriber_spec(whisper_model, whisper_engine, language, greedy))
     transcriber.resolve()  # fail once, up front, when the model cannot be had
+    if transcriber.notice and not quiet:
+        err(f"note: {transcriber.notice}")
     cache_dir = ctx.obj["index_dir"] / "transcripts"
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,8 +84,10 @@ def transcribe(
     show_progress = not quiet and sys.stderr.isatty()
     for path in audio:
         try:
-            transcript = transcribe_cached(path, file_hash(path), transcriber, cache_dir, show_progress=show_progress)
             target = (out_dir or path.parent) / f"{path.stem}.{format_}"
+            if (target.exists() or target.is_symlink()) and not force:
+                raise InputError(f"{clean(str(target))} exists: pass --force to overwrite it, or --out-dir")
+            transcript = transcribe_cached(path, file_hash(path), transcriber, cache_dir, show_progress=show_progress)
             write_transcript(transcript, target, format_)
             if not quiet:
                 err(f"wrote {target} ({len(transcript.segments)} segments, language {transcript.language})")
@@ -134,16 +142,14 @@ def whisper_convert(ctx: click.Context, checkpoint: Path, out_dir: Path, quantiz
 )
 @click.option(
     "--beam-size",
-    default=1,
-    show_default=True,
+    default=None,
     type=click.IntRange(1, 16),
-    help="Beams per decode (1 is openai-whisper's own default; faster-whisper's CLI uses 5).",
+    help="Beams per decode [default: 5, as openai-whisper's command line; 1 is its transcribe() default].",
 )
 @click.option(
     "--vad/--no-vad",
-    default=False,
-    show_default=True,
-    help="faster-whisper only: skip what Silero VAD hears as silence before decoding.",
+    default=None,
+    help="faster-whisper only: skip what Silero VAD hears as silence before decoding [default: on].",
 )
 @click.option(
     "--condition-on-previous-text/--no-condition-on-previous-text",
@@ -167,8 +173,8 @@ def eval_asr(
     whisper_engine: str | None,
     language: str | None,
     compute_type: str | None,
-    beam_size: int,
-    vad: bool,
+    beam_size: int | None,
+    vad: bool | None,
     condition_on_previous_text: bool,
     greedy: bool,
     only: tuple[str, ...],
@@ -179,7 +185,9 @@ def eval_asr(
 
     DATASET is a TSV manifest (audio file <TAB> reference text, paths relative to it; a
     header with file/audio and reference/text columns is understood), a folder of
-    <stem>.<audio> + <stem>.txt pairs, or a folder holding one TSV. Text is compared
+    <stem>.<audio> + <stem>.txt pairs, or a folder holding one TSV. A timed transcript
+    (<stem>.json/.srt/.vtt, exact sentence times as scripts/make_sample.py writes) as the
+    reference also scores where each sentence starts (median and 90th percentile). Text is compared
     lower-cased, without punctuation, numbers as digits. In a LibriVoxDansk folder the
     references are approximate (intro/outro not in the text, 1800s spelling): "trim WER"
     leaves out the hypothesis outside the stretch aligned with the text.
@@ -187,14 +195,14 @@ def eval_asr(
     \b
     Examples:
       hmsearch eval-asr data/nst_danspeech/refs.tsv --whisper-model base
-      hmsearch eval-asr clips/ --whisper-engine faster-whisper --beam-size 5 --language da
-      hmsearch eval-asr data/librivox_dansk --whisper-engine faster-whisper --vad \\
+      hmsearch eval-asr audio/          # the sample episode: its JSON has exact sentence times
+      hmsearch eval-asr clips/ --whisper-engine faster-whisper --beam-size 1 --language da
+      hmsearch eval-asr data/librivox_dansk --whisper-engine faster-whisper --no-vad \\
           --only prindsessen_paa_ærten --json > librivox.json
     """
     from ..asr import DecodeOptions, TranscriberSpec, language_code
     from ..asr.evaluate import evaluate_asr, read_dataset
     from ..config import setting
-    from ..errors import InputError
 
     engine = setting("whisper_engine", whisper_engine)
     if engine == "openai" and compute_type not in (None, "float32"):
@@ -214,8 +222,8 @@ def eval_asr(
         compute_type=compute_type or "int8",
         decode=DecodeOptions(
             greedy=greedy,
-            beam_size=beam_size,
-            vad_filter=vad,
+            beam_size=DecodeOptions.beam_size if beam_size is None else beam_size,
+            vad_filter=DecodeOptions.vad_filter if vad is None else vad,
             condition_on_previous_text=condition_on_previous_text,
         ),
     )
@@ -226,6 +234,8 @@ def eval_asr(
             err(f"{r.name}: WER {r.wer:.1%}, {r.language}, {r.transcribe_seconds:.1f} s for {r.audio_seconds:.1f} s")
 
     report = evaluate_asr(list(data.items), spec, dataset=data.name, note=data.note, on_item=progress)
+    if report.notice and not quiet:
+        err(f"note: {report.notice}")
     if as_json:
         echo_json(report.to_dict())
         return
@@ -254,7 +264,7 @@ def _print_asr_report(report: Any) -> None:
     how = [
         f"beam {decode['beam_size']}",
         "greedy" if decode["greedy"] else "temperature fallback",
-        "VAD" if decode["vad_filter"] else "no VAD",
+        *(("VAD" if decode["vad_filter"] else "no VAD",) if spec["engine"] == "faster-whisper" else ()),
         "conditioned" if decode["condition_on_previous_text"] else "not conditioned",
     ]
     click.echo(
@@ -262,6 +272,15 @@ def _print_asr_report(report: Any) -> None:
         f"{', '.join(how)}): load {report.load_seconds:.1f} s, peak RSS {report.peak_rss_mb:.0f} MB, "
         f"{report.cpus} CPUs, load average {report.load_average[0]:.1f}→{report.load_average[1]:.1f}"
     )
+    if report.sentence_start:
+        st = report.sentence_start
+        click.echo(
+            f"sentence starts: median |error| {st['median_abs']} s, 90th percentile {st['p90_abs']} s, "
+            f"mean {st['mean_signed']:+} s over {st['sentences'] - st['missed']} of {st['sentences']} sentences"
+            + (f" ({st['missed']} with no word heard)" if st["missed"] else "")
+            if st["median_abs"] is not None
+            else f"sentence starts: no word heard in any of {st['sentences']} sentences"
+        )
     if report.languages and len(report.languages) > 1:
         click.echo("languages detected: " + ", ".join(f"{k} {v}" for k, v in report.languages.items()))
     if report.note:

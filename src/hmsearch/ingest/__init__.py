@@ -83,6 +83,8 @@ def index_sources(
         report=report,
         emit=emit,
     )
+    if transcriber.notice and any(j.needs_whisper for j in plan.jobs):
+        emit(IndexEvent("notice", detail=transcriber.notice))
     transcript_dir = store.root / "transcripts"
     for job, outcome in _with_transcripts(plan.jobs, options, transcript_dir):
         emit(IndexEvent("start", job.source.id, job.source.name))

@@ -36,7 +36,8 @@ def commit_build(
         IndexEvent(
             "replaced" if build.job.replaces else "added",
             source.id,
-            f"{len(build.passages)} passages",
+            f"{len(build.passages)} passages"
+            + (f", transcribed by {build.episode.transcript_source}" if build.job.needs_whisper else ""),
             count=len(build.passages),
             seconds=sum(phases.values()),
             phases=phases,

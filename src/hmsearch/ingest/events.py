@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-EventKind = Literal["plan", "unchanged", "download", "start", "added", "replaced", "failed", "pruned"]
+EventKind = Literal["plan", "notice", "unchanged", "download", "start", "added", "replaced", "failed", "pruned"]
 
 
 @dataclass(frozen=True)
 class IndexEvent:
-    """One step of a run. ``count``: episodes planned ("plan") or passages written ("added",
+    """One step of a run ("notice": something to say once per run, in ``detail``). ``count``: episodes planned ("plan") or passages written ("added",
     "replaced"); ``seconds``: how long the episode took, with ``phases`` splitting it up
     (decode, transcribe, chunk, embed, commit)."""
 
