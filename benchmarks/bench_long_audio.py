@@ -10,7 +10,7 @@ Parts, each in its own process (peak RSS is a process's high-water mark):
 - ``frontend-blocks``: the same with hmsearch's blocks (``hmsearch.asr.block_bounds``): the log-Mel
   of one block at a time;
 - ``faster-whisper``: the whole hour transcribed end to end by `hmsearch eval-asr` with the default
-  decode settings (faster-whisper int8, beam 5, VAD; blocks of 10 minutes): peak RSS, real-time
+  decode settings (faster-whisper int8, beam 5, VAD; blocks of 4 minutes): peak RSS, real-time
   factor, repetition loops, WER against the approximate reference;
 - ``openai``: the same with openai-whisper fp32 (slow on 2 cores: ~4× real time; opt-in).
 
@@ -89,7 +89,7 @@ if {whole!r}:
     frames = mel.shape[-1]
 else:
     frames = 0
-    for a, b in block_bounds(samples):
+    for a, b in block_bounds(samples, block={block!r}):
         mel = whisper.log_mel_spectrogram(samples[a:b], model.dims.n_mels, padding=whisper.audio.N_SAMPLES)
         frames += mel.shape[-1]
         del mel
@@ -97,8 +97,8 @@ print(frames, time.perf_counter() - t, len(samples) / 16000)
 """
 
 
-def frontend(whole: bool, folder: Path) -> dict[str, object]:
-    code = FRONTEND.format(src=str(REPO / "src"), mp3=str(folder / "hour.mp3"), whole=whole)
+def frontend(whole: bool, folder: Path, block: float) -> dict[str, object]:
+    code = FRONTEND.format(src=str(REPO / "src"), mp3=str(folder / "hour.mp3"), whole=whole, block=block)
     # each part in a fresh interpreter so RUSAGE_CHILDREN's maximum is this child's own
     wrapper = (
         "import resource, subprocess, sys\n"
@@ -113,7 +113,7 @@ def frontend(whole: bool, folder: Path) -> dict[str, object]:
         raise SystemExit(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "frontend failed")
     frames, mel_seconds, audio_seconds, peak = res.stdout.split()
     return {
-        "part": "frontend-whole" if whole else "frontend-blocks",
+        "part": "frontend-whole" if whole else f"frontend-blocks ({block:.0f} s)",
         "audio_seconds": round(float(audio_seconds), 1),
         "mel_frames": int(frames),
         "mel_seconds": round(float(mel_seconds), 2),
@@ -150,14 +150,19 @@ def full(engine: str, folder: Path) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", default="frontend-whole,frontend-blocks,faster-whisper")
+    ap.add_argument("--block", type=float, default=None, help="block seconds [default: hmsearch's BLOCK_SECONDS]")
     args = ap.parse_args()
     if not LIBRIVOX.is_dir():
         raise SystemExit(f"{LIBRIVOX} not present: the LibriVox readings live in ../shared/data")
     folder = build_hour()
+    sys.path.insert(0, str(REPO / "src"))
+    from hmsearch.asr import BLOCK_SECONDS
+
+    block = args.block or BLOCK_SECONDS
     rows = []
     for part in args.parts.split(","):
         before = load()
-        row = frontend(part == "frontend-whole", folder) if part.startswith("frontend") else full(part, folder)
+        row = frontend(part == "frontend-whole", folder, block) if part.startswith("frontend") else full(part, folder)
         row["load_before"] = before
         rows.append(row)
         print(json.dumps(row), flush=True)

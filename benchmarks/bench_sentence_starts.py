@@ -116,6 +116,11 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     RESULTS.mkdir(exist_ok=True)
+    # rows of an earlier run for the other sets and engines are kept (one run per engine is long)
+    path = RESULTS / "sentence_starts.json"
+    if path.is_file():
+        done = {(r["set"], r["engine"]) for r in rows}
+        rows = [r for r in json.loads(path.read_text())["rows"] if (r["set"], r["engine"]) not in done] + rows
     (RESULTS / "sentence_starts.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1) + "\n")
     lines = [
         "| set | engine | audio | WER | sentences heard | median abs. start error | 90th percentile | mean (signed) | load |",

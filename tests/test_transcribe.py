@@ -56,6 +56,25 @@ def test_transcribe_writes_every_format_with_times_inside_the_audio(cli, tiny_wh
         assert [round(s.start, 2) for s in t.segments] == [round(s["start"], 2) for s in data["segments"]]
 
 
+def test_transcribe_never_overwrites_without_force(cli, tiny_whisper, danish_wav, tmp_path):
+    """A transcript beside the audio (say the exact one that came with the episode, which `index`
+    prefers) is left alone; --force replaces it; the line says where it wrote."""
+    folder = tmp_path / "ep"
+    folder.mkdir()
+    audio = shutil.copy(danish_wav, folder)
+    mine = folder / "afsnit-1.srt"
+    mine.write_text("1\n00:00:00,000 --> 00:00:02,000\nHej og velkommen.\n", encoding="utf-8")
+    args = ("transcribe", str(audio), "--whisper-model", str(tiny_whisper), "--greedy", "--format", "srt")
+    res = cli(*args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip().splitlines()[-1] == f"Error: {mine} exists: pass --force to overwrite it, or --out-dir"
+    assert mine.read_text(encoding="utf-8").endswith("Hej og velkommen.\n")
+    res = cli(*args, "--force")
+    assert res.exit_code == 0, res.output
+    assert f"wrote {mine}" in res.stderr
+    assert "Hej og velkommen." not in mine.read_text(encoding="utf-8")  # the random model's gibberish
+
+
 def test_index_audio_transcribes_once_and_caches(cli, tiny_whisper, danish_wav, tmp_path, hermetic, monkeypatch):
     folder = tmp_path / "eps"
     folder.mkdir()
@@ -82,7 +101,14 @@ def test_index_audio_transcribes_once_and_caches(cli, tiny_whisper, danish_wav, 
 
 
 @pytest.mark.slow
-def test_transcript_beside_audio_wins_over_whisper(cli, danish_wav, tmp_path):
+def test_transcript_beside_audio_wins_over_whisper(cli, danish_wav, tmp_path, monkeypatch):
+    import hmsearch.asr.openai as engine
+
+    def no_whisper(*a, **k):
+        raise AssertionError("Whisper ran although a transcript is beside the audio")
+
+    monkeypatch.setattr(engine, "load", no_whisper)
+    monkeypatch.setattr(engine, "transcribe_samples", no_whisper)
     folder = tmp_path / "eps"
     folder.mkdir()
     shutil.copy(danish_wav, folder)
@@ -90,7 +116,6 @@ def test_transcript_beside_audio_wins_over_whisper(cli, danish_wav, tmp_path):
         "1\n00:00:00,100 --> 00:00:03,500\nHej og velkommen. I dag taler vi om salg på sociale medier.\n",
         encoding="utf-8",
     )
-    # The default model ('turbo') is not downloadable here: success proves Whisper was not needed.
     res = cli("index", str(folder))
     assert res.exit_code == 0, res.stderr
     hit = json.loads(cli("search", "salg på sociale medier", "--json").stdout)["hits"][0]

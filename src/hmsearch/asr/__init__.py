@@ -25,7 +25,7 @@ __all__ = ["DecodeOptions", "Transcriber", "TranscriberSpec", "language_code", "
 
 # Audio is handed to the engine in blocks of at most this many seconds (see _Whisper.transcribe),
 # cut at the quietest QUIET_FRAME of the last BLOCK_SEARCH seconds of each.
-BLOCK_SECONDS = 600.0
+BLOCK_SECONDS = 240.0
 BLOCK_SEARCH = 15.0
 QUIET_FRAME = 0.2
 

@@ -623,7 +623,7 @@ def evaluate_asr(
             "engine": spec.engine,
             "language": spec.language,
             "compute_type": spec.compute_type if spec.engine == "faster-whisper" else "float32",
-            "decode": spec.decode.to_dict(),
+            "decode": {**spec.decode.to_dict(), "beam_size": spec.decode.beams(spec.engine)},
         },
         model_id=transcriber.model_id,
         expected_language=expected,

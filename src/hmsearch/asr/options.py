@@ -61,6 +61,7 @@ def language_code(value: str | None) -> str | None:
 
 
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+DEFAULT_BEAMS = {"openai": 1, "faster-whisper": 5}  # see DecodeOptions
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,11 @@ class DecodeOptions:
 
     The defaults come from ``hmsearch eval-asr`` on real Danish speech (README, "Transcription
     accuracy"), not from habit:
-    - beam_size=5 (openai-whisper's own command line default; its ``transcribe()`` function
-      samples once): NST read speech WER 59 -> 48 % with base, at no measurable extra CPU in
-      faster-whisper;
+    - beam_size None = the engine's own best: 5 in faster-whisper (NST read speech WER 59 -> 48 %
+      with base, at no measurable extra CPU: CTranslate2 decodes the beams as one batch), 1 with
+      temperature fallback in openai-whisper (its ``transcribe()`` default: there five beams cost
+      about 5x the decoding CPU, ~40 s against ~7 s on one 6.5 s NST clip, because its Python
+      decoding loop pays per beam and every fallback temperature is decoded at that width);
     - condition_on_previous_text=False stops one hallucinated window from seeding the next (the
       classic repetition loop): conditioning gained nothing on the LibriVox readings and
       hallucinated 39 words after one outro;
@@ -91,13 +94,14 @@ class DecodeOptions:
     logprob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
     hallucination_silence_threshold: float = 2.0
-    beam_size: int = 5
+    beam_size: int | None = None  # None: DEFAULT_BEAMS of the engine
     vad_filter: bool = True  # faster-whisper only (Silero VAD)
 
-    @property
-    def beams(self) -> int:
-        """The beam width actually used: one when greedy."""
-        return 1 if self.greedy else max(1, self.beam_size)
+    def beams(self, engine: str) -> int:
+        """The beam width ``engine`` decodes with: one when greedy, else as set, else its default."""
+        if self.greedy:
+            return 1
+        return max(1, self.beam_size) if self.beam_size is not None else DEFAULT_BEAMS[engine]
 
     @property
     def temperatures(self) -> tuple[float, ...]:
@@ -116,7 +120,8 @@ class DecodeOptions:
     def openai_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``whisper.transcribe``."""
         temperature: float | tuple[float, ...] = 0.0 if self.greedy else self.temperatures
-        extra = {"beam_size": self.beams} if self.beams > 1 else {}
+        beams = self.beams("openai")
+        extra = {"beam_size": beams} if beams > 1 else {}
         return {"temperature": temperature, **self.anti_loop(), **extra}
 
     def faster_whisper_kwargs(self) -> dict[str, Any]:
@@ -127,7 +132,7 @@ class DecodeOptions:
         temperature: float | list[float] = 0.0 if self.greedy else list(self.temperatures)
         return {
             "temperature": temperature,
-            "beam_size": self.beams,
+            "beam_size": self.beams("faster-whisper"),
             "best_of": 1,
             "vad_filter": self.vad_filter,
             **loop,
