@@ -55,6 +55,9 @@ def transcribe(
 ) -> None:
     """Transcribe AUDIO files with Whisper into <stem>.<format> (for show notes or subtitles).
 
+    SRT and WebVTT are cut for players: cues of at most two lines of 42 characters, 1-7 s on
+    screen, split at word times.
+
     Transcripts already made for the same audio and model (by `index` or an earlier
     `transcribe`) are reused from the index folder.
 
@@ -67,6 +70,7 @@ def transcribe(
     from ..asr.store import transcribe_cached
     from ..audio import file_hash
     from ..formats import write_transcript
+    from ..host.subtitles import write_subtitles
 
     quiet = ctx.obj["quiet"]
     transcriber = load_transcriber(transcriber_spec(whisper_model, whisper_engine, language, greedy))
@@ -80,7 +84,10 @@ def transcribe(
         try:
             transcript = transcribe_cached(path, file_hash(path), transcriber, cache_dir, show_progress=show_progress)
             target = (out_dir or path.parent) / f"{path.stem}.{format_}"
-            write_transcript(transcript, target, format_)
+            if format_ in ("srt", "vtt"):  # player-ready cues (host/subtitles.py), not one per segment
+                write_subtitles(transcript, target, format_)
+            else:
+                write_transcript(transcript, target, format_)
             if not quiet:
                 err(f"wrote {target} ({len(transcript.segments)} segments, language {transcript.language})")
         except HmsearchError as exc:
