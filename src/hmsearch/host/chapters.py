@@ -212,7 +212,7 @@ def key_terms(texts: Sequence[str], language: str | None, *, k: int = 3) -> list
         )
 
         def score(stem: str, tf: Counter[str] = tf) -> float:
-            return tf[stem] * math.log(1 + n / df[stem]) * (1.0 if tf[stem] > 1 else 0.3)
+            return tf[stem] * math.log((n + 1) / df[stem]) * (1.0 if tf[stem] > 1 else 0.3)
 
         ranked = sorted(tf, key=lambda s: (-score(s), s))
         phrases: list[str] = []

@@ -96,7 +96,7 @@ def local_audio(store: Any, episode_id: str, *, download: bool = False) -> Path:
     from ..ingest.feeds import download as fetch
 
     suffix = Path(ep.enclosure.split("?", 1)[0]).suffix.lower()
-    target = store.root / "downloads" / f"{_slug(episode_id)}{suffix if 1 < len(suffix) <= 5 else '.mp3'}"
+    target: Path = store.root / "downloads" / f"{_slug(episode_id)}{suffix if 1 < len(suffix) <= 5 else '.mp3'}"
     if target.is_file() and target.stat().st_size > 0:
         return target
     return Path(fetch(ep.enclosure, target, expect=AUDIO_TYPES))
