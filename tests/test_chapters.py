@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import webvtt
-from helpers import HashingEncoder, write_srt
 
 from hmsearch.asr import TranscriberSpec
 from hmsearch.host import chapters as ch
@@ -38,10 +37,23 @@ from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.types import Hit, Passage, Sentence
 
+from helpers import HashingEncoder, write_srt
+
 TOPICS = {
-    "coffee": "coffee espresso beans roast grinder barista milk crema brewing kettle".split(),
-    "rockets": "rocket engine orbit launch fuel booster payload thrust satellite landing".split(),
-    "gardens": "garden tomatoes compost soil seeds watering greenhouse harvest weeds spade".split(),
+    "coffee": ["coffee", "espresso", "beans", "roast", "grinder", "barista", "milk", "crema", "brewing", "kettle"],
+    "rockets": ["rocket", "engine", "orbit", "launch", "fuel", "booster", "payload", "thrust", "satellite", "landing"],
+    "gardens": [
+        "garden",
+        "tomatoes",
+        "compost",
+        "soil",
+        "seeds",
+        "watering",
+        "greenhouse",
+        "harvest",
+        "weeds",
+        "spade",
+    ],
 }
 PART_SECONDS = 300.0
 
