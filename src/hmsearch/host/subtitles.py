@@ -110,9 +110,9 @@ def make_cues(
                 and _fits(words[i : j + 1], max_line, max_lines)
             ):
                 j += 1
-            # prefer to end at a sentence end, else at a pause, in the second half of what fits
+            # prefer to end at a sentence end, else at a pause, past the first third of what fits
             if j < len(words):
-                lo = i + max(1, (j - i) // 2)
+                lo = i + max(2, (j - i) // 3)
                 ends = [k for k in range(lo, j) if _ends_sentence(words[k - 1][0])]
                 pauses = [k for k in range(lo, j) if words[k][1] - words[k - 1][2] >= PAUSE]
                 if ends:
