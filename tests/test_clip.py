@@ -139,3 +139,47 @@ def test_search_quote_clip(sample_index, cli, tmp_path) -> None:
     assert 0.8 < probe_audio(out).duration < 3.0
     none = cli("--index-dir", str(sample_index.root), "search", '"zebra giraffe"', "--clip", str(tmp_path / "n.mp3"))
     assert none.exit_code == 6 and not (tmp_path / "n.mp3").exists()
+
+
+def test_remote_enclosure_is_downloaded_with_updates_checks(sample_index, tmp_path) -> None:
+    import threading
+    from dataclasses import replace
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from hmsearch.errors import InputError
+
+    body = SAMPLE_AUDIO.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def do_GET(self):
+            html = self.path.endswith(".html")
+            data = b"<html>not audio</html>" if html else body
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html" if html else "audio/mpeg")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        for url in (f"{base}/page.html", f"{base}/ep.mp3"):
+            with sample_index.writing():
+                rec = sample_index.record("hm-sample-001")
+                rec.episode = replace(rec.episode, audio=None, enclosure=url)
+                sample_index._commit(sample_index.require())
+            store = IndexStore(sample_index.root)
+            if url.endswith(".html"):
+                with pytest.raises(InputError, match="served text/html"):
+                    make_clip(store, "hm-sample-001", 143.0, 146.0, tmp_path / "x.mp3", download=True)
+                assert not (tmp_path / "x.mp3").exists()
+            else:
+                result = make_clip(store, "hm-sample-001", 143.0, 146.0, tmp_path / "x.mp3", download=True)
+                assert (sample_index.root / "downloads" / "hm-sample-001.mp3").read_bytes() == body
+                assert probe_audio(result.audio).duration > 2.5
+    finally:
+        httpd.shutdown()

@@ -39,7 +39,7 @@ SHORT_MIN_SECONDS = 45.0
 
 @dataclass(frozen=True)
 class ChapterSettings:
-    penalty: float = 2.0  # the cost of one more chapter, in units of one passage's squared distance
+    penalty: float = 2.5  # the cost of one more chapter, in units of one passage's squared distance
     min_seconds: float = 150.0  # the shortest chapter (a fifth of a short episode, at least 45 s)
     max_per_hour: float = 12.0  # at most this many topic changes an hour
 
