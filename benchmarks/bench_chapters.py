@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import itertools
 import json
 import random
@@ -41,6 +42,7 @@ from bench_util import SHARED, WORK, load
 from hmsearch.chunk import ChunkSettings, chunk_transcript, transcript_sentences
 from hmsearch.embed import load_encoder
 from hmsearch.formats import read_transcript
+from hmsearch.fsutil import atomic_write
 from hmsearch.host.chapters import ChapterSettings, make_chapters, unique_sentences
 from hmsearch.types import Passage, Segment, Sentence, Transcript
 
@@ -113,12 +115,16 @@ def embed_join(transcript: Transcript, encoder: Any) -> tuple[list[Passage], np.
     key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:20]
     path = CACHE / f"{key}.npy"
     if path.exists():
-        vecs = np.load(path)
-        if vecs.shape[0] == len(texts):
-            return passages, vecs
+        try:
+            vecs = np.load(path)
+            if vecs.shape[0] == len(texts):
+                return passages, vecs
+        except (ValueError, OSError):
+            pass  # a cut-off cache file: embed again
     vecs = encoder.encode_documents(texts)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(path, vecs)
+    buf = io.BytesIO()
+    np.save(buf, vecs)
+    atomic_write(path, buf.getvalue())
     return passages, vecs
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import IndexStateError
 from ..types import Passage, Sentence
 
-CHAPTERS_VERSION = 1
+CHAPTERS_VERSION = 2  # bump when boundaries or titles are made differently: cached chapters are made again
 SHORT_MIN_SECONDS = 45.0
 
 
@@ -42,6 +42,7 @@ class ChapterSettings:
     penalty: float = 2.5  # the cost of one more chapter, in units of one passage's squared distance
     min_seconds: float = 150.0  # the shortest chapter (a fifth of a short episode, at least 45 s)
     max_per_hour: float = 12.0  # at most this many topic changes an hour
+    min_per_hour: float = 4.0  # and at least this many chapters an hour, when the episode is long enough
 
     def digest(self) -> str:
         import hashlib
@@ -150,6 +151,16 @@ def find_boundaries(
     while len(cuts) > limit:  # more than a sensible number an hour: demand more of each change
         penalty *= 1.25
         cuts = segment(v, penalty=penalty, min_len=min_len)
+    # A long episode that drifts rather than jumps still gets a few chapters: its strongest changes.
+    least = math.floor(settings.min_per_hour * duration / 3600.0 + 1e-9) - 1
+    for _ in range(40):
+        if len(cuts) >= least or penalty < 1e-3:
+            break
+        penalty /= 1.25
+        more = segment(v, penalty=penalty, min_len=min_len)
+        if len(more) > limit:
+            break
+        cuts = more
     starts = [s.start for s in sentences]
     out: list[float] = []
     for b in cuts:
@@ -170,10 +181,24 @@ def _lang(language: str | None) -> str:
     return language if language in STEMMERS else "en"
 
 
-_FILLERS = {
-    "en": {"yeah", "okay", "ok", "gonna", "wanna", "kind", "sort", "thing", "things", "stuff", "lot", "really"},
-    "da": {"altså", "ja", "nej", "okay", "ok", "jo", "nok", "bare", "lige", "sådan", "også", "godt", "rigtig"},
-}
+# Words of talk that the stopword lists (written for text) miss: never title words.
+_EN_FILLERS = (
+    "yeah okay gonna wanna gotta kind sort thing things stuff lot lots really like cool right use used "
+    "using year years know knew think thought get gets got getting going go goes went one ones mean means "
+    "actually pretty maybe want wants say says said saying see look looking time times way ways good great "
+    "well sure make makes made need needs much many even still little bit guess totally definitely "
+    "absolutely basically literally probably exactly interesting different work works working done "
+    "come comes came take takes took talk talking tell told feel lots able yes also something someone "
+    "anything everything nothing everybody somebody kinds whole course mhm hmm huh wow awesome nice "
+    "start started let lets put give back first last new old big long part parts point "
+    "people person today day days thanks thank welcome show episode podcast another other every"
+)
+_DA_FILLERS = (
+    "altså ja nej okay ok jo nok bare lige sådan også godt rigtig faktisk egentlig synes tror får gør "
+    "sige siger sagt helt altid gerne måske tit hele kan skal vil ting lidt meget mange nogle noget "
+    "hvordan hvorfor fordi første andre anden nye gang gange tid dag dage tak velkommen episode"
+)
+_FILLERS = {"en": set(_EN_FILLERS.split()), "da": set(_DA_FILLERS.split())}
 
 
 def _terms(text: str, lang: str) -> list[tuple[str, str] | None]:
@@ -212,7 +237,8 @@ def key_terms(texts: Sequence[str], language: str | None, *, k: int = 3) -> list
         )
 
         def score(stem: str, tf: Counter[str] = tf) -> float:
-            return tf[stem] * math.log((n + 1) / df[stem]) * (1.0 if tf[stem] > 1 else 0.3)
+            # sublinear tf: a word said often everywhere must not outweigh the chapter's own words
+            return (1 + math.log(tf[stem])) * math.log((n + 1) / df[stem]) * (1.0 if tf[stem] > 1 else 0.3)
 
         ranked = sorted(tf, key=lambda s: (-score(s), s))
         phrases: list[str] = []

@@ -1,8 +1,8 @@
 """A show-notes draft for one episode: title and date, chapters with links that play from each
 start, the most quotable sentences with their times and links, and key terms.
 
-A sentence is quotable when it is distinctive (its content words are rare in the rest of the
-episode: mean tf-idf with sentences as documents) and stands on its own: a statement of 8-35
+A sentence is quotable when it is distinctive (dense in the words that are the episode's own
+subject: said often in the episode, by few of its sentences) and stands on its own: a statement of 8-35
 words that ends a sentence, is not a question, and does not open by pointing back at what was
 said before ("And", "But", "That", "Og", "Men", "Det" ...). The picks are spread over the episode
 (60 s apart, at most two per chapter when there are enough chapters).
@@ -11,6 +11,7 @@ said before ("And", "But", "That", "Og", "Men", "Det" ...). The picks are spread
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,10 @@ from .chapters import Chapter, _lang, _terms, episode_chapters, key_terms, uniqu
 # Openings that lean on the sentence before (lower-cased first word).
 _LEANING = {
     "en": {
+        "i'll",
+        "let's",
+        "we'll",
+        "thanks",
         "and",
         "but",
         "so",
@@ -144,30 +149,44 @@ class ShowNotes:
         return "\n".join(out).rstrip() + "\n"
 
 
+_PLUG = re.compile(r"https?://|www\.|@\w|\w\.(?:com|fm|org|io|net|dk|co|ai)\b", re.IGNORECASE)
+
+
 def quotable(
     sentences: list[Sentence], language: str | None, *, k: int = 5, chapters: list[Chapter] | None = None
 ) -> list[tuple[Sentence, float]]:
-    """The ``k`` most quotable sentences, with their scores, in time order."""
+    """The ``k`` most quotable sentences, with their scores, in time order.
+
+    A word counts for a sentence by how often the episode says it (topical: log of its count)
+    times how few sentences say it (specific: log idf over the episode's sentences), so the words
+    that score are the episode's own subject, neither its fillers nor one-off asides. Sponsor
+    reads (URLs, addresses) and the first and last minute (intros, outros) are left out."""
     lang = _lang(language)
     lean = _LEANING.get(lang, _LEANING["en"])
     docs = [[t[0] for t in _terms(s.text, lang) if t] for s in sentences]
     df: Counter[str] = Counter()
+    tf: Counter[str] = Counter()
     for d in docs:
         df.update(set(d))
+        tf.update(d)
     n = max(1, len(docs))
+    end = sentences[-1].end if sentences else 0.0
+    edge = 60.0 if end > 600 else 0.0
     scored: list[tuple[float, Sentence]] = []
     for s, d in zip(sentences, docs):
         toks = s.text.split()
         text = s.text.strip()
-        if not (MIN_WORDS <= len(toks) <= MAX_WORDS) or not d:
+        if not (MIN_WORDS <= len(toks) <= MAX_WORDS) or not d or _PLUG.search(text):
             continue
-        if text.endswith("?") or not text.rstrip("\"'»”)").endswith((".", "!")):
+        if s.start < edge or s.end > end - edge:
+            continue
+        if text.endswith(("?", "...")) or not text.rstrip("\"'»”)").endswith((".", "!")):
             continue
         first = toks[0].strip(",.!?\"'«»“”").lower()
         if first in lean:
             continue
-        idf = [math.log(n / df[t]) for t in d]
-        score = sum(idf) / len(toks) * min(1.0, len(set(d)) / 4)  # dense in rare words, several of them
+        weight = [math.log(1 + tf[t]) * math.log(1 + n / df[t]) for t in set(d)]
+        score = sum(weight) / len(toks) * min(1.0, len(set(d)) / 4)  # dense in such words, several of them
         scored.append((score, s))
     scored.sort(key=lambda x: (-x[0], x[1].start))
     picked: list[tuple[Sentence, float]] = []
