@@ -275,8 +275,9 @@ def main() -> None:
     sweep_rows = []
     if not args.no_sweep and tune:
         best = None
-        for values in itertools.product(*SWEEP.values()):
-            settings = replace(defaults, **dict(zip(SWEEP, values)))
+        grid = [replace(defaults, **dict(zip(SWEEP, values))) for values in itertools.product(*SWEEP.values())]
+        for settings in sorted(grid, key=lambda g: g != defaults):  # a tie keeps the library's defaults
+            values = tuple(getattr(settings, name) for name in SWEEP)
             s = score(tune, [detect(j, settings) for j in tune])
             sweep_rows.append({**dict(zip(SWEEP, values)), **s})
             key = (s["F1"], -s["WindowDiff"])

@@ -24,6 +24,7 @@ from hmsearch.host.chapters import (
     Chapter,
     ChapterSettings,
     chapter_at,
+    chapter_of,
     episode_chapters,
     find_boundaries,
     format_show_notes,
@@ -136,6 +137,8 @@ def test_make_chapters_covers_the_episode_in_order() -> None:
     assert found[0].start == 0.0 and found[-1].end == pytest.approx(duration)
     assert all(a.end == b.start for a, b in zip(found, found[1:]))
     assert chapter_at(found, 0.0) is found[0] and chapter_at(found, duration - 1) is found[-1]
+    b = found[1].start
+    assert chapter_of(found, b - 5, b + 50) is found[1] and chapter_of(found, b - 50, b + 5) is found[0]
 
 
 CHAPTERS = [Chapter(0.0, 95.5, "Intro & <welcome>"), Chapter(95.5, 400.0, "Rockets"), Chapter(400.0, 3700.0, "Gardens")]

@@ -158,7 +158,7 @@ class Hit:
     sentences: tuple[Sentence, ...] = field(default=(), repr=False)
     page: str | None = None  # the episode's web page, when a feed gave one
     published: str | None = None
-    chapter: str | None = None  # the title of the episode's chapter the hit starts in
+    chapter: str | None = None  # the title of the episode's chapter the hit lies in most
 
     def to_dict(self) -> dict[str, Any]:
         return {

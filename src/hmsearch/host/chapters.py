@@ -300,6 +300,14 @@ def make_chapters(
     ]
 
 
+def chapter_of(chapters: Sequence[Chapter], start: float, end: float) -> Chapter | None:
+    """The chapter a span (a hit) lies in most."""
+    if end <= start:
+        return chapter_at(chapters, start)
+    best = max(chapters, key=lambda c: min(c.end, end) - max(c.start, start), default=None)
+    return best if best is not None and min(best.end, end) > max(best.start, start) else chapter_at(chapters, start)
+
+
 def chapter_at(chapters: Sequence[Chapter], t: float) -> Chapter | None:
     """The chapter that time ``t`` falls in."""
     for c in reversed(chapters):

@@ -162,12 +162,12 @@ def search(
 
 
 def with_chapters(store: IndexStore, hits: list[Hit]) -> list[Hit]:
-    """Each hit with the title of the chapter it starts in (see host/chapters.py); a chapter list
+    """Each hit with the title of the chapter it lies in most (see host/chapters.py); a chapter list
     that cannot be made (a damaged episode file) leaves the hit without one, never fails a search."""
     from dataclasses import replace
 
     from ..errors import HmsearchError
-    from ..host.chapters import chapter_at, episode_chapters
+    from ..host.chapters import chapter_of, episode_chapters
 
     found: dict[str, Any] = {}
     out = []
@@ -178,7 +178,7 @@ def with_chapters(store: IndexStore, hits: list[Hit]) -> list[Hit]:
             except (HmsearchError, OSError, ValueError) as exc:
                 log.info("no chapters for %s: %s", h.episode, exc)
                 found[h.episode] = []
-        chapter = chapter_at(found[h.episode], h.start)
+        chapter = chapter_of(found[h.episode], h.start, h.end)
         out.append(replace(h, chapter=chapter.title) if chapter else h)
     return out
 
