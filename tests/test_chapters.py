@@ -204,6 +204,7 @@ def test_index_chapters_are_found_and_cached(topical, monkeypatch) -> None:
         raise AssertionError("recomputed although cached")
 
     monkeypatch.setattr(ch, "make_chapters", fail)
+    monkeypatch.setattr(ch, "_MEMO", {})  # from the file, not this process's memo
     assert episode_chapters(IndexStore(store.root), "topics") == found
 
 
@@ -212,6 +213,7 @@ def test_damaged_cache_is_made_again(topical) -> None:
     first = episode_chapters(store, "topics")
     (path,) = store.model_cache(ch.CACHE_KIND).glob("*.json")
     path.write_text("{not json")
+    ch._MEMO.clear()
     assert episode_chapters(IndexStore(store.root), "topics") == first
     json.loads(path.read_text())  # rewritten whole
 

@@ -377,10 +377,15 @@ def episode_chapters(store: Any, episode_id: str, *, settings: ChapterSettings =
     record = store.record(episode_id)
     folder = store.model_cache(CACHE_KIND)
     path = folder / f"{record.segment}-{settings.digest()}.json"
+    key = str(path)  # the episode files' key changes with the episode: a memo entry is never stale
+    if key in _MEMO:
+        return list(_MEMO[key])
     try:
         obj = json.loads(path.read_bytes())
         if obj.get("segment") == record.segment:
-            return [Chapter.from_dict(c) for c in obj["chapters"]]
+            found = [Chapter.from_dict(c) for c in obj["chapters"]]
+            _remember(key, found)
+            return found
     except FileNotFoundError:
         pass
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -399,7 +404,18 @@ def episode_chapters(store: Any, episode_id: str, *, settings: ChapterSettings =
         _prune(folder, {r.segment for r in store.require().episodes.values()})
     except OSError as exc:
         log.info("%s: chapters not cached (%s)", path, exc.strerror or exc)
+    _remember(key, chapters)
     return chapters
+
+
+_MEMO: dict[str, tuple[Chapter, ...]] = {}  # in-process: a warm search server reads each file once
+_MEMO_MAX = 4096
+
+
+def _remember(key: str, chapters: list[Chapter]) -> None:
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = tuple(chapters)
 
 
 def _prune(folder: Any, live: set[str]) -> None:
