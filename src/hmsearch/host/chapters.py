@@ -1,20 +1,21 @@
 """Chapters: where an episode's topic changes, each with a start time and a short extractive title.
 
-How the boundaries are found (TextTiling, with the index's own passage vectors instead of word
-counts): for a candidate time t, the passages that lie wholly before t (within ``window`` seconds)
-and those wholly after it are averaged; the cosine similarity of the two means dips where the talk
-moves on. Passages that straddle t belong to neither side, so the dip is sharpest exactly at the
-change (passages are ~60 s with 15 s overlap, so the curve moves every ~15 s). Each dip is scored by
-its depth (how far it lies below the highest similarity on each side before the curve falls again),
-and the deepest dips are kept while they are at least ``min_seconds`` apart and clear of the
-episode's ends, up to ``max_per_hour``. A boundary is put at the start of the sentence nearest the
-dip. The vectors are the ones indexing already computed, so no model is loaded and a chapter list
-costs milliseconds; the settings were tuned on joined excerpts of real episodes
-(benchmarks/bench_chapters.py, README "Chapters").
+How the boundaries are found: change-point detection over the episode's passage vectors, the ones
+indexing already computed with the index's own embedding model (so no model is loaded and a
+chapter list costs milliseconds). The vectors are centred on the episode's mean direction, then
+cut where the squared distance of each vector to its segment's mean, plus a penalty per segment,
+is smallest (exact dynamic programming, as ruptures' Dynp with the L2 cost), with segments of at
+least ``min_seconds``; the penalty is raised while there are more than ``max_per_hour`` changes,
+and lowered for a long episode with fewer than ``min_per_hour`` chapters. A change is put at the
+sentence start nearest to where the passage before it and the one after it meet.
+
+Measured on joins of excerpts of different real episodes (benchmarks/bench_chapters.py, README
+"Host tools"): F1 0.85 at ±30 s on the test joins, where TextTiling depth scores over the same
+(uncentred) vectors, tried first, reached 0.39 and a fixed interval 0.17.
 
 A title is the chapter's own key words: stems that are frequent in the chapter and rare in the
-other chapters (tf-idf with chapters as documents), shown as the words were said, bigrams first
-when a pair of key words was said together.
+other chapters (sublinear tf-idf with chapters as documents; stopwords and spoken fillers left
+out), shown as the words were said, a pair first when two key words were said together.
 """
 
 from __future__ import annotations
