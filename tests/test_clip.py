@@ -183,3 +183,20 @@ def test_remote_enclosure_is_downloaded_with_updates_checks(sample_index, tmp_pa
                 assert probe_audio(result.audio).duration > 2.5
     finally:
         httpd.shutdown()
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".m4a"])
+def test_clip_is_the_episodes_audio_at_the_same_times(sample_index, tmp_path, suffix) -> None:
+    """Sample for sample (at 16 kHz) the clip is the episode from the clip's start: no shift by the
+    MP3's encoder delay, no other stretch of the episode."""
+    result = make_clip(sample_index, "hm-sample-001", 143.2, 151.0, tmp_path / f"c{suffix}")
+    clip = decode_audio(result.audio)
+    source = decode_audio(SAMPLE_AUDIO)
+    a = round(result.start * 16_000)
+
+    def similarity(lag: int) -> float:
+        ref = source[a + lag : a + lag + len(clip)]
+        return float(clip @ ref / (np.linalg.norm(clip) * np.linalg.norm(ref)))
+
+    assert similarity(0) > 0.95
+    assert similarity(0) >= max(similarity(lag) for lag in (-800, -400, -160, 160, 400, 800))

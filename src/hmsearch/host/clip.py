@@ -115,6 +115,11 @@ def _decode_range(path: Path, start: float, end: float) -> tuple[np.ndarray, int
         channels = int(stream.codec_context.channels or 1)
         layout = "stereo" if channels >= 2 else "mono"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        # Transcript times count from the first decoded sample (as decode_audio hands audio to
+        # Whisper), frame times from the stream's start_time (an MP3's encoder delay, often 0.05 s).
+        origin = (
+            float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+        )
         if start > 2.0:
             container.seek(int((start - 1.0) * 1_000_000), any_frame=False)  # microseconds, AV_TIME_BASE
         parts: list[np.ndarray] = []
@@ -135,7 +140,7 @@ def _decode_range(path: Path, start: float, end: float) -> tuple[np.ndarray, int
     if not parts:
         raise AudioError(f"{path}: no audio could be decoded at {start:.1f} s")
     samples = np.concatenate(parts, axis=1)
-    offset = first or 0.0
+    offset = (first or 0.0) - origin
     a = max(0, round((start - offset) * rate))
     b = min(samples.shape[1], round((end - offset) * rate))
     if b <= a:
