@@ -108,3 +108,41 @@ def test_write_subtitles_writes_parseable_files(tmp_path: Path) -> None:
     assert len(list(srt.parse((tmp_path / "a.srt").read_text()))) == len(make_cues(t))
     assert webvtt.read(str(tmp_path / "a.vtt")).captions
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.srt", "a.vtt"]  # no temp files left
+
+
+@pytest.mark.slow  # resolves the packaged Whisper base (the transcript itself comes from the store)
+@pytest.mark.parametrize("format_", ["srt", "vtt"])
+def test_transcribe_cli_writes_player_ready_subtitles(cli, tmp_path: Path, format_: str) -> None:
+    from hmsearch.asr import load_transcriber
+    from hmsearch.asr.store import save_stored
+    from hmsearch.audio import file_hash
+    from hmsearch.cli._common import transcriber_spec
+
+    from helpers import SAMPLE_AUDIO
+
+    index = tmp_path / "ix"
+    transcriber = load_transcriber(transcriber_spec("base", None, "da", False))
+    # the sample's own transcript stands in for Whisper's, stored where `transcribe` reuses it
+    save_stored(index / "transcripts", file_hash(SAMPLE_AUDIO), transcriber, read_transcript(SAMPLE_TRANSCRIPT))
+    r = cli(
+        "--index-dir",
+        str(index),
+        "transcribe",
+        str(SAMPLE_AUDIO),
+        "--format",
+        format_,
+        "--out-dir",
+        str(tmp_path / "out"),
+        "--whisper-model",
+        "base",
+        "--language",
+        "da",
+    )
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "out" / f"hm-sample-001.{format_}").read_text()
+    cues = make_cues(read_transcript(SAMPLE_TRANSCRIPT))
+    assert text == subtitles_text(cues, format_, language="da")
+    if format_ == "srt":
+        assert len(list(srt.parse(text))) == len(cues)
+    else:
+        assert len(webvtt.from_buffer(io.StringIO(text)).captions) == len(cues)
