@@ -158,6 +158,7 @@ class Hit:
     sentences: tuple[Sentence, ...] = field(default=(), repr=False)
     page: str | None = None  # the episode's web page, when a feed gave one
     published: str | None = None
+    chapter: str | None = None  # the title of the episode's chapter the hit lies in most
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +170,7 @@ class Hit:
             "link": self.link,
             "page": self.page,
             "published": self.published,
+            "chapter": self.chapter,
         }
 
     @classmethod
@@ -184,6 +186,7 @@ class Hit:
             link=d["link"],
             page=d.get("page"),
             published=d.get("published"),
+            chapter=d.get("chapter"),  # absent in JSON from before chapters
         )
 
 

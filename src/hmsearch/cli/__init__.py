@@ -105,6 +105,9 @@ def cli(ctx: click.Context, index_dir: Path | None, quiet: bool, verbose: int, l
       hmsearch transcribe audio/episode.mp3 --format srt
       hmsearch update --feed https://example.com/podcast.rss
       hmsearch episodes
+      hmsearch chapters hm-sample-001 --format podcast
+      hmsearch notes hm-sample-001 -o notes.md
+      hmsearch clip hm-sample-001 --start 2:23 --end 2:32 -o svar.mp3
 
     \b
     Exit codes: 0 ok, 1 error, 2 bad input, 3 model unavailable, 4 index damaged
@@ -121,4 +124,4 @@ def main() -> None:
     cli(prog_name="hmsearch")
 
 
-from . import index, query, settings, transcripts  # noqa: E402,F401  (the commands register themselves)
+from . import host, index, query, settings, transcripts  # noqa: E402,F401  (the commands register themselves)

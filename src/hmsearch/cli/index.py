@@ -193,13 +193,26 @@ def update(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: [{episode, title, duration, chunks, ...}].")
+@click.option(
+    "--chapters", "with_chapters", is_flag=True, help="Also each episode's chapters (see `hmsearch chapters`)."
+)
 @click.pass_context
-def episodes(ctx: click.Context, as_json: bool) -> None:
-    """List what is indexed: id, title, duration and passages."""
+def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
+    """List what is indexed: id, title, duration and passages (--chapters: and chapters)."""
     store = store_of(ctx)
     eps = store.episodes()
+    chapters: dict[str, list] = {}
+    if with_chapters:
+        from ..host.chapters import episode_chapters
+
+        chapters = {e.id: episode_chapters(store, e.id) for e in eps}
     if as_json:
-        echo_json([e.to_dict() for e in eps])
+        echo_json(
+            [
+                {**e.to_dict(), **({"chapters": [c.to_dict() for c in chapters[e.id]]} if with_chapters else {})}
+                for e in eps
+            ]
+        )
         return
     if not eps:
         click.echo(f"No episodes indexed in {store.root}.")
@@ -207,6 +220,8 @@ def episodes(ctx: click.Context, as_json: bool) -> None:
     width = max(len(e.id) for e in eps)
     for e in eps:
         click.echo(clean(f"{e.id:<{width}}  {fmt_time(e.duration)}  {e.n_passages:5d} passages  {e.title}"))
+        for c in chapters.get(e.id, []):
+            click.echo(clean(f"{'':<{width}}    {fmt_time(c.start)}  {c.title}"))
     total = sum(e.duration for e in eps)
     click.echo(f"{len(eps)} episodes, {fmt_time(total)} in all, {sum(e.n_passages for e in eps)} passages")
 

@@ -50,6 +50,8 @@ def _hit_lines(i: int, hit: Any, max_chars: int | None = None) -> list[str]:
         clean(f"{i}. {hit.title}  [{fmt_time(hit.start)}–{fmt_time(hit.end)}]  score {hit.score:.3f}"),
         wrap(hit.text, max_chars=max_chars),
     ]
+    if getattr(hit, "chapter", None):
+        lines.insert(1, clean(f"   § {hit.chapter}"))
     if hit.link:
         lines.append(clean(f"   ▶ {hit.link}"))
     return lines
@@ -60,6 +62,13 @@ def _hit_lines(i: int, hit: Any, max_chars: int | None = None) -> list[str]:
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Passages to return.")
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, hits: [...]}.")
+@click.option(
+    "--clip",
+    "clip_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also cut the best hit's audio into this .mp3 or .m4a (see `hmsearch clip`).",
+)
 @click.pass_context
 def search(
     ctx: click.Context,
@@ -70,6 +79,7 @@ def search(
     since: str | None,
     until: str | None,
     as_json: bool,
+    clip_to: Path | None,
 ) -> None:
     """Find the passages that match QUERY, best first, with time and a playback link.
 
@@ -82,10 +92,22 @@ def search(
       hmsearch search "LinkedIn profile tips" -k 10 --json
       hmsearch search '"svare inden for to timer"'
       hmsearch search "nyhedsbreve" --since 2024-01-01 --mode lexical
+      hmsearch search '"svare inden for to timer"' --clip svar.mp3
     """
     from ..query import Filters, SearchRequest
 
     result = _answer(ctx, SearchRequest(query, k=k, mode=mode, filters=Filters(episode, since, until)))
+    if clip_to is not None and not result.hits:
+        from ..errors import NotFoundError
+
+        raise NotFoundError(f"nothing matches {query!r}: no clip written")
+    if clip_to is not None:
+        from ..host.clip import make_clip
+
+        top = result.hits[0]
+        made = make_clip(store_of(ctx), top.episode, top.start, top.end, clip_to)
+        if not ctx.obj["quiet"]:
+            err(f"wrote {made.audio} ({made.end - made.start:.1f} s of {top.episode}) and its .srt/.vtt")
     if as_json:
         echo_json(result.to_dict())
         return

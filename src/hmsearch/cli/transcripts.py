@@ -57,6 +57,9 @@ def transcribe(
 ) -> None:
     """Transcribe AUDIO files with Whisper into <stem>.<format> (for show notes or subtitles).
 
+    SRT and WebVTT are cut for players: cues of at most two lines of 42 characters, 1-7 s on
+    screen, split at word times.
+
     Transcripts already made for the same audio and model (by `index` or an earlier
     `transcribe`) are reused from the index folder. A file already at the target (such as
     a transcript that came with the episode, which `index` prefers) is left alone unless
@@ -71,6 +74,7 @@ def transcribe(
     from ..asr.store import transcribe_cached
     from ..audio import file_hash
     from ..formats import write_transcript
+    from ..host.subtitles import write_subtitles
 
     quiet = ctx.obj["quiet"]
     transcriber = load_transcriber(transcriber_spec(whisper_model, whisper_engine, language, greedy))
@@ -88,7 +92,10 @@ def transcribe(
             if (target.exists() or target.is_symlink()) and not force:
                 raise InputError(f"{clean(str(target))} exists: pass --force to overwrite it, or --out-dir")
             transcript = transcribe_cached(path, file_hash(path), transcriber, cache_dir, show_progress=show_progress)
-            write_transcript(transcript, target, format_)
+            if format_ in ("srt", "vtt"):  # player-ready cues (host/subtitles.py), not one per segment
+                write_subtitles(transcript, target, format_)
+            else:
+                write_transcript(transcript, target, format_)
             if not quiet:
                 err(f"wrote {target} ({len(transcript.segments)} segments, language {transcript.language})")
         except HmsearchError as exc:

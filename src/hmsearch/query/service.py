@@ -158,7 +158,29 @@ def search(
             top = said[0]
             rest = [h for h in hits if h.episode != top.episode or h.end <= top.start or top.end <= h.start]
             hits = [top, *rest][:k]
-    return hits
+    return with_chapters(store, hits)
+
+
+def with_chapters(store: IndexStore, hits: list[Hit]) -> list[Hit]:
+    """Each hit with the title of the chapter it lies in most (see host/chapters.py); a chapter list
+    that cannot be made (a damaged episode file) leaves the hit without one, never fails a search."""
+    from dataclasses import replace
+
+    from ..errors import HmsearchError
+    from ..host.chapters import chapter_of, episode_chapters
+
+    found: dict[str, Any] = {}
+    out = []
+    for h in hits:
+        if h.episode not in found:
+            try:
+                found[h.episode] = episode_chapters(store, h.episode)
+            except (HmsearchError, OSError, ValueError) as exc:
+                log.info("no chapters for %s: %s", h.episode, exc)
+                found[h.episode] = []
+        chapter = chapter_of(found[h.episode], h.start, h.end)
+        out.append(replace(h, chapter=chapter.title) if chapter else h)
+    return out
 
 
 def answer(

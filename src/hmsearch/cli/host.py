@@ -1,0 +1,169 @@
+"""Commands for the host: chapters (topic changes with times and titles), notes (a show-notes
+draft), clip (a quote's audio with its own subtitles)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from . import cli
+from ._common import clean, echo_json, err, store_of
+
+CHAPTER_FORMATS = ("text", "podcast", "vtt", "json")
+
+
+@cli.command()
+@click.argument("episode")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(CHAPTER_FORMATS),
+    default="text",
+    show_default=True,
+    help="text: `00:00 Title` show-notes lines (YouTube chapters); podcast: Podcasting 2.0 chapters "
+    "JSON (<podcast:chapters>); vtt: WebVTT chapters (<track kind=chapters>); json: with keywords.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file."
+)
+@click.pass_context
+def chapters(ctx: click.Context, episode: str, format_: str, as_json: bool, output: Path | None) -> None:
+    """Chapters of EPISODE: where the topic changes, each with its start and a title made of the
+    chapter's own key words (see `hmsearch episodes` for ids).
+
+    Found from the index's passage vectors (no model is loaded) and kept in the index folder, so
+    the second time is instant; an episode indexed again gets new ones.
+
+    \b
+    Examples:
+      hmsearch chapters hm-sample-001
+      hmsearch chapters hm-sample-001 --format podcast -o chapters.json
+      hmsearch chapters hm-sample-001 --format vtt -o chapters.vtt
+    """
+    from ..host.chapters import episode_chapters, format_show_notes, format_webvtt_chapters, podcast_chapters
+
+    store = store_of(ctx)
+    ep = store.episode(episode)
+    found = episode_chapters(store, episode)
+    fmt = "json" if as_json else format_
+    if fmt == "text":
+        text = format_show_notes(found)
+    elif fmt == "vtt":
+        text = format_webvtt_chapters(found)
+    elif fmt == "podcast":
+        text = json.dumps(podcast_chapters(found, title=ep.title), ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = (
+            json.dumps(
+                {"episode": ep.id, "title": ep.title, "chapters": [c.to_dict() for c in found]},
+                ensure_ascii=False,
+                indent=2,
+            )
+            + "\n"
+        )
+    _emit(ctx, text, output)
+
+
+def _emit(ctx: click.Context, text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from ..errors import InputError
+    from ..fsutil import atomic_write
+
+    try:
+        atomic_write(output, text.encode("utf-8"), make_parents=False)
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write ({exc.strerror or exc})") from None
+    if not ctx.obj["quiet"]:
+        err(f"wrote {output}")
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """Seconds as 83.5, 1:23.5 or 0:01:23.5."""
+    if value is None:
+        return None
+    try:
+        total = 0.0
+        for part in value.strip().split(":"):
+            total = total * 60 + float(part)
+        return total
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a time (use seconds, M:SS or H:MM:SS)") from None
+
+
+@cli.command()
+@click.argument("episode")
+@click.option("--start", required=True, callback=_seconds, metavar="TIME", help="Start: seconds, M:SS or H:MM:SS.")
+@click.option("--end", required=True, callback=_seconds, metavar="TIME", help="End: seconds, M:SS or H:MM:SS.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The clip: .mp3 or .m4a (its .srt and .vtt are written beside it).",
+)
+@click.option("--download", is_flag=True, help="Fetch a remote enclosure first (into the index folder's downloads/).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {audio, subtitles, start, end, duration, text}.")
+@click.pass_context
+def clip(
+    ctx: click.Context, episode: str, start: float, end: float, output: Path, download: bool, as_json: bool
+) -> None:
+    """Cut EPISODE's audio from --start to --end into a clip for social media.
+
+    The cut is widened to whole words (no word is cut in half), faded in and out, and
+    re-encoded by the output's extension (.mp3 or .m4a); OUTPUT.srt and OUTPUT.vtt hold the
+    clip's words with times from the clip's start. To clip a quote, search for it:
+    `hmsearch search '"the quote"' --clip out.mp3`.
+
+    \b
+    Examples:
+      hmsearch clip hm-sample-001 --start 143 --end 152 -o svar.mp3
+      hmsearch clip hm-sample-001 --start 2:23 --end 2:32 -o svar.m4a --json
+    """
+    from ..host.clip import make_clip
+
+    assert start is not None and end is not None  # required options
+    result = make_clip(store_of(ctx), episode, start, end, output, download=download)
+    _report_clip(ctx, result, as_json)
+
+
+def _report_clip(ctx: click.Context, result: object, as_json: bool) -> None:
+    from ..host.clip import ClipResult
+
+    assert isinstance(result, ClipResult)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    if not ctx.obj["quiet"]:
+        subs = ", ".join(str(p) for p in result.subtitles)
+        err(f"wrote {result.audio} ({result.end - result.start:.1f} s from {result.start:.2f} s) and {subs}")
+    click.echo(clean(result.text))
+
+
+@cli.command()
+@click.argument("episode")
+@click.option("--quotes", default=5, show_default=True, type=click.IntRange(0, 50), help="Quotable sentences.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {episode, title, chapters, quotes, key_terms, ...}.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file."
+)
+@click.pass_context
+def notes(ctx: click.Context, episode: str, quotes: int, as_json: bool, output: Path | None) -> None:
+    """A Markdown draft of EPISODE's show notes: title and date, chapters with links that play
+    from each start, the most quotable sentences with times and links, key terms.
+
+    \b
+    Examples:
+      hmsearch notes hm-sample-001
+      hmsearch notes hm-sample-001 -o notes.md
+      hmsearch notes hm-sample-001 --json
+    """
+    from ..host.notes import show_notes
+
+    draft = show_notes(store_of(ctx), episode, quotes=quotes)
+    text = json.dumps(draft.to_dict(), ensure_ascii=False, indent=2) + "\n" if as_json else draft.markdown()
+    _emit(ctx, text, output)

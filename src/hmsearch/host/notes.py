@@ -1,0 +1,229 @@
+"""A show-notes draft for one episode: title and date, chapters with links that play from each
+start, the most quotable sentences with their times and links, and key terms.
+
+A sentence is quotable when it is distinctive (dense in the words that are the episode's own
+subject: said often in the episode, by few of its sentences) and stands on its own: a statement of 8-35
+words that ends a sentence, is not a question, and does not open by pointing back at what was
+said before ("And", "But", "That", "Og", "Men", "Det" ...). The picks are spread over the episode
+(60 s apart, at most two per chapter when there are enough chapters).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..query.links import LinkFn, playback_link
+from ..types import Sentence
+from .chapters import Chapter, _lang, _terms, episode_chapters, key_terms, unique_sentences
+
+# Openings that lean on the sentence before (lower-cased first word).
+_LEANING = {
+    "en": {
+        "i'll",
+        "let's",
+        "we'll",
+        "thanks",
+        "and",
+        "but",
+        "so",
+        "or",
+        "because",
+        "that",
+        "this",
+        "it",
+        "it's",
+        "they",
+        "he",
+        "she",
+        "which",
+        "yeah",
+        "yes",
+        "no",
+        "well",
+        "also",
+        "then",
+        "those",
+        "these",
+        "there",
+        "right",
+        "okay",
+        "um",
+        "uh",
+    },
+    "da": {
+        "og",
+        "men",
+        "så",
+        "eller",
+        "fordi",
+        "det",
+        "den",
+        "de",
+        "han",
+        "hun",
+        "der",
+        "som",
+        "ja",
+        "nej",
+        "jo",
+        "altså",
+        "også",
+        "dem",
+        "dét",
+        "hvilket",
+    },
+}
+MIN_WORDS, MAX_WORDS = 8, 35
+MIN_APART = 60.0
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str
+    start: float
+    end: float
+    score: float
+    link: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "score": round(self.score, 4),
+            "link": self.link,
+        }
+
+
+@dataclass(frozen=True)
+class ShowNotes:
+    episode: str
+    title: str
+    published: str | None
+    duration: float
+    chapters: list[tuple[Chapter, str]]  # with the link that plays from its start
+    quotes: list[Quote]
+    key_terms: list[str] = field(default_factory=list)
+    page: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "episode": self.episode,
+            "title": self.title,
+            "published": self.published,
+            "duration": round(self.duration, 3),
+            "page": self.page,
+            "chapters": [{**c.to_dict(), "link": link} for c, link in self.chapters],
+            "quotes": [q.to_dict() for q in self.quotes],
+            "key_terms": self.key_terms,
+        }
+
+    def markdown(self) -> str:
+        from ..formats import format_timestamp
+
+        def stamp(t: float) -> str:
+            s = format_timestamp(t)
+            return s[3:] if self.duration < 3600 else s
+
+        def md(text: str) -> str:
+            return " ".join(text.replace("[", "\\[").replace("]", "\\]").split())
+
+        head = [f"# {md(self.title)}", ""]
+        meta = [x for x in (self.published[:10] if self.published else None, stamp(self.duration)) if x]
+        head += [f"*{' · '.join(meta)}*" + (f" · [episode page]({self.page})" if self.page else ""), ""]
+        out = [*head, "## Chapters", ""]
+        out += [
+            f"- [{stamp(c.start)}]({link}) {md(c.title)}" if link else f"- {stamp(c.start)} {md(c.title)}"
+            for c, link in self.chapters
+        ]
+        out += ["", "## Quotes", ""]
+        for q in self.quotes:
+            where = f"[{stamp(q.start)}]({q.link})" if q.link else stamp(q.start)
+            out += [f"> {md(q.text)}", ">", f"> — {where}", ""]
+        if self.key_terms:
+            out += ["## Key terms", "", ", ".join(md(t) for t in self.key_terms), ""]
+        return "\n".join(out).rstrip() + "\n"
+
+
+_PLUG = re.compile(r"https?://|www\.|@\w|\w\.(?:com|fm|org|io|net|dk|co|ai)\b", re.IGNORECASE)
+
+
+def quotable(
+    sentences: list[Sentence], language: str | None, *, k: int = 5, chapters: list[Chapter] | None = None
+) -> list[tuple[Sentence, float]]:
+    """The ``k`` most quotable sentences, with their scores, in time order.
+
+    A word counts for a sentence by how often the episode says it (topical: log of its count)
+    times how few sentences say it (specific: log idf over the episode's sentences), so the words
+    that score are the episode's own subject, neither its fillers nor one-off asides. Sponsor
+    reads (URLs, addresses) and the first and last minute (intros, outros) are left out."""
+    lang = _lang(language)
+    lean = _LEANING.get(lang, _LEANING["en"])
+    docs = [[t[0] for t in _terms(s.text, lang) if t] for s in sentences]
+    df: Counter[str] = Counter()
+    tf: Counter[str] = Counter()
+    for d in docs:
+        df.update(set(d))
+        tf.update(d)
+    n = max(1, len(docs))
+    end = sentences[-1].end if sentences else 0.0
+    edge = 60.0 if end > 600 else 0.0
+    scored: list[tuple[float, Sentence]] = []
+    for s, d in zip(sentences, docs):
+        toks = s.text.split()
+        text = s.text.strip()
+        if not (MIN_WORDS <= len(toks) <= MAX_WORDS) or not d or _PLUG.search(text):
+            continue
+        if s.start < edge or s.end > end - edge:
+            continue
+        if text.endswith(("?", "...")) or not text.rstrip("\"'»”)").endswith((".", "!")):
+            continue
+        first = toks[0].strip(",.!?\"'«»“”").lower()
+        if first in lean:
+            continue
+        weight = [math.log(1 + tf[t]) * math.log(1 + n / df[t]) for t in set(d)]
+        score = sum(weight) / len(toks) * min(1.0, len(set(d)) / 4)  # dense in such words, several of them
+        scored.append((score, s))
+    scored.sort(key=lambda x: (-x[0], x[1].start))
+    picked: list[tuple[Sentence, float]] = []
+    per_chapter: Counter[float] = Counter()
+    cap = max(2, math.ceil(k / max(1, len(chapters or []))))
+    for score, s in scored:
+        if len(picked) >= k:
+            break
+        if any(abs(s.start - p.start) < MIN_APART for p, _ in picked):
+            continue
+        chapter = next((c.start for c in reversed(chapters or []) if c.start <= s.start), 0.0)
+        if per_chapter[chapter] >= cap:
+            continue
+        per_chapter[chapter] += 1
+        picked.append((s, score))
+    return sorted(picked, key=lambda x: x[0].start)
+
+
+def show_notes(
+    store: Any, episode_id: str, *, quotes: int = 5, terms: int = 8, link: LinkFn = playback_link
+) -> ShowNotes:
+    """The show-notes draft of an indexed episode."""
+    ep = store.episode(episode_id)
+    chapters = episode_chapters(store, episode_id)
+    sentences = unique_sentences(store.passages(episode_id))
+    picks = quotable(sentences, ep.language, k=quotes, chapters=chapters)
+    # Key terms: this episode's words against the other episodes of the index (a few dozen at most).
+    others = [e.id for e in store.episodes() if e.id != episode_id][:40]
+    texts = [" ".join(s.text for s in sentences)]
+    texts += [" ".join(p.text for p in store.passages(o)) for o in others]
+    return ShowNotes(
+        episode=ep.id,
+        title=ep.title,
+        published=ep.published,
+        duration=ep.duration,
+        chapters=[(c, link(ep, c.start)) for c in chapters],
+        quotes=[Quote(s.text, s.start, s.end, score, link(ep, s.start)) for s, score in picks],
+        key_terms=key_terms(texts, ep.language, k=terms)[0],
+        page=ep.url,
+    )
