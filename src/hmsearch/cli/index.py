@@ -234,13 +234,14 @@ def remove(ctx: click.Context, episode_ids: tuple[str, ...], wait: bool) -> None
 def repair(ctx: click.Context) -> None:
     """Bring a damaged index back to its last good state.
 
-    Restores a damaged manifest from the previous version, drops episodes whose files are
-    damaged (index them again afterwards) and rebuilds the search cache.
+    Rebuilds a damaged or lost manifest from the previous version and the episode files
+    (every intact episode is kept), drops episodes whose files are damaged (listed: index
+    them again afterwards) and rebuilds the search cache.
     """
     from ..embed import model_cache_sound
 
     store = store_of(ctx)
-    with store.writing():
+    with store.writing(repair=True):
         done = store.repair(model_cache_ok=model_cache_sound)
     click.echo("\n".join(clean(d) for d in done) if done else "nothing to repair")
 
