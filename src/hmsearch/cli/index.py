@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
@@ -153,21 +152,21 @@ def update(
     reporter = Reporter(ctx, quiet=as_json)
     try:
         spec = transcriber_spec(whisper_model, whisper_engine, language, greedy)
-        lock = contextlib.nullcontext() if dry_run else store.writing(wait=wait)
-        with lock:
-            options = IndexOptions(transcriber=spec, force=force, workers=workers, show_progress=reporter.show_bar)
-            report = update_feed(
-                feed,
-                store,
-                audio_dir=audio_dir,
-                encoder=indexing_encoder(store, embedding_model),
-                options=options,
-                since=since,
-                limit=limit,
-                dry_run=dry_run,
-                prune=prune,
-                on_event=reporter,
-            )
+        # update_feed takes the write lock itself, after the downloads (none for a dry run).
+        options = IndexOptions(transcriber=spec, force=force, workers=workers, show_progress=reporter.show_bar)
+        report = update_feed(
+            feed,
+            store,
+            audio_dir=audio_dir,
+            encoder=indexing_encoder(store, embedding_model),
+            options=options,
+            since=since,
+            limit=limit,
+            dry_run=dry_run,
+            prune=prune,
+            wait=wait,
+            on_event=reporter,
+        )
         summary = report.summary()
         reporter.line(f"update {feed}: {summary}")
     finally:

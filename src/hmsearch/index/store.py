@@ -342,11 +342,8 @@ class IndexStore:
         A folder with no manifest must be empty (or hmsearch's own, empty); one whose manifest is
         lost but whose episode files are there is refused until repaired (``repair=True`` is the
         repair itself)."""
-        if self.root.exists() and not self.root.is_dir():
-            raise IndexStateError(f"{self.root}: is a file, not an index folder")
-        if not (self.root / MANIFEST).exists() and not repair:
-            self._refuse_lost_manifest()
-            self._refuse_foreign_folder()
+        if not repair:
+            self.check_writable()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -369,6 +366,15 @@ class IndexStore:
         finally:
             self._lock_fd = None
             os.close(fd)  # closing releases the flock (so does the kernel if we are killed)
+
+    def check_writable(self) -> None:
+        """Refuse, before any work, to write where a writer would lose data: a folder that is not an
+        index, or an index whose manifest.json is lost (run repair)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise IndexStateError(f"{self.root}: is a file, not an index folder")
+        if not (self.root / MANIFEST).exists():
+            self._refuse_lost_manifest()
+            self._refuse_foreign_folder()
 
     def _require_lock(self) -> None:
         if self._lock_fd is None:
