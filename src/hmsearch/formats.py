@@ -31,6 +31,7 @@ __all__ = [
     "parse_vtt",
     "parse_whisper_json",
     "read_transcript",
+    "read_transcript_bytes",
     "write_transcript",
 ]
 
@@ -176,6 +177,17 @@ def read_transcript(path: Path) -> Transcript:
         raise InputError(f"{name}: is a directory, not a transcript file") from None
     except OSError as e:
         raise InputError(f"{name}: cannot read: {e.strerror or e}") from None
+    return read_transcript_bytes(data, suffix, name=name)
+
+
+def read_transcript_bytes(data: bytes, suffix: str, *, name: str = "<transcript>") -> Transcript:
+    """Read a transcript's bytes as ``read_transcript`` reads a file of that suffix (".json",
+    ".srt", ".vtt"): a Transcript or one TranscriptFormatError (the fuzz target's entry point)."""
+    suffix = suffix.lower()
+    if suffix not in TRANSCRIPT_SUFFIXES:
+        raise TranscriptFormatError(f"{name}: unsupported transcript type {suffix!r}; expected .json, .srt or .vtt")
+    if len(data) > MAX_TRANSCRIPT_BYTES:
+        raise TranscriptFormatError(f"{name}: too large for a transcript ({len(data) >> 20} MB)")
     text = _decode(data, name)
     if not text.lstrip("\ufeff").strip():
         raise TranscriptFormatError(f"{name}: empty file")
