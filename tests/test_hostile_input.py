@@ -221,3 +221,27 @@ def test_18_eval_on_binary_or_nested_input_is_a_one_line_error(tmp_path, body):
         load_questions(path)
     with pytest.raises(InputError):
         load_questions(tmp_path)  # a folder
+
+
+# ---- 18: config of the wrong type or a folder; --log-file in a missing folder --------------------
+@pytest.mark.parametrize(
+    "setup",
+    [
+        lambda p: (p / "cfg").mkdir(),  # HMSEARCH_CONFIG is a folder
+        lambda p: (p / "cfg").write_text("index_dir = 5\n"),  # wrong type
+        lambda p: (p / "cfg").write_bytes(b"\xff\xfe not toml"),
+    ],
+)
+def test_18_bad_config_is_a_one_line_error(tmp_path, cli, monkeypatch, setup):
+    setup(tmp_path)
+    monkeypatch.setenv("HMSEARCH_CONFIG", str(tmp_path / "cfg"))
+    monkeypatch.delenv("HMSEARCH_INDEX_DIR")  # so the file's index_dir is read
+    result = cli("search", "x", "--mode", "lexical")
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_18_log_file_in_a_missing_folder_is_a_one_line_error(tmp_path, cli):
+    write_srt(tmp_path / "ep.srt", ["An episode."])
+    result = cli("--log-file", str(tmp_path / "no" / "such" / "run.log"), "index", str(tmp_path / "ep.srt"))
+    assert result.exit_code == 2 and "log file" in result.output, result.output
