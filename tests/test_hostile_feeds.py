@@ -17,7 +17,7 @@ from hmsearch.errors import IndexLockedError, InputError
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.ingest.feeds import FeedError, fetch_feed
-from hmsearch.ingest.update import update_feed
+from hmsearch.ingest.update import DOWNLOAD_LOCK, update_feed
 
 from helpers import HashingEncoder, write_srt
 
@@ -124,8 +124,9 @@ def update(feed: str, tmp_path: Path, **kw):
 
 
 def audio_files(tmp_path: Path) -> list[Path]:
+    """What a run left in the audio folder (partial downloads included), but the download lock."""
     folder = tmp_path / "audio"
-    return sorted(folder.iterdir()) if folder.is_dir() else []
+    return sorted(p for p in folder.iterdir() if p.name != DOWNLOAD_LOCK) if folder.is_dir() else []
 
 
 # ---- 1: file:// URLs, private permissions, no outside text quoted -------------------------------
@@ -270,3 +271,20 @@ def test_8_a_local_file_does_not_replace_a_feed_episode(hostile, tmp_path):
 def test_feed_path_that_is_a_folder_is_one_error(tmp_path):
     with pytest.raises(InputError):
         fetch_feed(str(tmp_path))
+
+
+def test_11_two_jobs_do_not_download_into_one_folder_at_once(hostile, tmp_path):
+    hostile.routes["/t.srt"] = ("application/x-subrip", SRT[:15], "trickle")  # ~3 s
+    feed = hostile.feed([{"guid": "t", "srt": "/t.srt"}])
+    job = threading.Thread(target=lambda: update(feed, tmp_path))
+    job.start()
+    time.sleep(1.0)
+    with pytest.raises(IndexLockedError, match="downloading into this folder"):
+        update_feed(
+            feed,
+            IndexStore(tmp_path / "index2"),
+            audio_dir=tmp_path / "audio",
+            encoder=HashingEncoder(),
+            options=OPTIONS,
+        )
+    job.join(30)

@@ -10,12 +10,15 @@ committed, retried on the next run.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..embed import Encoder
-from ..errors import HmsearchError
+from ..errors import HmsearchError, IndexLockedError
 from ..index import IndexStore
 from ..index.manifest import Manifest
 from . import IndexOptions, index_sources
@@ -37,6 +40,8 @@ from .feeds import (
 )
 from .plan import plan_feed_items
 from .sources import Source
+
+DOWNLOAD_LOCK = ".hmsearch-download.lock"  # in the audio folder, while a job downloads into it
 
 
 def update_feed(
@@ -77,18 +82,23 @@ def update_feed(
     feed_key = feed if _is_url(feed) else str(Path(feed).resolve())
     items = _owned(items, store.manifest, feed_key, report, emit)
     sources: list[Source] = []
-    for item, action in plan_feed_items(items, store.manifest, force=options.force):
-        report.planned.append((item.guid, action))
-        if dry_run or action == "unchanged":
-            if action == "unchanged":
-                report.index.unchanged.append(item.guid)
-                emit(IndexEvent("unchanged", item.guid))
-            continue
-        emit(IndexEvent("download", item.guid, item.title))
-        try:
-            sources.append(_fetch_item(item, feed_key, audio_dir))
-        except HmsearchError as exc:
-            report.index.fail(item.guid, f"{item.guid}: {exc}", emit)
+    with contextlib.ExitStack() as downloading:
+        locked = False
+        for item, action in plan_feed_items(items, store.manifest, force=options.force):
+            report.planned.append((item.guid, action))
+            if dry_run or action == "unchanged":
+                if action == "unchanged":
+                    report.index.unchanged.append(item.guid)
+                    emit(IndexEvent("unchanged", item.guid))
+                continue
+            if not locked:
+                downloading.enter_context(_download_lock(audio_dir, wait=wait))
+                locked = True
+            emit(IndexEvent("download", item.guid, item.title))
+            try:
+                sources.append(_fetch_item(item, feed_key, audio_dir))
+            except HmsearchError as exc:
+                report.index.fail(item.guid, f"{item.guid}: {exc}", emit)
     listed = {i.guid for i in items} | {g for g, _ in errors} | {g for g, _ in report.index.failed}
     if dry_run:
         if prune and store.manifest is not None and not since and limit is None:
@@ -113,6 +123,25 @@ def update_feed(
         )
     _remove_failed(sources, report)
     return report
+
+
+@contextlib.contextmanager
+def _download_lock(audio_dir: Path, *, wait: bool) -> Iterator[None]:
+    """One job at a time downloads into a folder (two would write the same partial files); held
+    only while downloading, not while indexing."""
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(audio_dir / DOWNLOAD_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise IndexLockedError(
+                f"{audio_dir}: another hmsearch job is downloading into this folder; "
+                f"wait for it to finish (or pass --wait)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _owned(
