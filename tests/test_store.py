@@ -65,12 +65,12 @@ def test_orphans_of_a_killed_write_are_swept_and_never_visible(tmp_path):
         put(store, "a", 3)
     # A run killed after writing segment files but before the manifest: files nobody names.
     seg = tmp_path / "ix" / "segments"
-    (seg / "zombie-123.npy").write_bytes(b"half")
-    (seg / ".zombie-123.json.tmp").write_bytes(b"half")
+    (seg / "zombie-0123456789ab.npy").write_bytes(b"half")
+    (seg / ".zombie-0123456789ab.json.tmp").write_bytes(b"half")
     assert [e.id for e in IndexStore(tmp_path / "ix").episodes()] == ["a"]
     with store.writing():
         pass
-    assert not (seg / "zombie-123.npy").exists() and not (seg / ".zombie-123.json.tmp").exists()
+    assert not (seg / "zombie-0123456789ab.npy").exists() and not (seg / ".zombie-0123456789ab.json.tmp").exists()
 
 
 def test_damaged_manifest_is_a_one_line_error_and_repair_restores_previous(tmp_path):
@@ -87,7 +87,7 @@ def test_damaged_manifest_is_a_one_line_error_and_repair_restores_previous(tmp_p
     with store.writing():
         done = store.repair()
     assert any("restored" in d for d in done)
-    assert [e.id for e in IndexStore(tmp_path / "ix").episodes()] == ["a"]  # the state before 'b'
+    assert [e.id for e in IndexStore(tmp_path / "ix").episodes()] == ["a", "b"]  # b's files are intact: kept
 
 
 def test_damaged_faiss_cache_is_rebuilt(tmp_path):

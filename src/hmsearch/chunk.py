@@ -47,7 +47,10 @@ class ChunkSettings:
         return out if out.to_dict() == d else None
 
 
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*$")
+# A sentence ends in .!?… maybe followed by closing quotes or brackets. Tested with rstrip, not the
+# regex "[.!?…]+[\"'»”)\]]*$", which searched from every dot of a long run: quadratic (issue 12).
+_SENTENCE_ENDERS = ".!?…"
+_CLOSERS = "\"'»”)]"
 # Split inside a cue's text where a sentence ends and another begins.
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[\"'»”)\]]*\s+(?=[\"'«“(\[]?[A-ZÆØÅÄÖÜ0-9])")
 # A full stop after these is not a sentence end (English and Danish).
@@ -104,9 +107,10 @@ class _Piece:
 
 def _ends_sentence(text: str) -> bool:
     text = text.strip()
-    if not _SENTENCE_END.search(text):
+    core = text.rstrip(_CLOSERS)
+    if not core or core[-1] not in _SENTENCE_ENDERS:
         return False
-    last = text.rstrip(".!?…\"'»”)]").split()[-1:] if text else []
+    last = text.rstrip(_SENTENCE_ENDERS + _CLOSERS).rsplit(None, 1)[-1:]
     return not (text.endswith(".") and last and last[0].lower().rstrip(".") in _ABBREVIATIONS)
 
 
@@ -198,6 +202,11 @@ def chunk_transcript(
     ``count_tokens`` is the embedding model's tokenizer (word pieces, no special tokens).
     """
     limit = min(max_tokens, settings.max_tokens)
+    # The overlap is bounded in tokens as well as seconds (at most half a window): with zeroed or
+    # dense cue times every sentence fits in overlap_seconds, and each window would start one
+    # sentence after the last, one passage per sentence (issue 12, finding 13). So every passage
+    # adds at least half a window of new text: passages are bounded by the text's length.
+    overlap_tokens = limit / 2
     sentences = transcript_sentences(transcript)
     counts = count_tokens([s.text for s in sentences])
     fitted: list[Sentence] = []
@@ -228,8 +237,13 @@ def chunk_transcript(
             break
         # Overlap: the next window starts with the last sentences that fit in overlap_seconds
         # (at least one sentence further on, so the loop always advances).
-        k = j
-        while k - 1 > i and sentences[j - 1].end - sentences[k - 1].start <= settings.overlap_seconds:
+        k, kept = j, 0
+        while (
+            k - 1 > i
+            and sentences[j - 1].end - sentences[k - 1].start <= settings.overlap_seconds
+            and kept + counts[k - 1] + 1 <= overlap_tokens
+        ):
+            kept += counts[k - 1] + 1
             k -= 1
         # ...but never so much overlap that sentence j no longer fits: that window would only
         # repeat the end of this one.

@@ -39,9 +39,15 @@ class Question:
 def load_questions(path: Path) -> list[Question]:
     """Read a questions JSONL file; a malformed line is a one-line error naming it."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_bytes().decode("utf-8").splitlines()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a questions file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a questions file (not UTF-8 text at byte {exc.start})") from None
     out = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -59,8 +65,11 @@ def load_questions(path: Path) -> list[Question]:
                     lang=str(obj.get("lang", "")),
                 )
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}: line {n}: not a question ({type(exc).__name__}: {exc})") from None
+        except RecursionError:
+            raise InputError(f"{path}: line {n}: not a question (JSON nested too deeply)") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:120]
+            raise InputError(f"{path}: line {n}: not a question ({reason!r})") from None
     if not out:
         raise InputError(f"{path}: no questions")
     return out

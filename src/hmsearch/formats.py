@@ -31,6 +31,7 @@ __all__ = [
     "parse_vtt",
     "parse_whisper_json",
     "read_transcript",
+    "read_transcript_bytes",
     "write_transcript",
 ]
 
@@ -46,8 +47,10 @@ _CUE_RE = re.compile(
     re.MULTILINE,
 )
 # A line that was meant to be a timing line but did not parse (checked only outside matched cues).
-_TIMEISH_RE = re.compile(r"[ \t]*\d\S*[ \t]*-+>")
-_VOICE_RE = re.compile(r"<v(?:\.[^\s>]*)?(?:[ \t]+([^>]*))?>")
+# (Tested by _timeish, not a regex: "1\S*[ \t]*-+>" backtracks quadratically over a run of dashes.)
+# The voice tag's name stops at the next "<" as well as at ">": with "[ \t]+([^>]*)" a long run of
+# spaces, or many unclosed "<v " tags, cost quadratic time (issue 12, finding 10).
+_VOICE_RE = re.compile(r"<v(?:\.[^\s<>]*)?(?:[ \t]([^<>]*))?>")
 # WebVTT and SRT markup (<i>, </c>, <c.color>, <v Name>, <font ...>, <lang en>, <br/>) and inline timestamps
 # (<00:00:01.000>). Other <words> are text: "<everyone>" or "<laughs>" survive.
 _TAG_RE = re.compile(r"</?(?:[ibus]|c|v|lang|ruby|rt|font|span)\b[^<>]*>|<\d[\d:.]*>", re.IGNORECASE)
@@ -60,6 +63,12 @@ _VTT_BLOCK_KEYWORDS = ("NOTE", "STYLE", "REGION")
 # A repeat of the previous text that starts at its end and lasts at most this long is not new speech
 # (YouTube captions add 10 ms "hold" cues between rolling lines).
 _HOLD_CUE = 0.05
+# Limits on what a reader accepts: a transcript file beyond this size is not a podcast episode's
+# (a 10-hour Whisper JSON with word times is ~10 MB), and a time beyond 1000 hours is no cue time.
+MAX_TRANSCRIPT_BYTES = 64 << 20
+MAX_CUE_SECONDS = 1000 * 3600.0
+# A start a little below zero is a rounding slip of the tool that wrote it: read as 0.
+_NEGATIVE_SLIP = -1.0
 
 _Cue = tuple[float, float, str, str | None, tuple[Word, ...]]  # start, end, text, speaker, words
 
@@ -74,6 +83,30 @@ def _snip(s: str, limit: int = 40) -> str:
     """Quote a piece of input for an error message, shortened and on one line."""
     s = s.strip()
     return repr(s if len(s) <= limit else s[:limit] + "...")
+
+
+def _timeish(line: str) -> bool:
+    """Whether a stripped line was meant as a timing line: a digit, the rest of its first word,
+    optional blanks, dashes, ">" (the old regex's rule, in linear time)."""
+    if not line[:1].isdigit():
+        return False
+    token = line.split(None, 1)[0]
+    if "->" in token:
+        return True
+    rest = line[len(token) :].lstrip(" \t")
+    return rest.startswith("-") and rest.lstrip("-").startswith(">")
+
+
+def _safe_text(s: str) -> str:
+    """Text with lone surrogates (a JSON "\\ud800" escape, a non-UTF-8 file name) replaced, so that
+    everything downstream can write it as UTF-8."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "replace").decode("utf-8")
+    return s
 
 
 def _line_of(text: str, pos: int) -> int:
@@ -132,6 +165,11 @@ def read_transcript(path: Path) -> Transcript:
             f"{name}: unsupported transcript type {suffix or '(no suffix)'!r}; expected .json, .srt or .vtt"
         )
     try:
+        size = path.stat().st_size
+        if size > MAX_TRANSCRIPT_BYTES:
+            raise TranscriptFormatError(
+                f"{name}: too large for a transcript ({size >> 20} MB; the limit is {MAX_TRANSCRIPT_BYTES >> 20} MB)"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{name}: no such file") from None
@@ -139,6 +177,17 @@ def read_transcript(path: Path) -> Transcript:
         raise InputError(f"{name}: is a directory, not a transcript file") from None
     except OSError as e:
         raise InputError(f"{name}: cannot read: {e.strerror or e}") from None
+    return read_transcript_bytes(data, suffix, name=name)
+
+
+def read_transcript_bytes(data: bytes, suffix: str, *, name: str = "<transcript>") -> Transcript:
+    """Read a transcript's bytes as ``read_transcript`` reads a file of that suffix (".json",
+    ".srt", ".vtt"): a Transcript or one TranscriptFormatError (the fuzz target's entry point)."""
+    suffix = suffix.lower()
+    if suffix not in TRANSCRIPT_SUFFIXES:
+        raise TranscriptFormatError(f"{name}: unsupported transcript type {suffix!r}; expected .json, .srt or .vtt")
+    if len(data) > MAX_TRANSCRIPT_BYTES:
+        raise TranscriptFormatError(f"{name}: too large for a transcript ({len(data) >> 20} MB)")
     text = _decode(data, name)
     if not text.lstrip("\ufeff").strip():
         raise TranscriptFormatError(f"{name}: empty file")
@@ -148,6 +197,10 @@ def read_transcript(path: Path) -> Transcript:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
             raise _fail(name, f"not valid JSON ({e.msg})", e.lineno) from None
+        except RecursionError:
+            raise _fail(name, "not a transcript: JSON nested too deeply") from None
+        except ValueError as e:  # a number of thousands of digits
+            raise _fail(name, f"not a transcript: {str(e)[:80]}") from None
         transcript = parse_whisper_json(obj, name=name)
     elif suffix == ".vtt" or text.lstrip("\ufeff \t\r\n").startswith("WEBVTT"):
         transcript = parse_vtt(text, name=name)
@@ -174,13 +227,17 @@ def _secs(stamp: str) -> float | None:
     """A cue time ("MM:SS", "H:MM:SS", with "." or "," and any number of fraction digits) in float
     seconds; None when minutes or seconds are out of range."""
     head, _, frac = stamp.replace(",", ".").partition(".")
+    if len(head) > 16:  # hours of thousands of digits: no time (and no int() of them)
+        return None
     parts = head.split(":")
     sec = int(parts[-1])
     mins = int(parts[-2])
     if sec >= 60 or (len(parts) == 3 and mins >= 60):
         return None
     whole = sec + mins * 60 + (int(parts[0]) * 3600 if len(parts) == 3 else 0)
-    return float(f"{whole}.{frac}") if frac else float(whole)  # exact decimal -> correctly rounded float
+    if whole > MAX_CUE_SECONDS:  # beyond any recording
+        return None
+    return float(f"{whole}.{frac[:9]}") if frac else float(whole)  # exact decimal -> correctly rounded float
 
 
 def _clean(raw: str) -> tuple[str, str | None]:
@@ -313,7 +370,7 @@ def _gap(
         prev_blank = False
         if skipping:
             continue
-        if _TIMEISH_RE.match(s):
+        if _timeish(s):
             raise _fail(name, f"bad cue time line {_snip(s)}", _line_of(text, start) + i)
         if s.isdigit():
             continue  # an SRT cue number (or numeric id) with a blank line before its timing line
@@ -366,6 +423,18 @@ def _num(value: Any, name: str, where: str) -> float:
     return float(value)
 
 
+def _time(value: Any, name: str, where: str) -> float:
+    """A cue or word time: a number of seconds from 0 (a slip just below 0 reads as 0) to a week."""
+    t = _num(value, name, where)
+    if t < 0:
+        if t < _NEGATIVE_SLIP:
+            raise _fail(name, f"{where}: negative time {t:g}")
+        return 0.0
+    if t > MAX_CUE_SECONDS:
+        raise _fail(name, f"{where}: time {t:g} s is beyond {MAX_CUE_SECONDS / 3600:.0f} hours")
+    return t
+
+
 def parse_whisper_json(obj: Any, *, name: str = "<json>") -> Transcript:
     """Parse openai-whisper's transcribe() result (or our own to_dict output, or a bare segment list).
 
@@ -388,7 +457,7 @@ def parse_whisper_json(obj: Any, *, name: str = "<json>") -> Transcript:
     if not isinstance(source, str) or not source:
         source = "whisper-json"
     duration = obj.get("duration")
-    duration = None if duration is None else _num(duration, name, "duration")
+    duration = None if duration is None else _time(duration, name, "duration")
     cues: list[_Cue] = []
     for i, seg in enumerate(segments):
         where = f"segments[{i}]"
@@ -396,8 +465,8 @@ def parse_whisper_json(obj: Any, *, name: str = "<json>") -> Transcript:
             raise _fail(name, f"{where}: expected an object, got {type(seg).__name__}")
         if "start" not in seg or "end" not in seg:
             raise _fail(name, f"{where}: missing 'start' or 'end'")
-        t0 = _num(seg["start"], name, where + ".start")
-        t1 = _num(seg["end"], name, where + ".end")
+        t0 = _time(seg["start"], name, where + ".start")
+        t1 = _time(seg["end"], name, where + ".end")
         words = _words(seg.get("words"), name, where, t0)
         text = seg.get("text")
         if text is None:
@@ -407,8 +476,10 @@ def parse_whisper_json(obj: Any, *, name: str = "<json>") -> Transcript:
         speaker = seg.get("speaker")
         if speaker is not None and not isinstance(speaker, str):
             raise _fail(name, f"{where}.speaker: expected a string, got {_snip(json.dumps(speaker))}")
-        cues.append((t0, t1, " ".join(text.split()), speaker or None, words))
-    return Transcript(segments=_finish(cues), language=language or None, source=source, duration=duration)
+        speaker = _safe_text(speaker) if speaker else None
+        cues.append((t0, t1, " ".join(_safe_text(text).split()), speaker, words))
+    language = _safe_text(language) if language else None
+    return Transcript(segments=_finish(cues), language=language, source=_safe_text(source), duration=duration)
 
 
 def _words(raw: Any, name: str, where: str, seg_start: float) -> tuple[Word, ...]:
@@ -426,11 +497,11 @@ def _words(raw: Any, name: str, where: str, seg_start: float) -> tuple[Word, ...
         text = w.get("word", w.get("text"))
         if not isinstance(text, str):
             raise _fail(name, f"{wwhere}.word: expected a string, got {_snip(json.dumps(text))}")
-        start = prev_end if w.get("start") is None else _num(w["start"], name, wwhere + ".start")
-        end = start if w.get("end") is None else _num(w["end"], name, wwhere + ".end")
+        start = prev_end if w.get("start") is None else _time(w["start"], name, wwhere + ".start")
+        end = start if w.get("end") is None else _time(w["end"], name, wwhere + ".end")
         prob = w.get("probability", w.get("score"))
         prob = None if prob is None else _num(prob, name, wwhere + ".probability")
-        words.append(Word(start=start, end=max(end, start), text=text, probability=prob))
+        words.append(Word(start=start, end=max(end, start), text=_safe_text(text), probability=prob))
         prev_end = max(end, start)
     return tuple(words)
 

@@ -27,6 +27,7 @@ SOCKET_NAME = ".serve.sock"
 CLIENT_TIMEOUT = 120.0  # seconds: a first query may still be loading caches
 CONNECTION_TIMEOUT = 10.0  # seconds a connected client may take to send its request line
 MAX_REQUEST = 1 << 20  # bytes of one request line
+_MAX_SOCKET_PATH = 108  # sun_path on Linux, with its terminating NUL
 
 
 def socket_path(index_dir: Path) -> Path:
@@ -80,6 +81,11 @@ def serve(index_dir: Path, *, on_ready: Callable[[Path], None] | None = None) ->
             except OSError:
                 pass
 
+    if len(os.fsencode(path)) >= _MAX_SOCKET_PATH:
+        raise HmsearchError(
+            f"{path}: the index path is too long for the server's socket ({len(os.fsencode(path))} bytes, "
+            f"the limit is {_MAX_SOCKET_PATH - 1}); serve an index with a shorter path (a symlink will do)"
+        )
     if path.exists():
         if _alive(path):
             raise HmsearchError(f"{path}: a server is already running for this index")
@@ -129,7 +135,9 @@ def ask_server(index_dir: Path, request: dict[str, Any]) -> dict[str, Any] | Non
         return None  # a stale socket of a server that is gone: search in process
     try:
         reply = json.loads(data)
-    except ValueError:
+        if not isinstance(reply, dict) or (reply.get("ok") and not isinstance(reply.get("result"), dict)):
+            raise ValueError("not a reply object")
+    except (ValueError, RecursionError):  # a server that died mid-reply, or is not ours
         log.warning("the server on %s sent a broken reply: searching in process", path)
         return None
     if not reply.get("ok"):

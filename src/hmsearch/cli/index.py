@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
@@ -153,21 +152,21 @@ def update(
     reporter = Reporter(ctx, quiet=as_json)
     try:
         spec = transcriber_spec(whisper_model, whisper_engine, language, greedy)
-        lock = contextlib.nullcontext() if dry_run else store.writing(wait=wait)
-        with lock:
-            options = IndexOptions(transcriber=spec, force=force, workers=workers, show_progress=reporter.show_bar)
-            report = update_feed(
-                feed,
-                store,
-                audio_dir=audio_dir,
-                encoder=indexing_encoder(store, embedding_model),
-                options=options,
-                since=since,
-                limit=limit,
-                dry_run=dry_run,
-                prune=prune,
-                on_event=reporter,
-            )
+        # update_feed takes the write lock itself, after the downloads (none for a dry run).
+        options = IndexOptions(transcriber=spec, force=force, workers=workers, show_progress=reporter.show_bar)
+        report = update_feed(
+            feed,
+            store,
+            audio_dir=audio_dir,
+            encoder=indexing_encoder(store, embedding_model),
+            options=options,
+            since=since,
+            limit=limit,
+            dry_run=dry_run,
+            prune=prune,
+            wait=wait,
+            on_event=reporter,
+        )
         summary = report.summary()
         reporter.line(f"update {feed}: {summary}")
     finally:
@@ -249,13 +248,14 @@ def remove(ctx: click.Context, episode_ids: tuple[str, ...], wait: bool) -> None
 def repair(ctx: click.Context) -> None:
     """Bring a damaged index back to its last good state.
 
-    Restores a damaged manifest from the previous version, drops episodes whose files are
-    damaged (index them again afterwards) and rebuilds the search cache.
+    Rebuilds a damaged or lost manifest from the previous version and the episode files
+    (every intact episode is kept), drops episodes whose files are damaged (listed: index
+    them again afterwards) and rebuilds the search cache.
     """
     from ..embed import model_cache_sound
 
     store = store_of(ctx)
-    with store.writing():
+    with store.writing(repair=True):
         done = store.repair(model_cache_ok=model_cache_sound)
     click.echo("\n".join(clean(d) for d in done) if done else "nothing to repair")
 

@@ -40,7 +40,10 @@ def _answer(ctx: click.Context, request: Any) -> Any:
     if not setting("no_server"):
         reply = ask_server(ctx.obj["index_dir"], request.to_dict())
         if reply is not None:
-            return result_type.from_dict(reply)
+            try:
+                return result_type.from_dict(reply)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # a reply that is not one: answer in process
     service = QueryService(ctx.obj["index_dir"])
     return service.ask(request) if isinstance(request, AskRequest) else service.search(request)
 

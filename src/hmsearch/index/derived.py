@@ -24,10 +24,12 @@ def load_or_build(
     save: Callable[[T, Path], None],
     folder: bool,
     what: str,
+    force: bool = False,
 ) -> T:
     """``load(path)`` when it gives a valid value (None: stale), else ``build()`` and save it
-    atomically at ``path`` (a folder when ``folder``), then return it."""
-    if path.exists():
+    atomically at ``path`` (a folder when ``folder``), then return it. ``force``: build anew even
+    when the cache loads (repair); the old cache is replaced only once the new one is saved."""
+    if path.exists() and not force:
         try:
             value = load(path)
             if value is not None:

@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,16 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 PREV_MANIFEST = "manifest.prev.json"
 LOCK_FILE = ".lock"
+# What hmsearch itself writes in an index folder: only these are ever swept (issue 12, finding 4).
+_OWN_ROOT = {MANIFEST, PREV_MANIFEST, LOCK_FILE, ".serve.sock", "segments", "transcripts", "cache"}
+_SEGMENT_NAME = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{12}\.(?:npy|json)")
+_CACHE_NAME = re.compile(r"(?:flat|hnsw)-[0-9a-f]{16}\.faiss|bm25-\d+-[0-9a-f]{16}|[A-Za-z0-9_.]+-[0-9a-f]{12}")
+_TEMP_NAME = re.compile(r"\..+\.tmp")  # fsutil's atomic writes: .<name>.<random>.tmp
+
+
+def _own_temp(name: str) -> bool:
+    """A temp file or folder of hmsearch's atomic writes."""
+    return bool(_TEMP_NAME.fullmatch(name))
 
 
 def segment_key(episode_id: str, content_hash: str) -> str:
@@ -132,6 +143,7 @@ class IndexStore:
         """The manifest; a clear error when there is no index here yet."""
         manifest = self.manifest
         if manifest is None:
+            self._refuse_lost_manifest()
             raise IndexStateError(
                 f"no index in {self.root}: build one with `hmsearch index AUDIO_OR_TRANSCRIPTS` (or pass --index-dir)"
             )
@@ -149,6 +161,46 @@ class IndexStore:
 
     def episode(self, episode_id: str) -> Episode:
         return self.record(episode_id).episode
+
+    def _has_episode_files(self) -> bool:
+        """Traces of an index whose manifest.json is gone: a previous manifest or episode files."""
+        if (self.root / PREV_MANIFEST).exists():
+            return True
+        folder = self.root / "segments"
+        return folder.is_dir() and any(_SEGMENT_NAME.fullmatch(f.name) for f in folder.iterdir())
+
+    def _refuse_lost_manifest(self) -> None:
+        """No manifest.json, but episode files: taking that for "no index yet" would sweep every
+        episode on the next write (issue 12, finding 5)."""
+        if self._has_episode_files():
+            raise IndexStateError(
+                f"{self.manifest_path}: missing, but {self.root} holds episode files "
+                f"(segments/ or {PREV_MANIFEST}); run `hmsearch repair` to rebuild it"
+            )
+
+    def _refuse_foreign_folder(self) -> None:
+        """A new index goes into an empty folder (or one of hmsearch's own): never into a folder of
+        the user's files, whose cache/ or segments/ the sweep would empty (finding 4)."""
+        try:
+            entries = list(self.root.iterdir())
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise IndexStateError(f"{self.root}: cannot read the index folder ({exc.strerror})") from None
+        foreign = []
+        for f in entries:
+            if f.name not in _OWN_ROOT and not _own_temp(f.name):
+                foreign.append(f.name)
+            elif f.name in ("segments", "cache") and f.is_dir() and any(f.iterdir()):
+                foreign.append(f"{f.name}/")
+            elif f.name in ("segments", "cache", "transcripts") and not f.is_dir():
+                foreign.append(f.name)
+        if foreign:
+            shown = ", ".join(sorted(foreign)[:3]) + (" ..." if len(foreign) > 3 else "")
+            raise IndexStateError(
+                f"{self.root}: not empty and not an hmsearch index (it holds {shown}); "
+                f"pass an empty or new folder as --index-dir"
+            )
 
     def _segment_paths(self, key: str) -> tuple[Path, Path]:
         folder = self.root / "segments"  # not with_suffix: an id may contain dots ("python-3.7")
@@ -184,12 +236,15 @@ class IndexStore:
             arr = np.load(npy_path, mmap_mode="r", allow_pickle=False)
             if arr.ndim != 2 or arr.shape != (rec.n_passages, dim) or arr.dtype != np.float32:
                 raise ValueError(f"shape {arr.shape} {arr.dtype}, expected ({rec.n_passages}, {dim}) float32")
-            return np.asarray(arr)
+            out = np.asarray(arr)
+            if not np.isfinite(out).all():  # a NaN would silently drop the episode from dense search
+                raise ValueError("vectors that are not finite (NaN or inf)")
+            return out
         except FileNotFoundError:
             raise IndexStateError(
                 f"{npy_path}: missing segment file of episode '{episode_id}'; run `hmsearch repair`"
             ) from None
-        except (ValueError, OSError, EOFError) as exc:
+        except (ValueError, OSError, EOFError, TypeError, AttributeError) as exc:
             raise IndexStateError(
                 f"{npy_path}: damaged segment file of episode '{episode_id}' ({one_line(exc)}); run `hmsearch repair`"
             ) from None
@@ -232,46 +287,70 @@ class IndexStore:
     def dense(self) -> DenseIndex:
         """The FAISS index over every passage, loaded from the cache or rebuilt from episode files."""
         if self._dense is None:
-            manifest, rows = self.require(), self.rows()
-
-            def load(path: Path) -> DenseIndex | None:
-                index = DenseIndex.load(path)
-                return index if index.size == rows.total and index.dim == manifest.dim else None
-
-            self._dense = load_or_build(
-                self._dense_path(),
-                load=load,
-                save=DenseIndex.save,
-                folder=False,
-                what="FAISS",
-                build=lambda: DenseIndex.build(self.index_kind(), manifest.dim, (self.vectors(i) for i in rows.ids)),
-            )
+            self._dense = self._build_dense()
         return self._dense
+
+    def _build_dense(self, *, force: bool = False) -> DenseIndex:
+        manifest, rows = self.require(), self.rows()
+
+        def load(path: Path) -> DenseIndex | None:
+            index = DenseIndex.load(path)
+            return index if index.size == rows.total and index.dim == manifest.dim else None
+
+        return load_or_build(
+            self._dense_path(),
+            load=load,
+            save=DenseIndex.save,
+            folder=False,
+            what="FAISS",
+            build=lambda: DenseIndex.build(self.index_kind(), manifest.dim, (self.vectors(i) for i in rows.ids)),
+            force=force,
+        )
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index over every passage, loaded from the cache or rebuilt from episode files."""
         if self._lexical is None:
-            total = self.rows().total
-
-            def load(path: Path) -> LexicalIndex | None:
-                index = LexicalIndex.load(path)
-                return index if index.size == total else None
-
-            def build() -> LexicalIndex:
-                texts = list(self.passage_texts())
-                return LexicalIndex.build((t for t, _ in texts), (lang for _, lang in texts))
-
-            self._lexical = load_or_build(
-                self._lexical_path(), load=load, build=build, save=LexicalIndex.save, folder=True, what="BM25"
-            )
+            self._lexical = self._build_lexical()
         return self._lexical
+
+    def _build_lexical(self, *, force: bool = False) -> LexicalIndex:
+        total = self.rows().total
+
+        def load(path: Path) -> LexicalIndex | None:
+            index = LexicalIndex.load(path)
+            return index if index.size == total else None
+
+        def build() -> LexicalIndex:
+            texts = list(self.passage_texts())
+            return LexicalIndex.build((t for t, _ in texts), (lang for _, lang in texts))
+
+        return load_or_build(
+            self._lexical_path(),
+            load=load,
+            build=build,
+            save=LexicalIndex.save,
+            folder=True,
+            what="BM25",
+            force=force,
+        )
 
     # ---- writing -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def writing(self, *, wait: bool = False) -> Iterator[IndexStore]:
-        """Hold the index's write lock (one writer at a time; readers never block)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    def writing(self, *, wait: bool = False, repair: bool = False) -> Iterator[IndexStore]:
+        """Hold the index's write lock (one writer at a time; readers never block).
+
+        A folder with no manifest must be empty (or hmsearch's own, empty); one whose manifest is
+        lost but whose episode files are there is refused until repaired (``repair=True`` is the
+        repair itself)."""
+        if not repair:
+            self.check_writable()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndexStateError(
+                f"{self.root}: cannot write the index ({exc.strerror or exc}); is the folder read-only?"
+            ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -287,6 +366,15 @@ class IndexStore:
         finally:
             self._lock_fd = None
             os.close(fd)  # closing releases the flock (so does the kernel if we are killed)
+
+    def check_writable(self) -> None:
+        """Refuse, before any work, to write where a writer would lose data: a folder that is not an
+        index, or an index whose manifest.json is lost (run repair)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise IndexStateError(f"{self.root}: is a file, not an index folder")
+        if not (self.root / MANIFEST).exists():
+            self._refuse_lost_manifest()
+            self._refuse_foreign_folder()
 
     def _require_lock(self) -> None:
         if self._lock_fd is None:
@@ -344,6 +432,16 @@ class IndexStore:
         self._require_lock()
         if vectors.shape != (len(passages), manifest.dim):
             raise ValueError(f"vectors {vectors.shape} do not match {len(passages)} passages of dim {manifest.dim}")
+        if not np.isfinite(vectors).all():
+            raise ValueError("vectors that are not finite (NaN or inf): the encoder failed")
+        try:
+            self._write_episode_files(manifest, record, passages, vectors)
+        except OSError as exc:
+            raise IndexStateError(f"{self.root}: cannot write episode '{record.id}' ({exc.strerror or exc})") from None
+
+    def _write_episode_files(
+        self, manifest: Manifest, record: EpisodeRecord, passages: list[Passage], vectors: np.ndarray
+    ) -> None:
         npy_path, meta_path = self._segment_paths(record.segment)
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
@@ -376,6 +474,14 @@ class IndexStore:
         return removed
 
     def _commit(self, manifest: Manifest) -> None:
+        try:
+            self._write_manifest(manifest)
+        except OSError as exc:  # a full disk: the old manifest stands (atomic writes)
+            self._loaded = False
+            raise IndexStateError(f"{self.root}: cannot write the index ({exc.strerror or exc})") from None
+        self._drop_caches()
+
+    def _write_manifest(self, manifest: Manifest) -> None:
         manifest.generation += 1
         manifest.updated = now()
         current = self.manifest_path
@@ -383,7 +489,6 @@ class IndexStore:
             atomic_write(self.root / PREV_MANIFEST, current.read_bytes())
         atomic_write(current, manifest.to_json())
         self._manifest, self._loaded = manifest, True
-        self._drop_caches()
 
     def _drop_caches(self) -> None:
         """Forget what was loaded from the last manifest (FAISS, BM25, row table, passages)."""
@@ -392,6 +497,8 @@ class IndexStore:
 
     def _sweep(self) -> None:
         """Delete what no manifest names: episode files of killed runs, temp files, stale caches."""
+        if not (self.root / MANIFEST).exists():
+            return  # no index yet, or a lost manifest: nothing is known to be unused
         keep: set[str] = set()
         for path in (self.root / MANIFEST, self.root / PREV_MANIFEST):
             try:
@@ -400,14 +507,18 @@ class IndexStore:
                 continue
             except IndexStateError:
                 return  # a damaged manifest: delete nothing until it is repaired
-        for folder in (self.root / "segments", self.root / "transcripts", self.root):
-            if not folder.is_dir():
-                continue
-            for f in folder.iterdir():
-                if (f.name.endswith(".tmp") and f.name.startswith(".")) or (
-                    folder.name == "segments" and f.stem not in keep
-                ):
-                    f.unlink(missing_ok=True)
+        # Only names hmsearch writes: episode files no manifest names and temp files of killed runs.
+        segments = self.root / "segments"
+        for f in segments.iterdir() if segments.is_dir() else []:
+            if (_SEGMENT_NAME.fullmatch(f.name) and f.stem not in keep) or _own_temp(f.name):
+                f.unlink(missing_ok=True)
+        transcripts = self.root / "transcripts"
+        for f in transcripts.iterdir() if transcripts.is_dir() else []:
+            if _own_temp(f.name) and f.is_file():
+                f.unlink(missing_ok=True)
+        for f in self.root.iterdir():
+            if f.is_file() and _own_temp(f.name) and f.name.split(".")[1] == "manifest":
+                f.unlink(missing_ok=True)
         if self.manifest is not None:
             self._clear_cache(
                 keep=lambda name: (
@@ -422,7 +533,7 @@ class IndexStore:
         """Delete everything in cache/ but the entries ``keep`` names."""
         cache = self.root / "cache"
         for f in cache.iterdir() if cache.is_dir() else []:
-            if keep(f.name):
+            if keep(f.name) or not (_CACHE_NAME.fullmatch(f.name) or _own_temp(f.name)):
                 continue
             if f.is_dir():
                 shutil.rmtree(f, ignore_errors=True)
@@ -436,55 +547,92 @@ class IndexStore:
             self.dense()
             self.lexical()
 
-    def _manifest_from_segments(self) -> Manifest:
-        """A manifest rebuilt from self-describing episode files (newest per episode wins)."""
+    def _segment_records(
+        self, skip: AbstractSet[str] = frozenset()
+    ) -> dict[str, tuple[float, EpisodeRecord, dict[str, Any]]]:
+        """id -> (mtime, record, index info) of the newest intact, self-describing episode file pair
+        per episode in segments/, leaving out the segment keys in ``skip``."""
         newest: dict[str, tuple[float, EpisodeRecord, dict[str, Any]]] = {}
         folder = self.root / "segments"
         for meta_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            if meta_path.stem in skip or not _SEGMENT_NAME.fullmatch(meta_path.name):
+                continue
             try:
                 obj = json.loads(meta_path.read_bytes())
-                record, info = EpisodeRecord.from_dict(obj["record"]), obj["index"]
+                record, info = EpisodeRecord.from_dict(obj["record"]), dict(obj["index"])
+                str(info["embedding_model"]), int(info["dim"]), dict(info["chunking"])
                 if not meta_path.with_suffix(".npy").is_file() or record.segment != meta_path.stem:
                     continue
-            except (ValueError, KeyError, TypeError, AttributeError):
+                mtime = meta_path.stat().st_mtime
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError):
                 continue
-            mtime = meta_path.stat().st_mtime
             if record.id not in newest or mtime > newest[record.id][0]:
                 newest[record.id] = (mtime, record, info)
-        if not newest:
-            raise IndexStateError(
-                f"{self.manifest_path}: damaged, with no previous manifest and no segment "
-                f"files to rebuild from; index your episodes again"
+        return newest
+
+    def _recovered_manifest(self) -> tuple[Manifest, str]:
+        """A manifest for a lost or damaged manifest.json: the previous manifest, plus every episode
+        whose self-describing files it does not name (those of the last commit, which the lost
+        manifest named: issue 12, finding 6); without a previous one, every episode file."""
+        prev_path = self.root / PREV_MANIFEST
+        prev = None
+        with contextlib.suppress(FileNotFoundError, IndexStateError, OSError):
+            prev = Manifest.from_json(prev_path.read_bytes(), name=str(prev_path))
+        found = self._segment_records(skip={r.segment for r in prev.episodes.values()} if prev else set())
+        if prev is None:
+            if not found:
+                raise IndexStateError(
+                    f"{self.manifest_path}: damaged or missing, with no previous manifest and no segment "
+                    f"files to rebuild from; index your episodes again"
+                )
+            ordered = sorted(found.values(), key=lambda t: t[0])
+            info = ordered[-1][2]
+            manifest = Manifest(
+                embedding_model=str(info["embedding_model"]),
+                dim=int(info["dim"]),
+                chunking=dict(info["chunking"]),
+                episodes={r.id: r for _, r, i in ordered if i["embedding_model"] == info["embedding_model"]},
+                created=now(),
             )
-        ordered = sorted(newest.values(), key=lambda t: t[0])
-        info = ordered[-1][2]
-        return Manifest(
-            embedding_model=info["embedding_model"],
-            dim=int(info["dim"]),
-            chunking=info["chunking"],
-            episodes={r.id: r for _, r, i in ordered if i["embedding_model"] == info["embedding_model"]},
-            created=now(),
+            return manifest, f"rebuilt {MANIFEST} from {len(manifest.episodes)} episode files"
+        added = []
+        for _, record, info in sorted(found.values(), key=lambda t: t[0]):
+            if info["embedding_model"] == prev.embedding_model and int(info["dim"]) == prev.dim:
+                prev.episodes.pop(record.id, None)
+                prev.episodes[record.id] = record
+                added.append(record.id)
+        note = f"restored {MANIFEST} from {PREV_MANIFEST}" + (
+            f" and the newer episode files of {', '.join(added)}" if added else ""
         )
+        return prev, note
 
     def repair(self, *, model_cache_ok: Callable[[Path, str], bool] | None = None) -> list[str]:
         """Bring a damaged index back to its last good state; returns what was done.
 
+        A damaged or lost manifest is rebuilt from the previous one and the episode files; an
+        episode whose files are damaged is dropped (and listed). The search caches are rebuilt
+        beside the old ones, which are replaced only when the new ones are saved.
         ``model_cache_ok(folder, model)`` says whether a per-model cache (the exported query
         encoder) is sound; one that is not is dropped (the next indexing run exports it again)."""
         self._require_lock()
+        try:
+            return self._repair(model_cache_ok)
+        except OSError as exc:
+            raise IndexStateError(f"{self.root}: repair cannot write ({exc.strerror or exc})") from None
+
+    def _repair(self, model_cache_ok: Callable[[Path, str], bool] | None) -> list[str]:
         done: list[str] = []
+        problem = None
         try:
             manifest = self._read_manifest(self.manifest_path)
+            if manifest is None and self._has_episode_files():
+                problem = f"{MANIFEST} was missing"
         except IndexStateError as exc:
-            prev = self.root / PREV_MANIFEST
-            try:
-                manifest = Manifest.from_json(prev.read_bytes(), name=str(prev))
-                atomic_write(self.manifest_path, prev.read_bytes())
-                done.append(f"restored {MANIFEST} from {PREV_MANIFEST} ({exc})")
-            except (FileNotFoundError, IndexStateError):
-                manifest = self._manifest_from_segments()
-                atomic_write(self.manifest_path, manifest.to_json())
-                done.append(f"rebuilt {MANIFEST} from {len(manifest.episodes)} segment files ({exc})")
+            manifest, problem = None, str(exc).split(";")[0]
+        if problem:
+            manifest, how = self._recovered_manifest()
+            atomic_write(self.manifest_path, manifest.to_json())
+            done.append(f"{how} ({problem})")
         if manifest is None:
             return done
         self._manifest, self._loaded = manifest, True
@@ -509,9 +657,11 @@ class IndexStore:
                 model_cache_ok is None or model_cache_ok(self.root / "cache" / name, model)
             )
 
-        self._clear_cache(keep=keep)
+        # Rebuilt beside the old caches: a cache that cannot be saved (full disk) leaves the old one.
         self._drop_caches()
-        self.dense()
-        self.lexical()
+        self._dense = self._build_dense(force=True)
+        self._lexical = self._build_lexical(force=True)
+        current = {self._dense_path().name, self._lexical_path().name}
+        self._clear_cache(keep=lambda name: name in current or keep(name))
         done.append("rebuilt the search cache")
         return done

@@ -47,7 +47,7 @@ def index_paths(
     """Index every episode under ``paths`` that is new or changed. The caller holds the write lock."""
     emit = on_event or no_events
     report = IndexReport()
-    sources, errors = discover(paths)
+    sources, errors = discover(paths, exclude=[store.root])
     for name, reason in errors:
         report.fail(name, reason, emit)
     return index_sources(sources, store, encoder=encoder, options=options, on_event=emit, report=report)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import calendar
 import contextlib
 import hashlib
+import http.client
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -20,10 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ..audio import AUDIO_SUFFIXES
+from ..config import setting
 from ..errors import InputError, one_line
 from .events import IndexReport
 
-TIMEOUT = 30.0  # seconds per network read
+TIMEOUT = 30.0  # seconds per network read (the whole download has setting download_deadline)
+BLOCK = 1 << 16  # bytes read at a time
+FEED_SCHEMES = ("http", "https")  # what a URL taken from a feed may be: never file:, ftp: ...
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 USER_AGENT = "hmsearch/0.1 (+podcast search)"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 # Podcasting 2.0 transcript types we can read, best first (JSON carries word timestamps).
@@ -119,6 +126,50 @@ def _is_url(s: str) -> bool:
     return urlparse(s).scheme in ("http", "https", "file")
 
 
+def excerpt(text: object, limit: int = 80) -> str:
+    """Text from outside (a server's reason phrase, a URL from a feed) for an error message: at
+    most ``limit`` characters, control characters escaped."""
+    s = str(text)
+    s = s if len(s) <= limit else s[:limit] + "..."
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+
+
+def check_feed_url(url: str) -> None:
+    """A URL named by a feed (enclosure, transcript) must be http(s): a remote feed must not make
+    hmsearch read local files (file://) or speak other protocols (issue 12, finding 1)."""
+    scheme = urlparse(url).scheme.lower()
+    if scheme not in FEED_SCHEMES:
+        raise DownloadError(f"{excerpt(url, 120)}: not fetched: a feed's URLs must be http or https, not {scheme!r}")
+
+
+class _Budget:
+    """The limits of one download: bytes at most and an overall deadline (a server trickling a
+    byte every few seconds never times out a single read: issue 12, finding 11)."""
+
+    def __init__(self, url: str, max_bytes: int, what: str) -> None:
+        self.url, self.max_bytes, self.what = url, max_bytes, what
+        self.seconds = float(setting("download_deadline"))
+        self.deadline = time.monotonic() + self.seconds
+
+    def check(self, size: int) -> None:
+        if size > self.max_bytes:
+            raise DownloadError(
+                f"{excerpt(self.url, 120)}: {self.what} larger than {self.max_bytes >> 20} MB; not downloaded "
+                f"(setting {'feed_max_mb' if self.what == 'feed' else 'download_max_mb'})"
+            )
+        if time.monotonic() > self.deadline:
+            raise DownloadError(
+                f"{excerpt(self.url, 120)}: {self.what} download took longer than {self.seconds:.0f} s; "
+                f"given up (setting download_deadline)"
+            )
+
+
+def _read_block(response: Any) -> bytes:
+    """What the server has sent, up to BLOCK bytes, without waiting for a whole block."""
+    read1 = getattr(response, "read1", None)
+    return bytes(read1(BLOCK) if read1 is not None else response.read(BLOCK))
+
+
 def _open(url: str, headers: dict[str, str] | None = None) -> Any:
     # the user's own feed, and the URLs it names
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})  # noqa: S310
@@ -127,24 +178,45 @@ def _open(url: str, headers: dict[str, str] | None = None) -> Any:
 
 def _net_reason(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
+        return f"HTTP {exc.code} {excerpt(exc.reason, 60)}"
     if isinstance(exc, urllib.error.URLError):
-        return f"network error ({exc.reason})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return f"network error ({excerpt(exc.reason, 80)})"
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"connection closed after {len(exc.partial)} bytes, {exc.expected} short"
+    return f"{type(exc).__name__}: {excerpt(exc, 80)}" if str(exc) else type(exc).__name__
 
 
 def fetch_feed(source: str) -> bytes:
-    """The feed's bytes, from a URL or a local file."""
+    """The feed's bytes, from a URL or a local file (at most setting feed_max_mb, within the
+    download deadline)."""
+    max_bytes = int(setting("feed_max_mb")) << 20
     if _is_url(source):
+        budget = _Budget(source, max_bytes, "feed")
         try:
             with _open(source) as response:
-                return bytes(response.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+                length = response.headers.get("Content-Length")
+                if length and length.isdigit():
+                    budget.check(int(length))
+                parts, size = [], 0
+                while block := _read_block(response):
+                    parts.append(block)
+                    size += len(block)
+                    budget.check(size)
+                if length and length.isdigit() and size < int(length):
+                    raise http.client.IncompleteRead(b"".join(parts), int(length) - size)
+                return b"".join(parts)
+        except DownloadError as exc:
+            raise FeedError(str(exc)) from None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
             raise FeedError(f"{source}: cannot fetch feed: {_net_reason(exc)}") from None
     try:
+        if Path(source).stat().st_size > max_bytes:
+            raise FeedError(f"{source}: feed larger than {max_bytes >> 20} MB (setting feed_max_mb)")
         return Path(source).read_bytes()
     except FileNotFoundError:
         raise FeedError(f"{source}: no such feed file") from None
+    except IsADirectoryError:
+        raise FeedError(f"{source}: is a folder, not a feed file") from None
     except OSError as exc:
         raise FeedError(f"{source}: cannot read feed ({exc.strerror})") from None
 
@@ -171,7 +243,7 @@ def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[st
     parsed = feedparser.parse(data)
     if not parsed.entries:
         reason = getattr(parsed, "bozo_exception", None)
-        detail = f" ({one_line(reason)})" if reason else ""
+        detail = f" ({excerpt(one_line(reason), 100)})" if reason else ""
         raise FeedError(f"{name}: not a podcast feed: no items found{detail}")
     extra = _all_transcripts(data)
     items, errors, seen = [], [], set()
@@ -234,8 +306,11 @@ def download(
     expected_length: int | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Path:
-    """Download ``url`` to ``target``: into ``.<name>.part`` first (resumed with a Range request
-    when a previous run left one), checked for content type and length, then renamed."""
+    """Download ``url`` (http or https) to ``target``: into ``.<name>.part`` first (resumed with a
+    Range request when a previous run left one), checked for content type, length, size (setting
+    download_max_mb) and time (download_deadline), then renamed. Files are private to the user."""
+    check_feed_url(url)
+    budget = _Budget(url, int(setting("download_max_mb")) << 20, "download")
     part = target.with_name(f".{target.name}.part")
     target.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.exists() else 0
@@ -247,14 +322,16 @@ def download(
             response = None
         else:
             raise DownloadError(f"{url}: download failed: {_net_reason(exc)}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         raise DownloadError(f"{url}: download failed: {_net_reason(exc)}") from None
     total = None
     if response is not None:
         with response:
             ctype = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             if expect and ctype and not ctype.startswith(expect):
-                raise DownloadError(f"{url}: served {ctype}, not {' or '.join(e.rstrip('/') for e in expect)}")
+                raise DownloadError(
+                    f"{url}: served {excerpt(ctype, 40)}, not {' or '.join(e.rstrip('/') for e in expect)}"
+                )
             length = response.headers.get("Content-Length")
             if response.status == 206:
                 m = re.match(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
@@ -266,16 +343,29 @@ def download(
             else:
                 have, mode = 0, "wb"  # the server ignored the range: start again
                 total = int(length) if length and length.isdigit() else None
+            if total:
+                try:
+                    budget.check(total)
+                except DownloadError:
+                    part.unlink(missing_ok=True)
+                    raise
             try:
-                with open(part, mode) as fh:
-                    while block := response.read(1 << 16):
+                fd = os.open(part, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC), 0o600)
+                os.fchmod(fd, 0o600)  # private, like everything downloaded (a part of an older run too)
+                with os.fdopen(fd, mode) as fh:
+                    while block := _read_block(response):
                         fh.write(block)
                         have += len(block)
+                        if have > budget.max_bytes:
+                            fh.close()
+                            part.unlink(missing_ok=True)  # an endless body: nothing to resume
+                            budget.check(have)
+                        budget.check(0)  # the deadline; what came so far is kept for the next run
                         if progress:
                             progress(have, total)
                     fh.flush()
                     os.fsync(fh.fileno())
-            except (OSError, ValueError) as exc:  # IncompleteRead, reset, timeout: keep the part
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # cut off, reset, timeout: keep the part
                 raise DownloadError(
                     f"{url}: download interrupted after {have} bytes ({_net_reason(exc)}); the next run resumes it"
                 ) from None
@@ -304,7 +394,9 @@ def local_name(item: FeedItem, suffix: str) -> str:
 
 
 def _audio_suffix(item: FeedItem) -> str:
+    """The saved file's extension: one of the audio extensions hmsearch reads, never one the feed
+    makes up (.html, .sh: issue 12, finding 2)."""
     path_suffix = Path(urlparse(item.enclosure or "").path).suffix.lower()
-    if path_suffix and len(path_suffix) <= 5:
+    if path_suffix in AUDIO_SUFFIXES:
         return path_suffix
     return EXTENSIONS.get((item.enclosure_type or "").lower(), ".mp3")

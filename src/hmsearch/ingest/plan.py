@@ -84,6 +84,12 @@ def plan_sources(
     for source in sources:
         previous: EpisodeRecord | None = manifest.episodes.get(source.id) if manifest else None
         try:
+            if previous is not None and previous.feed and not source.feed:
+                # A feed's episode is the feed's: a local file of the same stem does not replace it.
+                raise InputError(
+                    f"{source.name}: episode id '{source.id}' belongs to a feed episode "
+                    f"({previous.feed.get('url')}); rename the file or remove that episode first"
+                )
             inputs: dict[str, Any] = {}
             prev_inputs = previous.inputs if previous else {}
             if source.audio:

@@ -35,11 +35,19 @@ class Source:
         return str(self.transcript or self.audio) if (self.transcript or self.audio) else self.id
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
+def _printable_name(f: Path) -> str:
+    """A file name for a message: bytes that are not UTF-8 shown as escapes."""
+    return os.fsencode(f).decode("utf-8", "backslashreplace")
+
+
+def discover(paths: Iterable[Path], *, exclude: Iterable[Path] = ()) -> tuple[list[Source], list[tuple[str, str]]]:
     """Group the audio and transcript files under ``paths`` into Sources, by folder and stem.
 
     Returns the sources and (path, reason) for paths that do not exist or hold nothing usable.
+    Folders in ``exclude`` (the index itself, when `hmsearch index .` walks the folder it is in)
+    are not walked.
     """
+    skip = {Path(p).resolve() for p in exclude}
     known = AUDIO_SUFFIXES + TRANSCRIPT_SUFFIXES
     groups: dict[tuple[Path, str], dict[str, Path]] = {}
     errors: list[tuple[str, str]] = []
@@ -49,6 +57,12 @@ def discover(paths: Iterable[Path]) -> tuple[list[Source], list[tuple[str, str]]
         if suffix not in known:
             if explicit:
                 errors.append((str(f), f"{f}: not an audio or transcript file (known: {' '.join(known)})"))
+            return
+        try:
+            str(f).encode("utf-8")
+        except UnicodeEncodeError:  # a name that is not UTF-8 cannot go into the manifest
+            name = _printable_name(f)
+            errors.append((name, f"{name}: file name is not valid UTF-8; rename the file"))
             return
         kind = "audio" if suffix in AUDIO_SUFFIXES else "transcript"
         slot = groups.setdefault((f.parent.resolve(), f.stem), {})
@@ -65,8 +79,10 @@ def discover(paths: Iterable[Path]) -> tuple[list[Source], list[tuple[str, str]]
         if not path.exists():
             errors.append((str(path), f"{path}: no such file or folder"))
         elif path.is_dir():
+            if path.resolve() in skip:
+                continue
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and Path(root, d).resolve() not in skip)
                 for name in sorted(files):
                     if not name.startswith("."):
                         consider(Path(root) / name, explicit=False)

@@ -9,13 +9,18 @@ committed, retried on the next run.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..embed import Encoder
-from ..errors import HmsearchError
+from ..errors import HmsearchError, IndexLockedError
 from ..index import IndexStore
+from ..index.manifest import Manifest
 from . import IndexOptions, index_sources
 from .events import EventFn, IndexEvent, no_events
 from .feeds import (
@@ -26,13 +31,17 @@ from .feeds import (
     UpdateReport,
     _audio_suffix,
     _is_url,
+    check_feed_url,
     download,
+    excerpt,
     fetch_feed,
     local_name,
     parse_feed,
 )
 from .plan import plan_feed_items
 from .sources import Source
+
+DOWNLOAD_LOCK = ".hmsearch-download.lock"  # in the audio folder, while a job downloads into it
 
 
 def update_feed(
@@ -46,11 +55,19 @@ def update_feed(
     limit: int | None = None,
     dry_run: bool = False,
     prune: bool = False,
+    wait: bool = False,
     on_event: EventFn | None = None,
 ) -> UpdateReport:
-    """Bring the index up to date with ``feed``. The caller holds the write lock (except for a dry run)."""
+    """Bring the index up to date with ``feed``.
+
+    The feed and its items are fetched without the write lock (a slow server holds up no other
+    job); the lock is taken (``wait``: waiting for it) only to index and prune. A dry run takes
+    no lock. An item whose GUID is the id of an episode this feed does not own (a local file's
+    stem, another feed's GUID) is a failed item: a feed replaces only its own episodes."""
     emit = on_event or no_events
     report = UpdateReport()
+    if not dry_run:
+        store.check_writable()  # before any download
     items, errors = parse_feed(fetch_feed(feed), name=feed)
     for guid, reason in errors:
         report.index.fail(guid, reason, emit)
@@ -62,38 +79,111 @@ def update_feed(
     if limit is not None:
         report.skipped += max(0, len(items) - limit)
         items = items[:limit]
-    manifest = store.manifest
     feed_key = feed if _is_url(feed) else str(Path(feed).resolve())
+    items = _owned(items, store.manifest, feed_key, report, emit)
     sources: list[Source] = []
-    for item, action in plan_feed_items(items, manifest, force=options.force):
-        report.planned.append((item.guid, action))
-        if dry_run or action == "unchanged":
-            if action == "unchanged":
-                report.index.unchanged.append(item.guid)
-                emit(IndexEvent("unchanged", item.guid))
-            continue
-        emit(IndexEvent("download", item.guid, item.title))
-        try:
-            sources.append(_fetch_item(item, feed_key, audio_dir))
-        except HmsearchError as exc:
-            report.index.fail(item.guid, f"{item.guid}: {exc}", emit)
-    if prune and manifest is not None:
-        listed = {i.guid for i in items} | {g for g, _ in errors}
-        for episode_id, rec in list(manifest.episodes.items()):
-            if (rec.feed or {}).get("url") == feed_key and episode_id not in listed and not since and limit is None:
-                report.pruned.append(episode_id)
-                if not dry_run:
-                    store.remove_episode(episode_id)
-                    emit(IndexEvent("pruned", episode_id))
-    if dry_run or not sources:
-        if report.pruned and not dry_run:
-            store.finish()
+    with contextlib.ExitStack() as downloading:
+        locked = False
+        for item, action in plan_feed_items(items, store.manifest, force=options.force):
+            report.planned.append((item.guid, action))
+            if dry_run or action == "unchanged":
+                if action == "unchanged":
+                    report.index.unchanged.append(item.guid)
+                    emit(IndexEvent("unchanged", item.guid))
+                continue
+            if not locked:
+                downloading.enter_context(_download_lock(audio_dir, wait=wait))
+                locked = True
+            emit(IndexEvent("download", item.guid, item.title))
+            try:
+                sources.append(_fetch_item(item, feed_key, audio_dir))
+            except HmsearchError as exc:
+                report.index.fail(item.guid, f"{item.guid}: {exc}", emit)
+    listed = {i.guid for i in items} | {g for g, _ in errors} | {g for g, _ in report.index.failed}
+    if dry_run:
+        if prune and store.manifest is not None and not since and limit is None:
+            report.pruned.extend(_unlisted(store.manifest, feed_key, listed))
         return report
-    # Already planned by feed fingerprint above: every fetched item is (re)indexed.
-    index_sources(
-        sources, store, encoder=encoder, options=replace(options, force=True), on_event=emit, report=report.index
-    )
+    with store.writing(wait=wait):
+        manifest = store.manifest  # re-read under the lock: another job may have committed
+        owned_ids = {i.guid for i in _owned(items, manifest, feed_key, report, emit)}
+        sources = [s for s in sources if s.id in owned_ids]
+        if prune and manifest is not None and not since and limit is None:
+            for episode_id in _unlisted(manifest, feed_key, listed):
+                report.pruned.append(episode_id)
+                store.remove_episode(episode_id)
+                emit(IndexEvent("pruned", episode_id))
+        if not sources:
+            if report.pruned:
+                store.finish()
+            return report
+        # Already planned by feed fingerprint above: every fetched item is (re)indexed.
+        index_sources(
+            sources, store, encoder=encoder, options=replace(options, force=True), on_event=emit, report=report.index
+        )
+    _remove_failed(sources, report)
     return report
+
+
+@contextlib.contextmanager
+def _download_lock(audio_dir: Path, *, wait: bool) -> Iterator[None]:
+    """One job at a time downloads into a folder (two would write the same partial files); held
+    only while downloading, not while indexing."""
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(audio_dir / DOWNLOAD_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise IndexLockedError(
+                f"{audio_dir}: another hmsearch job is downloading into this folder; "
+                f"wait for it to finish (or pass --wait)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _owned(
+    items: list[FeedItem], manifest: Manifest | None, feed_key: str, report: UpdateReport, emit: EventFn
+) -> list[FeedItem]:
+    """The items this feed may (re)index: new ids, or episodes it owns. The others are failed items."""
+    out = []
+    for item in items:
+        record = manifest.episodes.get(item.guid) if manifest else None
+        if record is not None and (record.feed or {}).get("url") != feed_key:
+            owner = (record.feed or {}).get("url") or record.episode.source or "a local file"
+            report.index.fail(
+                item.guid,
+                f"{item.guid}: the GUID is the id of an episode this feed does not own ({excerpt(owner, 100)}); "
+                f"not indexed (remove that episode first to let the feed have it)",
+                emit,
+            )
+            continue
+        out.append(item)
+    return out
+
+
+def _unlisted(manifest: Manifest, feed_key: str, listed: set[str]) -> list[str]:
+    """Episodes of this feed that it no longer lists."""
+    return [
+        episode_id
+        for episode_id, rec in manifest.episodes.items()
+        if (rec.feed or {}).get("url") == feed_key and episode_id not in listed
+    ]
+
+
+def _remove_failed(sources: list[Source], report: UpdateReport) -> None:
+    """Delete the downloaded files of items that failed (a web page saved as audio, a transcript
+    that does not parse): nothing of a failed item stays behind (issue 12, finding 2). Interrupted
+    downloads keep their hidden ``.part`` file, which the next run resumes."""
+    failed = {name for name, _ in report.index.failed}
+    for source in sources:
+        if source.name in failed:
+            for path in (source.audio, source.transcript):
+                if path is not None:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
 
 
 def _fetch_item(item: FeedItem, feed_key: str, audio_dir: Path) -> Source:
@@ -107,6 +197,7 @@ def _fetch_item(item: FeedItem, feed_key: str, audio_dir: Path) -> Source:
     }
     if item.transcripts:
         url, ctype = item.transcripts[0]
+        check_feed_url(url)
         path = audio_dir / local_name(item, TRANSCRIPT_TYPES[ctype])
         download(
             url,
@@ -116,6 +207,7 @@ def _fetch_item(item: FeedItem, feed_key: str, audio_dir: Path) -> Source:
         return Source(id=item.guid, transcript=path, **meta)
     if not item.enclosure:
         raise DownloadError(f"item '{item.title}' has no enclosure")
+    check_feed_url(item.enclosure)
     path = audio_dir / local_name(item, _audio_suffix(item))
     if not (path.is_file() and item.enclosure_length and path.stat().st_size == item.enclosure_length):
         download(item.enclosure, path, expect=AUDIO_TYPES, expected_length=item.enclosure_length)

@@ -35,12 +35,24 @@ PHRASE_MIN_WORDS = 5
 PHRASE_MIN_SIMILARITY = 0.7
 
 
+def _check_text(text: str, what: str) -> None:
+    """A query must be text that can be written as UTF-8: bytes from a terminal in another encoding
+    arrive as lone surrogates (issue 12, finding 18)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"the {what} is not valid UTF-8 text: check the terminal's encoding") from None
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str
     k: int = 5
     mode: str = "hybrid"
     filters: Filters = field(default_factory=Filters)
+
+    def __post_init__(self) -> None:
+        _check_text(self.query, "query")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchRequest:
@@ -59,6 +71,9 @@ class AskRequest:
     mode: str = "hybrid"
     filters: Filters = field(default_factory=Filters)
     max_sentences: int = 3
+
+    def __post_init__(self) -> None:
+        _check_text(self.question, "question")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AskRequest:
