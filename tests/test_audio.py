@@ -136,3 +136,19 @@ def test_block_bounds_cover_the_audio_and_cut_in_pauses():
     # shorter than a block: one block; empty audio: one empty block
     assert block_bounds(audio[: 5 * sr], block=10.0, search=4.0) == [(0, 5 * sr)]
     assert block_bounds(np.zeros(0, np.float32)) == [(0, 0)]
+
+
+def test_measure_audio_is_decode_audio_without_the_samples(speech, tmp_path):
+    """Same length and same errors as decode_audio: what indexing runs when a transcript is beside
+    the audio (constant memory however long the episode)."""
+    from hmsearch.audio import measure_audio
+
+    mp3 = encode(speech, tmp_path / "ep.mp3", *FORMATS[".mp3"])
+    assert measure_audio(mp3) == pytest.approx(len(decode_audio(mp3)) / SAMPLE_RATE, abs=1e-9)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(mp3.read_bytes()[: mp3.stat().st_size // 3])
+    with pytest.raises(AudioError, match="truncated") as a:
+        decode_audio(cut)
+    with pytest.raises(AudioError, match="truncated") as b:
+        measure_audio(cut)
+    assert str(a.value) == str(b.value)

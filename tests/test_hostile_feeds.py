@@ -59,7 +59,9 @@ class HostileServer:
                             self.wfile.flush()
                             time.sleep(0.2)
                     elif fault == "endless":
-                        while True:
+                        # "endless" to a client capped at a few MB; a finite 256 MB so that a cap
+                        # that regresses fails the test instead of filling the disk
+                        for _ in range(4096):
                             self.wfile.write(b"\0" * 65536)
                     elif fault == "short":
                         self.wfile.write(body[: len(body) // 3])

@@ -84,32 +84,57 @@ def decode_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
     Raises AudioError for empty, non-audio, undecodable and truncated files.
     """
+    buffer = _Samples()
+    _decode(path, sample_rate, buffer)
+    return buffer.array()
+
+
+def measure_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> float:
+    """Decode all of ``path`` as :func:`decode_audio` does (the same checks and errors) but keep
+    nothing: its true length in seconds, in constant memory (indexing audio that has its
+    transcript beside it needs no samples)."""
+    counter = _Count()
+    _decode(path, sample_rate, counter)
+    return counter.n / sample_rate
+
+
+def _decode(path: Path, sample_rate: int, sink: _Samples | _Count) -> None:
     import av
 
     container = _open(path)
-    buffer = _Samples()
     try:
         stream = container.streams.audio[0]
         declared = _declared_duration(stream, container)
-        buffer.reserve(int(min(declared, MAX_RESERVE_SECONDS) * sample_rate * 1.01) + sample_rate)
+        sink.reserve(int(min(declared, MAX_RESERVE_SECONDS) * sample_rate * 1.01) + sample_rate)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    buffer.append(out.to_ndarray().reshape(-1))
+                    sink.append(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):
-                buffer.append(out.to_ndarray().reshape(-1))
+                sink.append(out.to_ndarray().reshape(-1))
         except av.FFmpegError as exc:
             raise AudioError(f"{path}: audio data is damaged ({_reason(exc)})") from None
     finally:
         container.close()
-    samples = buffer.array()
-    if samples.size == 0:
+    if sink.n == 0:
         raise AudioError(f"{path}: no audio could be decoded")
-    decoded = samples.size / sample_rate
+    decoded = sink.n / sample_rate
     if declared > 1.0 and decoded < TRUNCATION_TOLERANCE * declared:
         raise AudioError(f"{path}: truncated audio (decoded {decoded:.1f} s of the {declared:.1f} s the file declares)")
-    return samples
+
+
+class _Count:
+    """A sink that only counts samples."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def reserve(self, n: int) -> None:
+        pass
+
+    def append(self, part: np.ndarray) -> None:
+        self.n += len(part)
 
 
 class _Samples:
@@ -121,6 +146,10 @@ class _Samples:
     def __init__(self) -> None:
         self._data = np.zeros(0, dtype=np.float32)
         self._size = 0
+
+    @property
+    def n(self) -> int:
+        return self._size
 
     def reserve(self, n: int) -> None:
         if n > len(self._data):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..asr import Transcriber
 from ..asr.store import transcribe_cached
-from ..audio import SAMPLE_RATE, decode_audio, probe_audio
+from ..audio import SAMPLE_RATE, decode_audio, measure_audio, probe_audio
 from ..chunk import ChunkSettings, chunk_transcript
 from ..embed import Encoder
 from ..errors import InputError
@@ -60,9 +60,13 @@ def build_episode(
         info = probe_audio(source.audio)
         title = source.title or info.title or source.id
         # Decoding all of it rejects a damaged or truncated file even when a transcript is beside
-        # it (a few seconds an hour of audio), and gives the true length.
-        samples = decode_audio(source.audio)
-        duration = len(samples) / SAMPLE_RATE
+        # it (a few seconds an hour of audio), and gives the true length; the samples are kept
+        # only when Whisper needs them.
+        if source.transcript or transcript is not None:
+            duration = measure_audio(source.audio)
+        else:
+            samples = decode_audio(source.audio)
+            duration = len(samples) / SAMPLE_RATE
         lap("decode")
     if source.transcript:
         transcript = read_transcript(source.transcript)
