@@ -213,6 +213,7 @@ class WebApp:
             Route("/episode/{episode_id}", self.episode_page),
             Route("/audio/{episode_id}", self.audio),
             Route("/static/{name}", self.static_file),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),  # none: browsers ask anyway
             Route("/api/search", self.api_search),
             Route("/api/ask", self.api_ask),
             Route("/api/episodes", self.api_episodes),
