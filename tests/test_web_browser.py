@@ -77,9 +77,10 @@ def site(tmp_path_factory):
     write_srt(eps / f"{EVIL_TITLE}.srt", EVIL_LINES)
     env = _env(home)
     index = home / "index"
-    subprocess.run(
-        [str(HMSEARCH), "-q", "--index-dir", str(index), "index", str(eps)], check=True, env=env, timeout=600
+    done = subprocess.run(
+        [str(HMSEARCH), "--index-dir", str(index), "index", str(eps)], env=env, capture_output=True, text=True
     )
+    assert done.returncode == 0, done.stdout + done.stderr
     port = _free_port()
     log = (home / "web.log").open("wb")
     proc = subprocess.Popen(
