@@ -22,8 +22,9 @@ HMSEARCH = Path(sys.executable).with_name("hmsearch")
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory):
+def index(tmp_path_factory, shared_model_dir):
     home = tmp_path_factory.mktemp("mcp-home")
+    (home / "models").symlink_to(shared_model_dir)
     eps = home / "eps"
     eps.mkdir()
     for name in ("hm-sample-001.mp3", "hm-sample-001.json"):
@@ -37,6 +38,8 @@ def index(tmp_path_factory):
 
 
 def _env(home: Path) -> dict[str, str]:
+    """A clean environment; models built from installed packages go to the session's shared folder
+    (conftest's shared_model_dir), which `home/models` links to."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HMSEARCH_")}
     env.update(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HMSEARCH_MODEL_DIR=str(home / "models"))
     return env

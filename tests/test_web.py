@@ -82,16 +82,25 @@ class Server:
         self.thread.join(10)
 
 
-@pytest.fixture
-def index(tmp_path):
-    folder = tmp_path / "eps"
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The sample episode and an SRT with markup in its title and text, indexed once."""
+    root = tmp_path_factory.mktemp("web-index")
+    folder = root / "eps"
     folder.mkdir()
     for name in ("hm-sample-001.mp3", "hm-sample-001.json"):
         shutil.copy(SAMPLE / name, folder / name)
     write_srt(folder / f"{EVIL_TITLE}.srt", EVIL_LINES)
-    store = IndexStore(tmp_path / "ix")
+    store = IndexStore(root / "ix")
     with store.writing():
         index_paths([folder], store, encoder=HashingEncoder(), options=OPTIONS)
+    return root / "ix"
+
+
+@pytest.fixture
+def index(built, tmp_path):
+    """A copy of it per test (some tests damage it or commit to it)."""
+    shutil.copytree(built, tmp_path / "ix")
     return tmp_path / "ix"
 
 

@@ -54,6 +54,8 @@ def _browser_paths() -> tuple[str, str]:
 
 
 def _env(home: Path) -> dict[str, str]:
+    """A clean environment; models built from installed packages go to the session's shared folder
+    (conftest's shared_model_dir), which `home/models` links to."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HMSEARCH_")}
     env.update(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HMSEARCH_MODEL_DIR=str(home / "models"))
     return env
@@ -66,10 +68,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, shared_model_dir):
     """`hmsearch web` over the indexed sample (and the evil SRT), on 127.0.0.1:PORT."""
     _browser_paths()
     home = tmp_path_factory.mktemp("web-home")
+    (home / "models").symlink_to(shared_model_dir)
     eps = home / "eps"
     eps.mkdir()
     for name in ("hm-sample-001.mp3", "hm-sample-001.json"):

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 PAGE_HITS = 10  # passages on the search page
+ANSWER_HITS = 3  # passages its answer sentences are picked from (as `hmsearch ask`)
 
 
 @dataclass(frozen=True)
@@ -301,13 +302,16 @@ class WebApp:
         form = pages.SearchForm(q, filters.episode or "", filters.since or "", filters.until or "")
         if not q.strip():
             return _html(pages.search_page(form, episodes, max_query=self.limits.max_query_chars))
-        result = self.service.ask(AskRequest(q, k=PAGE_HITS, filters=filters))
-        shown = {h.episode for h in result.hits} | {s.episode for s in result.answer}
+        # The answer as `ask` gives it (sentences scored within its 3 best passages: each passage's
+        # sentences are embedded, so 10 would cost 3x more), the results as `search -k 10`.
+        answer = self.service.ask(AskRequest(q, k=ANSWER_HITS, filters=filters)).answer
+        hits = self.service.search(SearchRequest(q, k=PAGE_HITS, filters=filters)).hits
+        shown = {h.episode for h in hits} | {s.episode for s in answer}
         body = pages.search_page(
             form,
             episodes,
-            answer=result.answer,
-            hits=result.hits,
+            answer=answer,
+            hits=hits,
             max_query=self.limits.max_query_chars,
             asked=True,
         )
