@@ -235,7 +235,7 @@ class WebApp:
 
     # ---- parameters ----------------------------------------------------------------------
     def _query(self, request: Request, *, required: bool) -> str:
-        q = request.query_params.get("q", "")
+        q = str(request.query_params.get("q", ""))
         if len(q) > self.limits.max_query_chars:
             raise InputError(f"the question is {len(q)} characters long: at most {self.limits.max_query_chars}")
         if "\x00" in q:
