@@ -177,7 +177,7 @@ def test_damaged_index_is_a_one_line_error(cli, sample_dir, hermetic):
     one_line_error(res, "manifest.json", "damaged", "hmsearch repair")
     assert cli("index", str(sample_dir)).exit_code == 4  # refuses to write over damage
     repaired = cli("repair")
-    assert repaired.exit_code == 0 and "rebuilt manifest.json from 1 segment" in repaired.stdout
+    assert repaired.exit_code == 0 and "rebuilt manifest.json from 1 episode file " in repaired.stdout
     hits = json.loads(cli("search", "LinkedIn", "--json").stdout)["hits"]
     assert hits and hits[0]["episode"] == "hm-sample-001"
     assert "1 unchanged" in cli("index", str(sample_dir)).stdout

@@ -393,12 +393,12 @@ def test_eval_asr_nst_faster_whisper_base(cli, tmp_path: Path, monkeypatch: pyte
     clips = ("u0042009", "u0042018")
     only = [arg for clip in clips for arg in ("--only", clip)]
     args = ["eval-asr", str(nst / "refs.tsv"), "--whisper-model", "base", "--whisper-engine", "faster-whisper"]
-    result = cli(*args, "--compute-type", "int8", "--beam-size", "5", *only, "--json")
+    result = cli(*args, "--compute-type", "int8", "--beam-size", "5", "--no-vad", *only, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert [i["name"] for i in report["items"]] == list(clips)
     assert report["model_id"] == "base@int8"
-    assert report["spec"]["decode"]["beam_size"] == 5
+    assert report["spec"]["decode"]["beam_size"] == 5 and report["spec"]["decode"]["vad_filter"] is False
     assert report["expected_language"] == "da" and report["language_correct"] == 2
     assert report["wer"] < 0.6, [i["raw_hypothesis"] for i in report["items"]]
     assert report["items"][1]["wer"] == 0.0  # base gets "det er også på tide" right

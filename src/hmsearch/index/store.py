@@ -594,7 +594,8 @@ class IndexStore:
                 episodes={r.id: r for _, r, i in ordered if i["embedding_model"] == info["embedding_model"]},
                 created=now(),
             )
-            return manifest, f"rebuilt {MANIFEST} from {len(manifest.episodes)} episode files"
+            n = len(manifest.episodes)
+            return manifest, f"rebuilt {MANIFEST} from {n} episode file{'' if n == 1 else 's'}"
         added = []
         for _, record, info in sorted(found.values(), key=lambda t: t[0]):
             if info["embedding_model"] == prev.embedding_model and int(info["dim"]) == prev.dim:
