@@ -302,8 +302,20 @@ def test_fuzz_smoke_run(tmp_path):
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
+    # libFuzzer's RSS limit reads getrusage's peak, which a child started from this process
+    # inherits (Linux keeps the parent's high-water mark across fork + exec: a test process that
+    # has loaded models made a 53 MB fuzzer "use" 2.7 GB). The limit on one allocation stays.
+    limits = ["-rss_limit_mb=0", "-malloc_limit_mb=1024"]
     result = subprocess.run(
-        [sys.executable, str(FUZZ), "-max_total_time=5", "-runs=20000", str(corpus), str(FUZZ.parent / "fuzz_corpus")],
+        [
+            sys.executable,
+            str(FUZZ),
+            "-max_total_time=5",
+            "-runs=20000",
+            *limits,
+            str(corpus),
+            str(FUZZ.parent / "fuzz_corpus"),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
