@@ -243,7 +243,9 @@ def test_engines_resolve_base_to_the_packaged_model(models_dir: Path, caplog: py
         ow = openai_engine.resolve("base")
         fw = ct2_engine.resolve("base")
         fw32 = ct2_engine.resolve("base", compute_type="float32")
-    assert ow.recorded_heads and ow.model_id == "base" and Path(ow.load_arg) == packaged.packaged_openai_checkpoint("base")
+    assert (
+        ow.recorded_heads and ow.model_id == "base" and Path(ow.load_arg) == packaged.packaged_openai_checkpoint("base")
+    )
     assert Path(fw.load_arg) == packaged.packaged_ct2_model("base")
     assert (fw.model_id, fw32.model_id) == ("base@int8", "base@float32")
     assert sum("using the packaged model" in r.getMessage() for r in caplog.records) == 3

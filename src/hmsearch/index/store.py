@@ -54,7 +54,9 @@ LOCK_FILE = ".lock"
 # What hmsearch itself writes in an index folder: only these are ever swept (issue 12, finding 4).
 _OWN_ROOT = {MANIFEST, PREV_MANIFEST, LOCK_FILE, ".serve.sock", "segments", "transcripts", "cache"}
 _SEGMENT_NAME = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{12}\.(?:npy|json)")
-_CACHE_NAME = re.compile(r"(?:flat|hnsw)-[0-9a-f]{16}\.faiss|bm25-\d+-[0-9a-f]{16}|[A-Za-z0-9_.][A-Za-z0-9_.-]*-[0-9a-f]{12}")
+_CACHE_NAME = re.compile(
+    r"(?:flat|hnsw)-[0-9a-f]{16}\.faiss|bm25-\d+-[0-9a-f]{16}|[A-Za-z0-9_.][A-Za-z0-9_.-]*-[0-9a-f]{12}"
+)
 _TEMP_NAME = re.compile(r"\..+\.tmp")  # fsutil's atomic writes: .<name>.<random>.tmp
 
 
