@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_util import PY, REPO, RESULTS, SHARED, WORK, load, machine
+from bench_util import PY, REPO, RESULTS, SHARED, WORK, eval_asr, load, write_results
 
 LIBRIVOX = SHARED / "real_danish" / "librivox_dansk"
 OUT = WORK / "long_audio"
@@ -123,14 +123,8 @@ def frontend(whole: bool, folder: Path, block: float) -> dict[str, object]:
 
 
 def full(engine: str, folder: Path) -> dict[str, object]:
-    hmsearch = str(Path(PY).with_name("hmsearch"))
-    cmd = [hmsearch, "--index-dir", str(folder / "index"), "eval-asr", str(folder), "--whisper-model", "base"]
-    cmd += ["--whisper-engine", engine, "--json"]
     start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode:
-        raise SystemExit(f"eval-asr failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else ''}")
-    report = json.loads(res.stdout)
+    report = eval_asr(folder, folder / "index", "--whisper-model", "base", "--whisper-engine", engine)
     (RESULTS / f"long_audio_{engine}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     return {
         "part": engine,
@@ -166,9 +160,6 @@ def main() -> None:
         row["load_before"] = before
         rows.append(row)
         print(json.dumps(row), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    result = {"machine": machine(), "rows": rows}
-    (RESULTS / "long_audio.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         "| part | audio | peak RSS | log-Mel time | RTF (wall / CPU) | loops | WER (trimmed) | load |",
         "|---|---|---|---|---|---|---|---|",
@@ -179,7 +170,7 @@ def main() -> None:
             f"{r.get('mel_seconds', '')} | {r.get('rtf', '')} / {r.get('cpu_rtf', '')} | {r.get('loops', '')} | "
             f"{r.get('wer', '')} ({r.get('wer_trimmed', '')}) | {r['load_before'][0]} |"
         )
-    (RESULTS / "long_audio.md").write_text("\n".join(lines) + "\n")
+    write_results("long_audio", {"rows": rows}, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_util import PY, REPO, RESULTS, WORK, load, machine
+from bench_util import REPO, RESULTS, WORK, eval_asr, load, write_results
 
 ENGLISH = (
     "Welcome back to the show about marketing for small companies.",
@@ -83,14 +83,9 @@ def build_english(out: Path) -> Path:
 
 
 def run(dataset: Path, engine: str, language: str) -> dict[str, object]:
-    hmsearch = str(Path(PY).with_name("hmsearch"))
-    cmd = [hmsearch, "--index-dir", str(WORK / "sentence_starts_index"), "eval-asr", str(dataset)]
-    cmd += ["--whisper-model", "base", "--whisper-engine", engine, "--language", language, "--json"]
     start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode:
-        raise SystemExit(f"eval-asr failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else ''}")
-    report = json.loads(res.stdout)
+    flags = ("--whisper-model", "base", "--whisper-engine", engine, "--language", language)
+    report = eval_asr(dataset, WORK / "sentence_starts_index", *flags)
     return {
         "audio_seconds": report["audio_seconds"],
         "wer": round(report["wer"], 4),
@@ -115,13 +110,11 @@ def main() -> None:
             row["load_before"] = before
             rows.append(row)
             print(json.dumps(row), flush=True)
-    RESULTS.mkdir(exist_ok=True)
     # rows of an earlier run for the other sets and engines are kept (one run per engine is long)
     path = RESULTS / "sentence_starts.json"
     if path.is_file():
         done = {(r["set"], r["engine"]) for r in rows}
         rows = [r for r in json.loads(path.read_text())["rows"] if (r["set"], r["engine"]) not in done] + rows
-    (RESULTS / "sentence_starts.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1) + "\n")
     lines = [
         "| set | engine | audio | WER | sentences heard | median abs. start error | 90th percentile | mean (signed) | load |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -132,7 +125,7 @@ def main() -> None:
             f"{r['sentences'] - r['missed']}/{r['sentences']} | {r['median_abs']} s | {r['p90_abs']} s | "
             f"{r['mean_signed']} s | {r['load_before'][0]} |"
         )
-    (RESULTS / "sentence_starts.md").write_text("\n".join(lines) + "\n")
+    write_results("sentence_starts", {"rows": rows}, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -99,5 +99,25 @@ def write_results(name: str, data: dict[str, Any], markdown: str) -> None:
     print(f"wrote {RESULTS / (name + '.json')} and .md", file=sys.stderr)
 
 
+def eval_asr(dataset: Path, index_dir: Path, *flags: str) -> dict[str, Any]:
+    """`hmsearch eval-asr DATASET FLAGS --json` in its own process (its peak RSS is its own), the report."""
+    import subprocess
+
+    cmd = [
+        str(Path(PY).with_name("hmsearch")),
+        "--index-dir",
+        str(index_dir),
+        "eval-asr",
+        str(dataset),
+        *flags,
+        "--json",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(f"eval-asr failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else ''}")
+    report: dict[str, Any] = json.loads(res.stdout)
+    return report
+
+
 def log(*args: Any) -> None:
     print(time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
