@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..asr import Transcriber
-from ..asr.store import transcribe_cached
+from ..asr.store import load_stored, transcribe_cached
 from ..audio import SAMPLE_RATE, decode_audio, measure_audio, probe_audio
 from ..chunk import ChunkSettings, chunk_transcript
 from ..embed import Encoder
@@ -56,6 +56,8 @@ def build_episode(
     title = source.title or source.id
     duration = None
     samples = None
+    if source.audio and not source.transcript and transcript is None and transcript_dir is not None:
+        transcript = load_stored(transcript_dir, job.audio_sha256, transcriber)  # Whisper ran before
     if source.audio:
         info = probe_audio(source.audio)
         title = source.title or info.title or source.id
