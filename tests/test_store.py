@@ -181,3 +181,31 @@ def test_index_kind_switches_to_hnsw_by_size_without_a_manual_rebuild(tmp_path, 
         total += 10
     assert hits / total >= 0.9
     assert nearest(big, vecs[123], 1)[0][1:] == ("e0", 123)
+
+
+def test_index_kind_switches_to_ivfpq_beyond_hnsw_max(tmp_path, monkeypatch):
+    """Past hnsw_max the cache is rebuilt as IVF-PQ (OPQ, ~sqrt(N) lists, re-ranked from 8-bit
+    vectors), trained on a sample spread over every episode; saved and loaded like the others."""
+    from hmsearch.index.dense import DenseIndex, training_sample
+
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        vecs = np.concatenate([put(store, f"e{i}", 1000, h=str(i)) for i in range(6)])
+        store.finish()
+    monkeypatch.setenv("HMSEARCH_EXACT_SEARCH_MAX", "500")
+    monkeypatch.setenv("HMSEARCH_HNSW_MAX", "5000")
+    big = IndexStore(tmp_path / "ix")
+    assert big.index_kind() == "ivfpq"
+    assert big.dense().kind == "ivfpq" and big.dense().size == 6000
+    assert big._dense_path().name.startswith("ivfpq-") and big._dense_path().is_file()
+    reloaded = IndexStore(tmp_path / "ix").dense()  # from the saved cache, with its search settings
+    assert reloaded.kind == "ivfpq" and reloaded.faiss.k_factor == 16
+    rows = [(f"e{i}", j) for i in range(6) for j in range(1000)]
+    found = sum(nearest(big, vecs[r], 1)[0][1:] == rows[r] for r in range(0, 6000, 97))
+    assert found >= 0.9 * len(range(0, 6000, 97))  # a stored vector finds itself
+    # the training sample strides over every batch, not only the first ones
+    batches = [np.full((1000, 4), i, dtype=np.float32) for i in range(6)]
+    sample = training_sample(iter(batches), 6000, 600)
+    assert len(sample) == 600 and set(sample[:, 0]) == set(range(6))
+    with pytest.raises(ValueError, match="unknown index kind"):
+        DenseIndex.build("lsh", 4, lambda: iter(batches))

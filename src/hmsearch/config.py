@@ -30,6 +30,8 @@ DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"
 WHISPER_ENGINES = ("openai", "faster-whisper")
 EMBED_PRECISIONS = ("auto", "fp32", "bf16")
 QUERY_ENGINES = ("auto", "torch")
+BACKENDS = ("auto", "local", "processes", "ray")  # where transcription runs (hmsearch.ingest.backends)
+RAY_AUDIO = ("auto", "path", "bytes")  # how a Ray worker gets the audio
 SEARCH_MODES = ("hybrid", "semantic", "lexical")  # fused, embeddings only, BM25 only
 TRANSCRIPT_FORMATS = ("json", "srt", "vtt", "txt")  # what `transcribe --format` writes
 _FALSE = ("", "0", "false", "no", "off")
@@ -137,6 +139,14 @@ SETTINGS: dict[str, Setting] = {
             minimum=0,
         ),
         Setting(
+            "hnsw_max",
+            "HMSEARCH_HNSW_MAX",
+            1_000_000,
+            _as_int,
+            "passages up to which the approximate index is HNSW; compressed IVF-PQ above",
+            minimum=0,
+        ),
+        Setting(
             "pad_multiple",
             "HMSEARCH_PAD_MULTIPLE",
             32,
@@ -181,6 +191,56 @@ SETTINGS: dict[str, Setting] = {
             _as_int,
             "seconds one download (feed, enclosure or transcript) may take in all, however the server trickles",
             minimum=1,
+        ),
+        Setting(
+            "backend",
+            "HMSEARCH_BACKEND",
+            "auto",
+            _as_str,
+            "where Whisper runs: local, processes (--workers on this machine), ray (a Ray cluster); "
+            "auto: processes when --workers > 1, else local",
+            choices=BACKENDS,
+        ),
+        Setting(
+            "ray_address",
+            "HMSEARCH_RAY_ADDRESS",
+            None,
+            _as_str,
+            "the Ray cluster's address (host:port of the head's GCS); unset: Ray's own RAY_ADDRESS, else "
+            "a Ray started for this run on this machine",
+        ),
+        Setting(
+            "ray_cpus_per_worker",
+            "HMSEARCH_RAY_CPUS_PER_WORKER",
+            1,
+            _as_int,
+            "CPUs each Ray worker (one Whisper model) reserves; also its thread count",
+            minimum=1,
+        ),
+        Setting(
+            "ray_retries",
+            "HMSEARCH_RAY_RETRIES",
+            2,
+            _as_int,
+            "times an episode whose Ray worker died is tried again on another worker before it fails",
+            minimum=0,
+        ),
+        Setting(
+            "ray_start_timeout",
+            "HMSEARCH_RAY_START_TIMEOUT",
+            120,
+            _as_int,
+            "seconds to wait for the cluster to answer and its Whisper workers to start",
+            minimum=1,
+        ),
+        Setting(
+            "ray_audio",
+            "HMSEARCH_RAY_AUDIO",
+            "auto",
+            _as_str,
+            "how Ray workers get the audio: path (a path every node sees: one machine, or shared storage), "
+            "bytes (shipped through Ray's object store); auto: path when every node is this machine",
+            choices=RAY_AUDIO,
         ),
         Setting("no_server", "HMSEARCH_NO_SERVER", False, _as_bool, "never use a running `hmsearch serve`"),
         Setting("raise_errors", "HMSEARCH_RAISE_ERRORS", False, _as_bool, "show tracebacks instead of one line"),

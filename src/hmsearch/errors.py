@@ -57,6 +57,13 @@ class NotFoundError(HmsearchError):
     exit_code = 6
 
 
+class BackendError(HmsearchError):
+    """The backend that runs transcription cannot: no Ray installed, a cluster that does not
+    answer, workers that never start. Raised before anything is written."""
+
+    exit_code = 7
+
+
 # Exit codes beyond the error classes' own: a batch in which some inputs failed and others did not,
 # and a bug (an exception that is not an HmsearchError), as sysexits' EX_SOFTWARE.
 EXIT_SOME_FAILED = 8
@@ -73,6 +80,7 @@ ERROR_CLASSES: dict[str, type[HmsearchError]] = {
         IndexStateError,
         IndexLockedError,
         NotFoundError,
+        BackendError,
     )
 }
 

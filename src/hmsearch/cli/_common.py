@@ -79,13 +79,51 @@ language_option = click.option(
 greedy_option = click.option(
     "--greedy", is_flag=True, help="Decode once at temperature 0: faster, but no retry of windows that loop."
 )
-workers_option = click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Transcribe in this many processes (each loads its own Whisper model).",
-)
+
+
+def workers_option(f: Any) -> Any:
+    """--workers, --backend and --ray-address: where Whisper runs."""
+    f = click.option(
+        "--ray-address",
+        metavar="HOST:PORT",
+        default=None,
+        help="With --backend ray: the head node's address [env HMSEARCH_RAY_ADDRESS or RAY_ADDRESS; "
+        "default: a Ray started on this machine for the run].",
+    )(f)
+    f = click.option(
+        "--backend",
+        type=click.Choice(["auto", "local", "processes", "ray"]),
+        default=None,
+        help="Where Whisper runs: local (this process), processes (--workers on this machine), ray "
+        "(a Ray cluster: pip install 'hmsearch[ray]') [env HMSEARCH_BACKEND; default auto: processes "
+        "when --workers > 1, else local].",
+    )(f)
+    return click.option(
+        "--workers",
+        default=None,
+        type=click.IntRange(1, 1024),
+        help="Whisper workers, each with its own model: processes [default 2], or Ray actors [default: as "
+        "many as the cluster's CPUs allow, HMSEARCH_RAY_CPUS_PER_WORKER each].",
+    )(f)
+
+
+def index_options(
+    spec: Any, *, force: bool, workers: int | None, backend: str | None, ray_address: str | None, show_progress: bool
+) -> Any:
+    """The IndexOptions of the indexing commands' flags (settings applied)."""
+    from ..ingest import IndexOptions
+    from ..ingest.backends import choose_backend
+
+    return IndexOptions(
+        transcriber=spec,
+        force=force,
+        workers=workers,
+        backend=choose_backend(backend, workers),
+        ray_address=ray_address,
+        show_progress=show_progress,
+    )
+
+
 wait_option = click.option("--wait", is_flag=True, help="Wait for another job's lock instead of failing.")
 
 

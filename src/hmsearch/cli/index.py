@@ -15,6 +15,7 @@ from ._common import (
     err,
     fmt_time,
     greedy_option,
+    index_options,
     indexing_encoder,
     language_option,
     parse_date,
@@ -52,7 +53,9 @@ def index(
     greedy: bool,
     embedding_model: str | None,
     force: bool,
-    workers: int,
+    workers: int | None,
+    backend: str | None,
+    ray_address: str | None,
     wait: bool,
     as_json: bool,
 ) -> None:
@@ -67,15 +70,24 @@ def index(
       hmsearch index audio/
       hmsearch index episode.mp3 --whisper-model small --language da
       hmsearch index transcripts/*.vtt --json
+      hmsearch index audio/ --workers 2                            # two Whisper processes
+      hmsearch index audio/ --backend ray --ray-address head:6379  # a Ray cluster
     """
-    from ..ingest import IndexOptions, index_paths
+    from ..ingest import index_paths
 
     store = store_of(ctx)
     reporter = Reporter(ctx, quiet=as_json)
     try:
         spec = transcriber_spec(whisper_model, whisper_engine, language, greedy)
         with store.writing(wait=wait):
-            options = IndexOptions(transcriber=spec, force=force, workers=workers, show_progress=reporter.show_bar)
+            options = index_options(
+                spec,
+                force=force,
+                workers=workers,
+                backend=backend,
+                ray_address=ray_address,
+                show_progress=reporter.show_bar,
+            )
             report = index_paths(
                 paths, store, encoder=indexing_encoder(store, embedding_model), options=options, on_event=reporter
             )
@@ -123,7 +135,9 @@ def update(
     dry_run: bool,
     prune: bool,
     force: bool,
-    workers: int,
+    workers: int | None,
+    backend: str | None,
+    ray_address: str | None,
     whisper_model: str | None,
     whisper_engine: str | None,
     language: str | None,
@@ -144,8 +158,8 @@ def update(
       hmsearch update --feed https://example.com/podcast.rss
       hmsearch update --feed feed.xml --since 2024-01-01 --limit 10 --dry-run
       hmsearch --log-file /var/log/hmsearch.log -q update --feed URL --workers 2   # cron
+      hmsearch update --feed URL --backend ray --ray-address head:6379   # across a Ray cluster
     """
-    from ..ingest import IndexOptions
     from ..ingest.update import update_feed
 
     store = store_of(ctx)
@@ -153,7 +167,14 @@ def update(
     try:
         spec = transcriber_spec(whisper_model, whisper_engine, language, greedy)
         # update_feed takes the write lock itself, after the downloads (none for a dry run).
-        options = IndexOptions(transcriber=spec, force=force, workers=workers, show_progress=reporter.show_bar)
+        options = index_options(
+            spec,
+            force=force,
+            workers=workers,
+            backend=backend,
+            ray_address=ray_address,
+            show_progress=reporter.show_bar,
+        )
         report = update_feed(
             feed,
             store,

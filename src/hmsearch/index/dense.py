@@ -1,4 +1,5 @@
-"""The dense index: FAISS over every passage vector, exact while that is fast, HNSW above.
+"""The dense index: FAISS over every passage vector, exact while that is fast, HNSW above, and a
+compressed inverted file (IVF-PQ, re-ranked from 8-bit vectors) beyond what HNSW holds in memory.
 
 Vectors are L2-normalised, so inner product is cosine similarity. The index kind follows the
 size automatically: the cache is derived from the episode files and rebuilt in the right kind.
@@ -6,8 +7,9 @@ size automatically: the cache is derived from the episode files and rebuilt in t
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +19,57 @@ import numpy as np
 # ~250k passages (setting exact_search_max) an HNSW graph (M=32, efSearch=128: recall@10 ~0.99
 # vs exact; benchmarks/results/bench_query_ann_*.md) takes over.
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
+# HNSW keeps every float32 vector plus its graph (~1.8 KB a passage at 384-d: 18 GB at 10M) and
+# builds slowly (~25 min a million here). Past ~1M passages (setting hnsw_max) the index becomes
+# IVF-PQ: an OPQ rotation, ~sqrt(N) lists, 48 one-byte PQ codes a passage, the best
+# IVF_K_FACTOR*k re-ranked from 8-bit scalar-quantised vectors (~440 B a passage in all: 4.4 GB at
+# 10M). Chosen by measurement (benchmarks/bench_scale.py, README "Ten million passages"): at 300k
+# realcov vectors, recall@10 0.78 without the rotation, 0.88 with it, at the same 1.7 ms.
+IVF_PQ_M, IVF_NPROBE, IVF_K_FACTOR = 48, 64, 16
+IVF_TRAIN_PER_LIST = 64  # training vectors per list (FAISS asks for at least 39)
 _THREADS = threading.Lock()  # FAISS's OpenMP thread count is process-wide
 
 
-def index_kind(total: int, exact_max: int) -> str:
-    return "flat" if total <= exact_max else "hnsw"
+def index_kind(total: int, exact_max: int, hnsw_max: int | None = None) -> str:
+    if total <= exact_max:
+        return "flat"
+    return "hnsw" if hnsw_max is None or total <= hnsw_max else "ivfpq"
+
+
+def ivf_lists(total: int) -> int:
+    """Inverted lists for ``total`` vectors: ~sqrt(N), a power of two (1M: 1024, 10M: 4096)."""
+    lists: int = 2 ** round(math.log2(math.sqrt(max(total, 1))))
+    return max(64, lists)
+
+
+def pq_codes(dim: int) -> int:
+    """PQ sub-quantizers: IVF_PQ_M, or the largest count below it that divides ``dim``."""
+    return next(m for m in range(min(IVF_PQ_M, dim), 0, -1) if dim % m == 0)
+
+
+def ivf_factory(dim: int, total: int) -> str:
+    m = pq_codes(dim)
+    return f"OPQ{m},IVF{ivf_lists(total)},PQ{m}x8,Refine(SQ8)"
 
 
 class DenseIndex:
     def __init__(self, index: Any) -> None:
+        import faiss
+
         self.faiss = index
         if hasattr(index, "hnsw"):
             index.hnsw.efSearch = HNSW_EF_SEARCH
+        if isinstance(index, faiss.IndexRefine):
+            index.k_factor = IVF_K_FACTOR
+            faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+
+    @property
+    def kind(self) -> str:
+        import faiss
+
+        if isinstance(self.faiss, faiss.IndexRefine):
+            return "ivfpq"
+        return "hnsw" if hasattr(self.faiss, "hnsw") else "flat"
 
     @property
     def size(self) -> int:
@@ -39,16 +80,23 @@ class DenseIndex:
         return int(self.faiss.d)
 
     @classmethod
-    def build(cls, kind: str, dim: int, batches: Iterable[np.ndarray]) -> DenseIndex:
+    def build(cls, kind: str, dim: int, batches: Callable[[], Iterable[np.ndarray]], total: int = 0) -> DenseIndex:
+        """An index of ``kind`` over the vectors ``batches()`` yields (in row order). IVF-PQ reads
+        them twice, first for a training sample spread over all of them (``total`` of them)."""
         import faiss
 
         index: Any
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
-        else:
+        elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        for vecs in batches:
+        elif kind == "ivfpq":
+            index = faiss.index_factory(dim, ivf_factory(dim, total), faiss.METRIC_INNER_PRODUCT)
+            index.train(training_sample(batches(), total, ivf_lists(total) * IVF_TRAIN_PER_LIST))
+        else:
+            raise ValueError(f"unknown index kind {kind!r}")
+        for vecs in batches():
             if len(vecs):
                 index.add(np.ascontiguousarray(vecs, dtype=np.float32))
         return cls(index)
@@ -90,3 +138,16 @@ class DenseIndex:
             return np.zeros(0, dtype=np.float32)
         vecs = self.faiss.reconstruct_batch(np.asarray(rows, dtype=np.int64))
         return np.asarray(vecs @ query.reshape(-1).astype(np.float32), dtype=np.float32)
+
+
+def training_sample(batches: Iterable[np.ndarray], total: int, want: int) -> np.ndarray:
+    """Every ``ceil(total / want)``-th vector of the batches: a sample spread over the whole
+    catalogue (not only its first episodes), at most ``want`` of them."""
+    stride = max(1, math.ceil(total / max(want, 1)))
+    parts, seen = [], 0
+    for vecs in batches:
+        first = (-seen) % stride  # the next multiple of stride, counted over all batches
+        parts.append(np.asarray(vecs[first::stride], dtype=np.float32))
+        seen += len(vecs)
+    sample = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+    return np.ascontiguousarray(sample[:want])

@@ -269,8 +269,9 @@ class IndexStore:
         return hashlib.sha256(segments.encode()).hexdigest()[:16]
 
     def index_kind(self) -> str:
-        """Exact search while it is fast enough, HNSW above (setting exact_search_max)."""
-        return index_kind(self.rows().total, setting("exact_search_max"))
+        """Exact search while it is fast enough, HNSW above (setting exact_search_max), IVF-PQ
+        beyond what HNSW holds in memory (setting hnsw_max)."""
+        return index_kind(self.rows().total, setting("exact_search_max"), setting("hnsw_max"))
 
     def _dense_path(self) -> Path:
         return self.root / "cache" / f"{self.index_kind()}-{self._cache_digest()}.faiss"
@@ -305,7 +306,9 @@ class IndexStore:
             save=DenseIndex.save,
             folder=False,
             what="FAISS",
-            build=lambda: DenseIndex.build(self.index_kind(), manifest.dim, (self.vectors(i) for i in rows.ids)),
+            build=lambda: DenseIndex.build(
+                self.index_kind(), manifest.dim, lambda: (self.vectors(i) for i in rows.ids), total=rows.total
+            ),
             force=force,
         )
 

@@ -11,13 +11,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..asr import TranscriberSpec, load_transcriber
-from ..asr.store import save_stored
+from ..asr import Transcriber, TranscriberSpec, load_transcriber
+from ..asr.store import save_stored, store_path
 from ..chunk import ChunkSettings
 from ..embed import Encoder
 from ..errors import HmsearchError
 from ..index import IndexStore
-from .backends import Outcome, transcribe_in_processes
+from .backends import Backend, Outcome, make_backend
 from .build import build_episode
 from .commit import commit_build, finish, trim_heap
 from .events import EventFn, IndexEvent, IndexReport, no_events
@@ -32,7 +32,9 @@ class IndexOptions:
     transcriber: TranscriberSpec
     settings: ChunkSettings | None = None  # None: the index's own, else the model's default
     force: bool = False  # re-index episodes whose inputs are unchanged
-    workers: int = 1  # transcription processes
+    workers: int | None = None  # transcription workers (processes or Ray actors; None: the backend's default)
+    backend: str = "local"  # local, processes or ray (hmsearch.ingest.backends.choose_backend)
+    ray_address: str | None = None  # None: the setting, else Ray's RAY_ADDRESS, else a local Ray
     show_progress: bool = False  # Whisper's own progress bar (terminal only)
 
 
@@ -64,8 +66,9 @@ def index_sources(
 ) -> IndexReport:
     """Add or replace the sources that are new or changed; one writer, one episode per commit.
 
-    With ``options.workers`` > 1, audio that needs Whisper is transcribed in that many processes
-    while this process builds and commits the episodes in plan order as their transcripts arrive.
+    With a backend other than local, audio that needs Whisper is transcribed by its workers (other
+    processes, or a Ray cluster) while this process builds and commits the episodes in plan order
+    as their transcripts arrive. A backend that cannot start fails before anything is written.
     """
     emit = on_event or no_events
     report = report or IndexReport()
@@ -86,7 +89,47 @@ def index_sources(
     if transcriber.notice and any(j.needs_whisper for j in plan.jobs):
         emit(IndexEvent("notice", detail=transcriber.notice))
     transcript_dir = store.root / "transcripts"
-    for job, outcome in _with_transcripts(plan.jobs, options, transcript_dir):
+    need = [
+        j
+        for j in plan.jobs
+        if j.needs_whisper and not store_path(transcript_dir, j.audio_sha256, transcriber).is_file()
+    ]
+    backend = None
+    if need and not (options.backend == "processes" and len(need) <= 1):
+        backend = make_backend(
+            options.backend,
+            options.transcriber,
+            transcript_dir,
+            workers=options.workers,
+            ray_address=options.ray_address,
+            emit=emit,
+        )
+    try:
+        if backend is not None:
+            backend.start()
+        _build_and_commit(plan.jobs, need, backend, store, transcriber, encoder, settings, options, report, emit)
+    finally:
+        if backend is not None:
+            backend.close()
+    if report.added or report.replaced:
+        finish(store, encoder)
+    return report
+
+
+def _build_and_commit(
+    jobs: list[Job],
+    need: list[Job],
+    backend: Backend | None,
+    store: IndexStore,
+    transcriber: Transcriber,
+    encoder: Encoder,
+    settings: ChunkSettings,
+    options: IndexOptions,
+    report: IndexReport,
+    emit: EventFn,
+) -> None:
+    transcript_dir = store.root / "transcripts"
+    for job, outcome, worker, remote in _with_transcripts(jobs, need, backend):
         emit(IndexEvent("start", job.source.id, job.source.name))
         try:
             if isinstance(outcome, str):
@@ -101,15 +144,14 @@ def index_sources(
                 transcript_dir=transcript_dir,
                 transcript=outcome,
                 show_progress=options.show_progress,
+                worker=worker,
             )
+            build.phases.update(remote)
             commit_build(store, build, encoder, settings, report, emit)
             del build
             trim_heap()
         except HmsearchError as exc:
             fail(report, emit, job.source, exc)
-    if report.added or report.replaced:
-        finish(store, encoder)
-    return report
 
 
 def chunk_settings(store: IndexStore, encoder: Encoder, requested: ChunkSettings | None = None) -> ChunkSettings:
@@ -125,21 +167,21 @@ def chunk_settings(store: IndexStore, encoder: Encoder, requested: ChunkSettings
 
 
 def _with_transcripts(
-    jobs: list[Job], options: IndexOptions, transcript_dir: Path
-) -> Iterator[tuple[Job, Outcome | None]]:
-    """Each job in plan order, with its transcript when a worker process made it (else None: the
-    writer transcribes it itself)."""
-    need = [j for j in jobs if j.needs_whisper]
-    if options.workers <= 1 or len(need) <= 1:
-        yield from ((j, None) for j in jobs)
+    jobs: list[Job], need: list[Job], backend: Backend | None
+) -> Iterator[tuple[Job, Outcome | None, str, dict[str, float]]]:
+    """Each job in plan order, with its transcript and worker when the backend made it (else None:
+    the writer reads the stored one or transcribes it itself)."""
+    if backend is None:
+        yield from ((j, None, "", {}) for j in jobs)
         return
-    results = transcribe_in_processes(need, options.transcriber, transcript_dir, workers=options.workers)
+    results = backend.run(need)
+    wanted = {id(j) for j in need}
     for job in jobs:
-        if job.needs_whisper:
-            done_job, outcome = next(results)
-            assert done_job is job
-            yield job, outcome
+        if id(job) in wanted:
+            result = next(results)
+            assert result.job is job
+            yield job, result.outcome, result.worker, result.phases
         else:
-            yield job, None
-    for _ in results:  # nothing is left; this closes the pool
+            yield job, None, "", {}
+    for _ in results:  # nothing is left; this ends the backend's generator
         pass

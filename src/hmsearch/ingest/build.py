@@ -28,6 +28,7 @@ class EpisodeBuild:
     passages: list[Passage]
     vectors: np.ndarray
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step
+    worker: str = ""  # the backend worker that transcribed it ("" : this process)
 
 
 def build_episode(
@@ -39,6 +40,7 @@ def build_episode(
     transcript_dir: Path | None,
     transcript: Transcript | None = None,
     show_progress: bool = False,
+    worker: str = "",
 ) -> EpisodeBuild:
     """Decode (to check the audio and measure it), transcribe or read the transcript, chunk, embed.
 
@@ -111,4 +113,4 @@ def build_episode(
         content_hash=job.content_hash,
         transcript_source=transcript_source,
     )
-    return EpisodeBuild(job, episode, passages, vectors, phases)
+    return EpisodeBuild(job, episode, passages, vectors, phases, worker)

@@ -37,7 +37,8 @@ def commit_build(
             "replaced" if build.job.replaces else "added",
             source.id,
             f"{len(build.passages)} passages"
-            + (f", transcribed by {build.episode.transcript_source}" if build.job.needs_whisper else ""),
+            + (f", transcribed by {build.episode.transcript_source}" if build.job.needs_whisper else "")
+            + (f" on {build.worker}" if build.worker else ""),
             count=len(build.passages),
             seconds=sum(phases.values()),
             phases=phases,
