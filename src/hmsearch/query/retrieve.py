@@ -16,7 +16,7 @@ from ..index import IndexStore
 from ..text import analyze, guess_language
 from ..types import Episode
 from .fusion import fuse
-from .translate import translate_terms
+from .translate import known_words, translate_terms
 
 MODES = SEARCH_MODES
 CANDIDATES = 100  # passages each retriever contributes before fusion
@@ -144,6 +144,11 @@ def rank(
     lex_scores = None
     if mode in ("hybrid", "lexical"):
         lex_scores, lex_rows = lexical_candidates(store, query.terms, allowed, candidates)
+        if mode == "hybrid" and len(lex_rows) == 0 and known_words(query.text) is False:
+            # Not one word of any language we know, and none that any passage has: nonsense
+            # ("asdf qwerty"), to which the nearest vectors (cosine ~0.8 with e5, as close as real
+            # answers) would be no answer. Issue 12, finding 19.
+            return []
     rows = np.concatenate([dense_rows, lex_rows])
     rows = rows[np.sort(np.unique(rows, return_index=True)[1])]  # union, first-seen order
     if len(rows) == 0:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..config import setting
-from ..text import analyze, words
+from ..text import analyze, stopwords, words
 
 FREEDICT_DIRS = ("/usr/share/dictd",)
 
@@ -104,3 +104,39 @@ def translate_terms(query: str, *, to: str, source: str | None = None) -> list[s
 
 def dictionary_available(source: str = "en", target: str = "da") -> bool:
     return bool(_lexicon(source, target))
+
+
+WORD_LISTS = ("/usr/share/dict/american-english", "/usr/share/dict/british-english", "/usr/share/dict/danish")
+
+
+@lru_cache(maxsize=1)
+def _word_list() -> frozenset[str]:
+    """Every word of the installed word lists (Debian's wamerican, wbritish, wdanish), lower-cased."""
+    out: set[str] = set()
+    for name in WORD_LISTS:
+        try:
+            out.update(line.strip().lower() for line in Path(name).read_text(encoding="utf-8", errors="replace").splitlines())
+        except OSError:
+            continue
+    return frozenset(out)
+
+
+def known_words(query: str) -> bool | None:
+    """Whether any word of ``query`` is an English or Danish word (in the installed word lists, a
+    stopword, or a FreeDict headword); None without word lists (nothing can be said then). Only a
+    query of no known word at all, that also matches no passage's words, is taken for nonsense
+    (``retrieve.rank``)."""
+    vocabulary = _word_list()
+    if not vocabulary:
+        return None
+    pairs = (("en", "da"), ("da", "en"))
+    for token in words(query):
+        if token in vocabulary or token.removesuffix("'s") in vocabulary:
+            return True
+        for lang, other in pairs:
+            if token in stopwords(lang):
+                return True
+            stem = analyze(token, lang)
+            if stem and stem[0] in _lexicon(lang, other):
+                return True
+    return False
