@@ -115,7 +115,9 @@ def _word_list() -> frozenset[str]:
     out: set[str] = set()
     for name in WORD_LISTS:
         try:
-            out.update(line.strip().lower() for line in Path(name).read_text(encoding="utf-8", errors="replace").splitlines())
+            out.update(
+                line.strip().lower() for line in Path(name).read_text(encoding="utf-8", errors="replace").splitlines()
+            )
         except OSError:
             continue
     return frozenset(out)
