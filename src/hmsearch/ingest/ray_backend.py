@@ -97,7 +97,7 @@ class WhisperWorker:
             else:
                 if not Path(audio).is_file():
                     return (
-                        f"{name}: not found on {self.where} (give every node the same path, or --ray-audio bytes)",
+                        f"{name}: not found on {self.where} (give every node the same path, or set HMSEARCH_RAY_AUDIO=bytes)",
                         self.where,
                     )
                 samples = decode_audio(Path(audio))
