@@ -31,6 +31,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a driver on 127.0.0.1 (scripts/ray_local.py)
+# Ray runs its worker processes niced; the local run is not. The same priority for both, so that
+# whatever else runs on the machine weighs on both alike.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))

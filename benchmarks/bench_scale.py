@@ -100,7 +100,15 @@ def child(n: int, kind: str, nq: int) -> dict:
     import faiss
     from bench_query import Distribution
 
-    from hmsearch.index.dense import IVF_K_FACTOR, IVF_NPROBE, DenseIndex, ivf_factory, ivf_lists, training_sample
+    from hmsearch.index.dense import (
+        IVF_K_FACTOR,
+        IVF_NPROBE,
+        DenseIndex,
+        ivf_factory,
+        ivf_lists,
+        ivf_nprobe,
+        training_sample,
+    )
 
     qv = Distribution("realcov", n, SEED).sample(np.random.default_rng(SEED + 2), nq)
     t0 = time.perf_counter()
@@ -165,7 +173,7 @@ def child(n: int, kind: str, nq: int) -> dict:
                         "nprobe": nprobe,
                         "k_factor": k_factor,
                         **r,
-                        "default": nprobe == IVF_NPROBE and k_factor == IVF_K_FACTOR,
+                        "default": nprobe == ivf_nprobe(ivf.nlist) and k_factor == IVF_K_FACTOR,
                     }
                 )
     return out

@@ -37,7 +37,12 @@ _LAUNCH = (
 def ray_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", _LAUNCH, *args],
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})},
+        # a node must not see the driver's RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (it refuses to join then)
+        env={
+            **{k: v for k, v in os.environ.items() if k not in DRIVER_ENV},
+            "RAY_USAGE_STATS_ENABLED": "0",
+            **(env or {}),
+        },
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -25,7 +25,8 @@ HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 # IVF_K_FACTOR*k re-ranked from 8-bit scalar-quantised vectors (~440 B a passage in all: 4.4 GB at
 # 10M). Chosen by measurement (benchmarks/bench_scale.py, README "Ten million passages"): at 300k
 # realcov vectors, recall@10 0.78 without the rotation, 0.88 with it, at the same 1.7 ms.
-IVF_PQ_M, IVF_NPROBE, IVF_K_FACTOR = 48, 64, 16
+IVF_PQ_M, IVF_NPROBE, IVF_K_FACTOR = 48, 64, 16  # nprobe: at least 64, and 1/32 of the lists
+IVF_ADD_ROWS = 16_384  # vectors assigned to lists at a time (FAISS holds rows x lists distances)
 IVF_TRAIN_PER_LIST = 64  # training vectors per list (FAISS asks for at least 39)
 _THREADS = threading.Lock()  # FAISS's OpenMP thread count is process-wide
 
@@ -34,6 +35,12 @@ def index_kind(total: int, exact_max: int, hnsw_max: int | None = None) -> str:
     if total <= exact_max:
         return "flat"
     return "hnsw" if hnsw_max is None or total <= hnsw_max else "ivfpq"
+
+
+def ivf_nprobe(lists: int) -> int:
+    """Lists searched per query: 64 up to 2,048 lists, 128 at 4,096 (10M passages: recall@10 0.87
+    at 14 ms against 0.76 at 8 ms with 64; benchmarks/results/bench_scale.md)."""
+    return max(IVF_NPROBE, lists // 32)
 
 
 def ivf_lists(total: int) -> int:
@@ -61,7 +68,8 @@ class DenseIndex:
             index.hnsw.efSearch = HNSW_EF_SEARCH
         if isinstance(index, faiss.IndexRefine):
             index.k_factor = IVF_K_FACTOR
-            faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+            ivf = faiss.extract_index_ivf(index)
+            ivf.nprobe = ivf_nprobe(int(ivf.nlist))
 
     @property
     def kind(self) -> str:
@@ -97,8 +105,8 @@ class DenseIndex:
         else:
             raise ValueError(f"unknown index kind {kind!r}")
         for vecs in batches():
-            if len(vecs):
-                index.add(np.ascontiguousarray(vecs, dtype=np.float32))
+            for start in range(0, len(vecs), IVF_ADD_ROWS):
+                index.add(np.ascontiguousarray(vecs[start : start + IVF_ADD_ROWS], dtype=np.float32))
         return cls(index)
 
     @classmethod
