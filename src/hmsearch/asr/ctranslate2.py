@@ -159,6 +159,10 @@ def _packaged(name: str, repo: str) -> Path | None:
 
 
 def default_threads() -> int:
+    """OMP_NUM_THREADS when set (a Ray worker sets it to its CPUs), else the cores this process may use."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

@@ -65,9 +65,16 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 class WhisperWorker:
     """One Ray actor: a Whisper model, loaded once, and the episodes it is handed."""
 
-    def __init__(self, spec: TranscriberSpec) -> None:
+    def __init__(self, spec: TranscriberSpec, cpus: int = 1) -> None:
         import ray
 
+        # Whisper on as many threads as CPUs Ray reserved (torch and CTranslate2 take every core of
+        # the node otherwise: measured, two 1-CPU workers each ran 2 threads on a 2-core node)
+        os.environ["OMP_NUM_THREADS"] = str(cpus)
+        if spec.engine == "openai":
+            import torch
+
+            torch.set_num_threads(cpus)
         self.transcriber = load_transcriber(spec)
         context = ray.get_runtime_context()
         self.where = f"node {ray.util.get_node_ip_address()} ({context.get_node_id()[:8]}), pid {os.getpid()}"
@@ -153,7 +160,7 @@ class RayBackend:
         self._actor_class = ray.remote(WhisperWorker).options(
             num_cpus=self.cpus, max_restarts=0, max_concurrency=1, scheduling_strategy="SPREAD"
         )
-        self._actors = [self._actor_class.remote(self.spec) for _ in range(want)]
+        self._actors = [self._actor_class.remote(self.spec, self.cpus) for _ in range(want)]
         mine = load_transcriber(self.spec).cache_key()
         try:
             answers = ray.get([a.ready.remote() for a in self._actors], timeout=self.timeout)
@@ -287,7 +294,7 @@ class RayBackend:
         if dead in self._actors:
             self._actors.remove(dead)
         self._node.pop(dead, None)
-        actor = self._actor_class.remote(self.spec)
+        actor = self._actor_class.remote(self.spec, self.cpus)
         self._actors.append(actor)
         starting[actor.ready.remote()] = actor
 
