@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 from bench_util import SHARED, WORK, load
 
-from hmsearch.chunk import ChunkSettings, chunk_transcript, transcript_sentences
+from hmsearch.chunk import ChunkSettings, chunk_transcript, sentences_from_passages, transcript_sentences
 from hmsearch.embed import load_encoder
 from hmsearch.formats import read_transcript
 from hmsearch.fsutil import atomic_write
-from hmsearch.host.chapters import ChapterSettings, make_chapters, unique_sentences
+from hmsearch.host.chapters import ChapterSettings, make_chapters
 from hmsearch.types import Passage, Segment, Sentence, Transcript
 
 MODEL = "intfloat/multilingual-e5-small"
@@ -192,7 +192,7 @@ def build(seeds: range, pool: list[Path], encoder: Any) -> list[dict[str, Any]]:
         t0 = time.time()
         transcript, bounds, names = make_join(seed, pool)
         passages, vectors = embed_join(transcript, encoder)
-        times = [s.start for s in unique_sentences(passages)]
+        times = [s.start for s in sentences_from_passages(passages)]
         joins.append(
             {
                 "seed": seed,

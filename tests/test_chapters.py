@@ -19,23 +19,24 @@ import pytest
 import webvtt
 
 from hmsearch.asr import TranscriberSpec
+from hmsearch.chunk import sentences_from_passages
 from hmsearch.host import chapters as ch
 from hmsearch.host.chapters import (
     Chapter,
     ChapterSettings,
     chapter_at,
     chapter_of,
-    episode_chapters,
     find_boundaries,
     format_show_notes,
     format_webvtt_chapters,
     key_terms,
     make_chapters,
     podcast_chapters,
-    unique_sentences,
 )
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
+from hmsearch.query import episodes as eps
+from hmsearch.query.episodes import EpisodeReader
 from hmsearch.types import Hit, Passage, Sentence
 
 from helpers import HashingEncoder, write_srt
@@ -84,7 +85,7 @@ def synthetic(parts: list[str], *, seconds: float = PART_SECONDS, seed: int = 0)
 
 def test_boundaries_land_where_the_topic_changes() -> None:
     passages, vectors, duration = synthetic(["coffee", "rockets", "gardens", "coffee"])
-    found = find_boundaries(passages, vectors, unique_sentences(passages), duration=duration)
+    found = find_boundaries(passages, vectors, sentences_from_passages(passages), duration=duration)
     truth = [300.0, 600.0, 900.0]
     assert len(found) == len(truth)
     assert all(abs(f - t) <= 30 for f, t in zip(found, truth)), found
@@ -94,26 +95,30 @@ def test_boundaries_land_where_the_topic_changes() -> None:
 
 def test_one_topic_is_one_chapter() -> None:
     passages, vectors, duration = synthetic(["coffee"], seconds=1200)
-    assert find_boundaries(passages, vectors, unique_sentences(passages), duration=duration) == []
+    assert find_boundaries(passages, vectors, sentences_from_passages(passages), duration=duration) == []
 
 
 def test_minimum_length_and_number_per_hour_are_kept() -> None:
     parts = ["coffee", "rockets", "gardens"] * 4  # a change every 100 s for 20 minutes
     passages, vectors, duration = synthetic(parts, seconds=100)
     settings = ChapterSettings(min_seconds=150, max_per_hour=12)
-    found = find_boundaries(passages, vectors, unique_sentences(passages), duration=duration, settings=settings)
+    found = find_boundaries(passages, vectors, sentences_from_passages(passages), duration=duration, settings=settings)
     starts = [0.0, *found, duration]
     assert all(b - a >= 150 - 45 for a, b in zip(starts, starts[1:]))  # within one passage step
     assert len(found) <= 12 * duration / 3600
     few = find_boundaries(
-        passages, vectors, unique_sentences(passages), duration=duration, settings=ChapterSettings(max_per_hour=6)
+        passages,
+        vectors,
+        sentences_from_passages(passages),
+        duration=duration,
+        settings=ChapterSettings(max_per_hour=6),
     )
     assert len(few) <= 2
 
 
 def test_short_episode_gets_no_boundaries_closer_than_a_fifth() -> None:
     passages, vectors, duration = synthetic(["coffee", "rockets"], seconds=60)
-    found = find_boundaries(passages, vectors, unique_sentences(passages), duration=duration)
+    found = find_boundaries(passages, vectors, sentences_from_passages(passages), duration=duration)
     assert all(t >= 45 / 2 and duration - t >= 45 / 2 for t in found)
 
 
@@ -193,7 +198,7 @@ def topical(tmp_path: Path) -> tuple[IndexStore, Path]:
 
 def test_index_chapters_are_found_and_cached(topical, monkeypatch) -> None:
     store, _ = topical
-    found = episode_chapters(store, "topics")
+    found = EpisodeReader().chapters(store, "topics")
     assert len(found) == 3
     assert [round(c.start) for c in found][1:] == pytest.approx([300, 600], abs=30)
     assert {w for w in found[1].title.lower().replace(",", "").split()} <= set(TOPICS["rockets"])
@@ -203,30 +208,28 @@ def test_index_chapters_are_found_and_cached(topical, monkeypatch) -> None:
     def fail(*a, **k):
         raise AssertionError("recomputed although cached")
 
-    monkeypatch.setattr(ch, "make_chapters", fail)
-    monkeypatch.setattr(ch, "_MEMO", {})  # from the file, not this process's memo
-    assert episode_chapters(IndexStore(store.root), "topics") == found
+    monkeypatch.setattr(eps, "make_chapters", fail)
+    assert EpisodeReader().chapters(IndexStore(store.root), "topics") == found  # a new reader: from the file
 
 
 def test_damaged_cache_is_made_again(topical) -> None:
     store, _ = topical
-    first = episode_chapters(store, "topics")
+    first = EpisodeReader().chapters(store, "topics")
     (path,) = store.model_cache(ch.CACHE_KIND).glob("*.json")
     path.write_text("{not json")
-    ch._MEMO.clear()
-    assert episode_chapters(IndexStore(store.root), "topics") == first
+    assert EpisodeReader().chapters(IndexStore(store.root), "topics") == first
     json.loads(path.read_text())  # rewritten whole
 
 
 def test_changed_episode_gets_new_chapters(topical) -> None:
     store, folder = topical
-    episode_chapters(store, "topics")
+    EpisodeReader().chapters(store, "topics")
     rng = random.Random(3)
     write_srt(folder / "topics.srt", _sentences_for("coffee", 120, rng), seconds=5.0)  # one topic now
     with store.writing():
         index_paths([folder], store, encoder=HashingEncoder(), options=OPTIONS)
     fresh = IndexStore(store.root)
-    assert len(episode_chapters(fresh, "topics")) == 1
+    assert len(EpisodeReader().chapters(fresh, "topics")) == 1
     assert len(list(fresh.model_cache(ch.CACHE_KIND).glob("*.json"))) == 1  # the old version's are pruned
 
 

@@ -16,9 +16,10 @@ import webvtt
 
 from hmsearch.asr import TranscriberSpec
 from hmsearch.audio import decode_audio, probe_audio
-from hmsearch.host.clip import episode_words, make_clip, snap
+from hmsearch.host.clip import snap
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
+from hmsearch.query import QueryService
 
 from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT, HashingEncoder, write_srt
 
@@ -50,7 +51,7 @@ def test_clip_is_cut_at_whole_words_with_its_own_subtitles(sample_index, tmp_pat
     mid_start = (words[k][1] + words[k][2]) / 2  # inside "klare"
     mid_end = (words[k + 6][1] + words[k + 6][2]) / 2  # inside the 7th word from it
     out = tmp_path / f"clip{suffix}"
-    result = make_clip(sample_index, "hm-sample-001", mid_start, mid_end, out)
+    result = QueryService(sample_index.root).clip("hm-sample-001", mid_start, mid_end, out)
     assert result.text.split()[0] == "klare" and len(result.text.split()) == 7  # whole words, both ends
     assert result.start <= words[k][1] + 1e-3 and result.end >= words[k + 6][2] - 0.3
     info = probe_audio(out)
@@ -73,7 +74,7 @@ def test_snap_keeps_every_word_the_range_touches() -> None:
 
 
 def test_the_index_words_are_the_transcripts(sample_index) -> None:
-    got = [w for w, _, _ in episode_words(sample_index, "hm-sample-001")]
+    got = [w for w, _, _ in QueryService(sample_index.root).transcript("hm-sample-001").words()]
     assert got == [w for w, _, _ in _sample_words()]
 
 
@@ -125,7 +126,7 @@ def test_remote_enclosure_asks_for_download(sample_index, tmp_path) -> None:
         rec.episode = replace(rec.episode, audio=None, enclosure="https://example.invalid/ep.mp3")
         sample_index._commit(sample_index.require())
     with pytest.raises(InputError, match="remote.*--download"):
-        make_clip(IndexStore(sample_index.root), "hm-sample-001", 1.0, 3.0, tmp_path / "x.mp3")
+        QueryService(sample_index.root).clip("hm-sample-001", 1.0, 3.0, tmp_path / "x.mp3")
 
 
 def test_search_quote_clip(sample_index, cli, tmp_path) -> None:
@@ -175,10 +176,10 @@ def test_remote_enclosure_is_downloaded_with_updates_checks(sample_index, tmp_pa
             store = IndexStore(sample_index.root)
             if url.endswith(".html"):
                 with pytest.raises(InputError, match="served text/html"):
-                    make_clip(store, "hm-sample-001", 143.0, 146.0, tmp_path / "x.mp3", download=True)
+                    QueryService(store.root).clip("hm-sample-001", 143.0, 146.0, tmp_path / "x.mp3", download=True)
                 assert not (tmp_path / "x.mp3").exists()
             else:
-                result = make_clip(store, "hm-sample-001", 143.0, 146.0, tmp_path / "x.mp3", download=True)
+                result = QueryService(store.root).clip("hm-sample-001", 143.0, 146.0, tmp_path / "x.mp3", download=True)
                 assert (sample_index.root / "downloads" / "hm-sample-001.mp3").read_bytes() == body
                 assert probe_audio(result.audio).duration > 2.5
     finally:
@@ -189,7 +190,7 @@ def test_remote_enclosure_is_downloaded_with_updates_checks(sample_index, tmp_pa
 def test_clip_is_the_episodes_audio_at_the_same_times(sample_index, tmp_path, suffix) -> None:
     """Sample for sample (at 16 kHz) the clip is the episode from the clip's start: no shift by the
     MP3's encoder delay, no other stretch of the episode."""
-    result = make_clip(sample_index, "hm-sample-001", 143.2, 151.0, tmp_path / f"c{suffix}")
+    result = QueryService(sample_index.root).clip("hm-sample-001", 143.2, 151.0, tmp_path / f"c{suffix}")
     clip = decode_audio(result.audio)
     source = decode_audio(SAMPLE_AUDIO)
     a = round(result.start * 16_000)

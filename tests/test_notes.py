@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from hmsearch.asr import TranscriberSpec
-from hmsearch.host.notes import quotable, show_notes
+from hmsearch.host.notes import quotable
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
+from hmsearch.query import QueryService
 from hmsearch.types import Sentence
 
 from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT, HashingEncoder, write_srt
@@ -37,7 +38,7 @@ def store(tmp_path: Path) -> IndexStore:
 
 
 def test_sample_notes(store: IndexStore) -> None:
-    draft = show_notes(store, "hm-sample-001")
+    draft = QueryService(store.root).notes("hm-sample-001")
     said = {s["text"].strip() for s in json.loads(SAMPLE_TRANSCRIPT.read_text())["segments"]}
     assert draft.quotes and all(q.text in said for q in draft.quotes)  # verbatim sentences
     assert all(not q.text.endswith("?") and 8 <= len(q.text.split()) <= 35 for q in draft.quotes)

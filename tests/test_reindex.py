@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from hmsearch.asr import TranscriberSpec
-from hmsearch.chunk import ChunkSettings
+from hmsearch.chunk import ChunkSettings, transcript_from_passages
 from hmsearch.evaluate import Question, judge_answer
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
-from hmsearch.ingest.reindex import reindex, transcript_from_passages
+from hmsearch.ingest.reindex import reindex
 from hmsearch.query import QueryService, SearchRequest
 from hmsearch.types import AnswerSentence
 

@@ -1,4 +1,4 @@
-"""Transcript -> sentences with their own times -> overlapping passages.
+"""Transcript -> sentences with their own times -> overlapping passages, and back.
 
 Passages follow sentence boundaries, carry exact start/end times, and never exceed the embedding
 model's token limit: a sentence longer than the limit is split at word boundaries, so nothing
@@ -8,11 +8,11 @@ is silently truncated by the model.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .types import Passage, Sentence, Transcript
+from .types import Passage, Segment, Sentence, Transcript, Word
 
 CountTokens = Callable[[Sequence[str]], list[int]]
 
@@ -253,3 +253,29 @@ def chunk_transcript(
             k += 1
         i = k
     return chunks
+
+
+def sentences_from_passages(passages: Iterable[Passage]) -> list[Sentence]:
+    """The inverse of ``chunk_transcript``: an episode's sentences once each, in time order.
+
+    Consecutive passages share their overlap sentence for sentence (the same objects' values), so a
+    sentence is the same one when its start, end and text are: the one key every reader uses."""
+    seen: dict[tuple[float, float, str], Sentence] = {}
+    for passage in passages:
+        for s in passage.sentences:
+            seen.setdefault((round(s.start, 3), round(s.end, 3), s.text), s)
+    return sorted(seen.values(), key=lambda s: (s.start, s.end))
+
+
+def transcript_from_passages(passages: Iterable[Passage], *, language: str | None) -> Transcript:
+    """An episode's transcript back from its overlapping passages (``reindex`` chunks it anew): each
+    sentence a segment, with its word times where the index kept them."""
+    segments = []
+    for s in sentences_from_passages(passages):
+        tokens = s.text.split()
+        words: tuple[Word, ...] = ()
+        if s.word_times and len(s.word_times) == len(tokens):
+            ends = [*s.word_times[1:], s.end]
+            words = tuple(Word(a, max(a, b), f" {t}") for t, a, b in zip(tokens, s.word_times, ends))
+        segments.append(Segment(s.start, s.end, s.text, words=words))
+    return Transcript(tuple(segments), language=language, source="index")

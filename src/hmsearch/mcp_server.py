@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .errors import HmsearchError, InputError, one_line
 from .query import AskRequest, Filters, QueryService, SearchRequest
-from .query.links import LinkFn, playback_link
+from .query.links import LinkFn, playback_link, web_link
 from .types import Episode
 
 T = TypeVar("T")
@@ -28,10 +28,7 @@ def link_fn(web_url: str | None) -> LinkFn:
     given, else the CLI's playback links (the episode page, the enclosure or the local file)."""
     if not web_url:
         return playback_link
-    from .web.pages import episode_href  # no starlette: pages is plain Python
-
-    base = web_url.rstrip("/")
-    return lambda episode, start: base + episode_href(episode.id, start)
+    return web_link(web_url)
 
 
 def build_server(service: QueryService, *, link: LinkFn = playback_link) -> Any:
@@ -118,7 +115,7 @@ def build_server(service: QueryService, *, link: LinkFn = playback_link) -> Any:
     def episodes() -> dict[str, Any]:
         """What is indexed: {episodes: [{episode, title, start, end (its length), link, published,
         language, passages, page}]}."""
-        return run(lambda: {"episodes": [episode_dict(e) for e in service.store().episodes()]})
+        return run(lambda: {"episodes": [episode_dict(e) for e in service.episodes()]})
 
     @server.tool()
     def transcript(episode: str, start: float = 0.0, end: float | None = None) -> dict[str, Any]:
@@ -126,18 +123,11 @@ def build_server(service: QueryService, *, link: LinkFn = playback_link) -> Any:
         episode by default): {episode, title, start, end, link, sentences: [{start, end, text, link}]}."""
 
         def go() -> dict[str, Any]:
-            from .web.pages import transcript_sentences
-
-            store = service.store()
-            ep = store.episode(episode)
-            stop = end if end is not None else float("inf")
-            if start < 0 or stop < start:
+            text = service.transcript(episode)
+            ep = text.episode
+            if start < 0 or (end is not None and end < start):
                 raise InputError(f"start and end must satisfy 0 <= start <= end, not {start} and {end}")
-            sentences = [
-                s
-                for s in transcript_sentences(p.sentences for p in store.passages(ep.id))
-                if s.end > start and s.start < stop
-            ]
+            sentences = text.between(start, end)
             return {
                 "episode": ep.id,
                 "title": ep.title,
@@ -157,5 +147,5 @@ def build_server(service: QueryService, *, link: LinkFn = playback_link) -> Any:
 
 def serve_stdio(index_dir: Path, *, web_url: str | None = None) -> None:
     service = QueryService(index_dir, link=link_fn(web_url))
-    service.store()  # a missing or damaged index fails now, before the client connects
+    service.episodes()  # a missing or damaged index fails now, before the client connects
     build_server(service, link=service.link).run("stdio")

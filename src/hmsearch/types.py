@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -142,6 +143,9 @@ class Episode:
             if k != "id":
                 out["chunks" if k == "n_passages" else k] = v
         return out
+
+
+LinkFn = Callable[["Episode", float], str]  # a playback link to an episode from a second; each presenter has its own
 
 
 @dataclass(frozen=True)

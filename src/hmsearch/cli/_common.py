@@ -11,11 +11,15 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..config import WHISPER_ENGINES, setting
+
+if TYPE_CHECKING:  # --help stays free of numpy, FAISS and torch
+    from ..index import IndexStore
+    from ..query import QueryService
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -49,10 +53,21 @@ def wrap(text: str, indent: str = "   ", max_chars: int | None = None) -> str:
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
 
 
-def store_of(ctx: click.Context) -> Any:
+def store_of(ctx: click.Context) -> IndexStore:
+    """The index, for the writing commands (index, update, remove, repair, reindex)."""
     from ..index import IndexStore
 
     return IndexStore(ctx.obj["index_dir"])
+
+
+def service_of(ctx: click.Context) -> QueryService:
+    """The read API over the index (in process): what every reading command uses."""
+    if "service" not in ctx.obj:
+        from ..query import QueryService
+
+        ctx.obj["service"] = QueryService(ctx.obj["index_dir"])
+    service: QueryService = ctx.obj["service"]
+    return service
 
 
 def whisper_model_option(f: F) -> F:

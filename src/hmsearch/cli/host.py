@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import clean, echo_json, err, store_of
+from ._common import clean, echo_json, err, service_of
 
 CHAPTER_FORMATS = ("text", "podcast", "vtt", "json")
 
@@ -43,11 +43,11 @@ def chapters(ctx: click.Context, episode: str, format_: str, as_json: bool, outp
       hmsearch chapters hm-sample-001 --format podcast -o chapters.json
       hmsearch chapters hm-sample-001 --format vtt -o chapters.vtt
     """
-    from ..host.chapters import episode_chapters, format_show_notes, format_webvtt_chapters, podcast_chapters
+    from ..host.chapters import format_show_notes, format_webvtt_chapters, podcast_chapters
 
-    store = store_of(ctx)
-    ep = store.episode(episode)
-    found = episode_chapters(store, episode)
+    service = service_of(ctx)
+    ep = service.episode(episode)
+    found = service.chapters(episode)
     fmt = "json" if as_json else format_
     if fmt == "text":
         text = format_show_notes(found)
@@ -124,10 +124,8 @@ def clip(
       hmsearch clip hm-sample-001 --start 143 --end 152 -o svar.mp3
       hmsearch clip hm-sample-001 --start 2:23 --end 2:32 -o svar.m4a --json
     """
-    from ..host.clip import make_clip
-
     assert start is not None and end is not None  # required options
-    result = make_clip(store_of(ctx), episode, start, end, output, download=download)
+    result = service_of(ctx).clip(episode, start, end, output, download=download)
     _report_clip(ctx, result, as_json)
 
 
@@ -162,8 +160,6 @@ def notes(ctx: click.Context, episode: str, quotes: int, as_json: bool, output: 
       hmsearch notes hm-sample-001 -o notes.md
       hmsearch notes hm-sample-001 --json
     """
-    from ..host.notes import show_notes
-
-    draft = show_notes(store_of(ctx), episode, quotes=quotes)
+    draft = service_of(ctx).notes(episode, quotes=quotes)
     text = json.dumps(draft.to_dict(), ensure_ascii=False, indent=2) + "\n" if as_json else draft.markdown()
     _emit(ctx, text, output)

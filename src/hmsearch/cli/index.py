@@ -19,6 +19,7 @@ from ._common import (
     indexing_encoder,
     language_option,
     parse_date,
+    service_of,
     store_of,
     transcriber_spec,
     wait_option,
@@ -219,13 +220,11 @@ def update(
 @click.pass_context
 def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
     """List what is indexed: id, title, duration and passages (--chapters: and chapters)."""
-    store = store_of(ctx)
-    eps = store.episodes()
+    service = service_of(ctx)
+    eps = service.episodes()
     chapters: dict[str, list] = {}
     if with_chapters:
-        from ..host.chapters import episode_chapters
-
-        chapters = {e.id: episode_chapters(store, e.id) for e in eps}
+        chapters = {e.id: service.chapters(e.id) for e in eps}
     if as_json:
         echo_json(
             [
@@ -235,7 +234,7 @@ def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
         )
         return
     if not eps:
-        click.echo(f"No episodes indexed in {store.root}.")
+        click.echo(f"No episodes indexed in {service.index_dir}.")
         return
     width = max(len(e.id) for e in eps)
     for e in eps:

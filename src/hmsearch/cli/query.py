@@ -12,7 +12,7 @@ import click
 from ..config import SEARCH_MODES as MODES
 from ..config import setting
 from . import cli
-from ._common import clean, echo_json, err, fmt_time, parse_date, store_of, wrap
+from ._common import clean, echo_json, err, fmt_time, parse_date, service_of, store_of, wrap
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,10 +105,8 @@ def search(
 
         raise NotFoundError(f"nothing matches {query!r}: no clip written")
     if clip_to is not None:
-        from ..host.clip import make_clip
-
         top = result.hits[0]
-        made = make_clip(store_of(ctx), top.episode, top.start, top.end, clip_to)
+        made = service_of(ctx).clip(top.episode, top.start, top.end, clip_to)
         if not ctx.obj["quiet"]:
             err(f"wrote {made.audio} ({made.end - made.start:.1f} s of {top.episode}) and its .srt/.vtt")
     if as_json:
@@ -178,7 +176,7 @@ def serve(ctx: click.Context) -> None:
     """
     from ..serve import serve as run_server
 
-    store_of(ctx).require()
+    service_of(ctx).check_index()
     run_server(ctx.obj["index_dir"], on_ready=lambda path: err(f"serving {ctx.obj['index_dir']} on {path}"))
 
 

@@ -6,7 +6,7 @@ import click
 
 from ..errors import HmsearchError
 from . import cli
-from ._common import err, store_of
+from ._common import err, service_of
 
 
 def _require_extra(module: str) -> None:
@@ -50,7 +50,7 @@ def web(ctx: click.Context, host: str, port: int, rate_limit: int) -> None:
 
     from ..web.app import WebLimits, create_app, create_service
 
-    store_of(ctx).require()  # no index: one line and exit 4, before anything loads
+    service_of(ctx).check_index()  # no index: one line and exit 4, before anything loads
     service = create_service(ctx.obj["index_dir"])
     if not ctx.obj["quiet"]:
         err("loading the index and the model ...")
@@ -86,5 +86,5 @@ def mcp(ctx: click.Context, web_url: str | None) -> None:
     _require_extra("mcp")
     from ..mcp_server import serve_stdio
 
-    store_of(ctx).require()
+    service_of(ctx).check_index()
     serve_stdio(ctx.obj["index_dir"], web_url=web_url)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..chunk import sentences_from_passages
 from ..errors import IndexStateError
 from ..types import Passage, Sentence
 
@@ -75,15 +76,6 @@ class Chapter:
             title=str(d["title"]),
             keywords=tuple(str(k) for k in d.get("keywords") or ()),
         )
-
-
-def unique_sentences(passages: Sequence[Passage]) -> list[Sentence]:
-    """The episode's sentences once each, in time order (passages overlap)."""
-    seen: dict[tuple[float, str], Sentence] = {}
-    for p in passages:
-        for s in p.sentences:
-            seen.setdefault((round(s.start, 2), s.text), s)
-    return sorted(seen.values(), key=lambda s: (s.start, s.end))
 
 
 # ---------------------------------------------------------------------------------- boundaries
@@ -176,7 +168,7 @@ def find_boundaries(
 # ---------------------------------------------------------------------------------- titles
 
 
-def _lang(language: str | None) -> str:
+def stem_language(language: str | None) -> str:
     from ..text import STEMMERS
 
     return language if language in STEMMERS else "en"
@@ -202,7 +194,7 @@ _DA_FILLERS = (
 _FILLERS = {"en": set(_EN_FILLERS.split()), "da": set(_DA_FILLERS.split())}
 
 
-def _terms(text: str, lang: str) -> list[tuple[str, str] | None]:
+def content_terms(text: str, lang: str) -> list[tuple[str, str] | None]:
     """(stem, surface word) for each content word of ``text``; None marks a stopword (a phrase gap)."""
     from ..text import _stemmer, stopwords, words
 
@@ -220,8 +212,8 @@ def _terms(text: str, lang: str) -> list[tuple[str, str] | None]:
 def key_terms(texts: Sequence[str], language: str | None, *, k: int = 3) -> list[list[str]]:
     """For each text (a chapter), its ``k`` key phrases: tf-idf over the texts' stems (a phrase
     is a said-together pair of key words when the pair recurs), shown in their commonest surface form."""
-    lang = _lang(language)
-    docs = [_terms(t, lang) for t in texts]
+    lang = stem_language(language)
+    docs = [content_terms(t, lang) for t in texts]
     df: Counter[str] = Counter()
     for doc in docs:
         df.update({t[0] for t in doc if t})
@@ -288,7 +280,7 @@ def make_chapters(
         return []
     if len(vectors) != len(passages):
         raise IndexStateError(f"{len(vectors)} vectors for {len(passages)} passages: run `hmsearch repair`")
-    sentences = unique_sentences(passages)
+    sentences = sentences_from_passages(passages)
     end = max(duration, passages[-1].end)
     bounds = find_boundaries(passages, vectors, sentences, duration=end, settings=settings)
     starts = [0.0, *bounds]
@@ -363,64 +355,4 @@ def format_webvtt_chapters(chapters: Sequence[Chapter]) -> str:
 
 # ---------------------------------------------------------------------------------- the index's copy
 
-CACHE_KIND = "chapters"  # cache/chapters-<model digest>/: kept by the index's sweeps while the model is its own
-
-
-def episode_chapters(store: Any, episode_id: str, *, settings: ChapterSettings = ChapterSettings()) -> list[Chapter]:
-    """An indexed episode's chapters: from the index folder's cache when the episode (its files'
-    key, which changes with its content) and the settings are those it was made for, else made
-    now and cached (an atomic write; a read-only index just goes uncached)."""
-    import logging
-
-    from ..fsutil import atomic_write
-
-    log = logging.getLogger(__name__)
-    record = store.record(episode_id)
-    folder = store.model_cache(CACHE_KIND)
-    path = folder / f"{record.segment}-{settings.digest()}.json"
-    key = str(path)  # the episode files' key changes with the episode: a memo entry is never stale
-    if key in _MEMO:
-        return list(_MEMO[key])
-    try:
-        obj = json.loads(path.read_bytes())
-        if obj.get("segment") == record.segment:
-            found = [Chapter.from_dict(c) for c in obj["chapters"]]
-            _remember(key, found)
-            return found
-    except FileNotFoundError:
-        pass
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        log.info("%s: damaged chapter cache (%s); made again", path, exc)
-    passages = store.passages(episode_id)
-    chapters = make_chapters(
-        passages,
-        store.vectors(episode_id),
-        duration=record.episode.duration,
-        language=record.language,
-        settings=settings,
-    )
-    data = {"segment": record.segment, "episode": episode_id, "chapters": [c.to_dict() for c in chapters]}
-    try:
-        atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
-        _prune(folder, {r.segment for r in store.require().episodes.values()})
-    except OSError as exc:
-        log.info("%s: chapters not cached (%s)", path, exc.strerror or exc)
-    _remember(key, chapters)
-    return chapters
-
-
-_MEMO: dict[str, tuple[Chapter, ...]] = {}  # in-process: a warm search server reads each file once
-_MEMO_MAX = 4096
-
-
-def _remember(key: str, chapters: list[Chapter]) -> None:
-    if len(_MEMO) >= _MEMO_MAX:
-        _MEMO.clear()
-    _MEMO[key] = tuple(chapters)
-
-
-def _prune(folder: Any, live: set[str]) -> None:
-    """Drop cached chapters of episode versions the index no longer holds."""
-    for f in folder.glob("*.json"):
-        if f.name.rsplit("-", 1)[0] not in live:
-            f.unlink(missing_ok=True)
+CACHE_KIND = "chapters"  # cache/chapters-<model digest>/ (query/episodes.py): kept while the model is the index's

@@ -10,6 +10,7 @@ encoding go through PyAV, which bundles ffmpeg's libraries (no system ffmpeg).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AudioError, InputError, one_line
-from ..types import Segment, Transcript, Word
+from ..types import Episode, Segment, Transcript, Word
 
 FADE_IN = 0.03
 FADE_OUT = 0.12
@@ -45,16 +46,6 @@ class ClipResult:
         }
 
 
-def episode_words(store: Any, episode_id: str) -> list[tuple[str, float, float]]:
-    """Every word of an indexed episode with its time, once, in order."""
-    from .chapters import unique_sentences
-
-    out: list[tuple[str, float, float]] = []
-    for s in unique_sentences(store.passages(episode_id)):
-        out.extend(s.word_spans())
-    return out
-
-
 def snap(words: list[tuple[str, float, float]], start: float, end: float) -> tuple[int, int]:
     """The words [i, j) a cut from ``start`` to ``end`` keeps whole: every word that overlaps it."""
     inside = [k for k, (_, a, b) in enumerate(words) if b > start and a < end]
@@ -72,34 +63,6 @@ def check_range(start: float, end: float, duration: float) -> None:
         raise InputError(f"the clip starts at {start:g} s, after the episode's end ({duration:.1f} s)")
     if end - start > MAX_CLIP_SECONDS:
         raise InputError(f"a clip is at most {MAX_CLIP_SECONDS:g} s long (asked for {end - start:g} s)")
-
-
-def local_audio(store: Any, episode_id: str, *, download: bool = False) -> Path:
-    """The episode's audio file on this machine; a remote enclosure is downloaded first only when
-    asked (into <index>/downloads/, with `update`'s checks: type, length, resumable part file)."""
-    ep = store.episode(episode_id)
-    if ep.audio:
-        path = Path(ep.audio)
-        if path.is_file():
-            return path
-        if not ep.enclosure:
-            raise InputError(f"{path}: the audio of episode '{episode_id}' is gone; put it back or index it again")
-    if not ep.enclosure:
-        raise InputError(
-            f"episode '{episode_id}' was indexed from a transcript only ({ep.source}): there is no audio to clip"
-        )
-    if not download:
-        raise InputError(
-            f"the audio of episode '{episode_id}' is remote ({ep.enclosure}): pass --download to fetch it first"
-        )
-    from ..ingest.feeds import AUDIO_TYPES, _slug
-    from ..ingest.feeds import download as fetch
-
-    suffix = Path(ep.enclosure.split("?", 1)[0]).suffix.lower()
-    target: Path = store.root / "downloads" / f"{_slug(episode_id)}{suffix if 1 < len(suffix) <= 5 else '.mp3'}"
-    if target.is_file() and target.stat().st_size > 0:
-        return target
-    return Path(fetch(ep.enclosure, target, expect=AUDIO_TYPES))
 
 
 def _decode_range(path: Path, start: float, end: float) -> tuple[np.ndarray, int, str]:
@@ -192,17 +155,19 @@ def encode(samples: np.ndarray, rate: int, layout: str, out: Path) -> None:
 
 
 def make_clip(
-    store: Any,
-    episode_id: str,
+    episode: Episode,
+    words: list[tuple[str, float, float]],
+    audio: Path | Callable[[], Path],
     start: float,
     end: float,
     out: Path,
     *,
-    download: bool = False,
     subtitles: tuple[str, ...] = ("srt", "vtt"),
 ) -> ClipResult:
-    """Cut episode ``episode_id`` from ``start`` to ``end`` (snapped to whole words) into ``out``
-    (.mp3 or .m4a), with ``out``'s .srt and .vtt beside it."""
+    """Cut ``audio`` (the episode's, whose ``words`` are its words with their times) from ``start``
+    to ``end`` (snapped to whole words) into ``out`` (.mp3 or .m4a), with ``out``'s .srt and .vtt
+    beside it. ``audio`` may be a function that finds (or downloads) the file: it is called only
+    once the request has been checked."""
     from ..fsutil import atomic_write
     from .subtitles import make_cues, shift, subtitles_text
 
@@ -211,11 +176,10 @@ def make_clip(
         raise InputError(f"{out}: a clip is written as .mp3 or .m4a, not '{out.suffix or 'no extension'}'")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: no such folder")
-    ep = store.episode(episode_id)
-    check_range(start, end, ep.duration)
-    words = episode_words(store, episode_id)
+    check_range(start, end, episode.duration)
     i, j = snap(words, start, end)
-    audio = local_audio(store, episode_id, download=download)
+    if callable(audio):
+        audio = audio()
     prev_end = words[i - 1][2] if i > 0 else 0.0
     cut_start = max(0.0, min(words[i][1], max(prev_end, words[i][1] - LEAD)))
     cut_end = words[j - 1][2]
@@ -232,14 +196,14 @@ def make_clip(
                 words=tuple(Word(max(0.0, a - cut_start), min(b, cut_end) - cut_start, f" {w}") for w, a, b in kept),
             ),
         ),
-        language=ep.language,
+        language=episode.language,
     )
     cues = shift(make_cues(clip), 0.0, until=cut_end - cut_start)  # none runs past the clip's end
     written = []
     for fmt in subtitles:
         path = out.with_suffix(f".{fmt}")
         try:
-            atomic_write(path, subtitles_text(cues, fmt, language=ep.language).encode("utf-8"), make_parents=False)
+            atomic_write(path, subtitles_text(cues, fmt, language=episode.language).encode("utf-8"), make_parents=False)
         except OSError as exc:
             raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
         written.append(path)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..query.links import LinkFn, playback_link
-from ..types import Sentence
-from .chapters import Chapter, _lang, _terms, episode_chapters, key_terms, unique_sentences
+from ..types import Episode, LinkFn, Sentence
+from .chapters import Chapter, content_terms, key_terms, stem_language
 
 # Openings that lean on the sentence before (lower-cased first word).
 _LEANING = {
@@ -161,9 +161,9 @@ def quotable(
     times how few sentences say it (specific: log idf over the episode's sentences), so the words
     that score are the episode's own subject, neither its fillers nor one-off asides. Sponsor
     reads (URLs, addresses) and the first and last minute (intros, outros) are left out."""
-    lang = _lang(language)
+    lang = stem_language(language)
     lean = _LEANING.get(lang, _LEANING["en"])
-    docs = [[t[0] for t in _terms(s.text, lang) if t] for s in sentences]
+    docs = [[t[0] for t in content_terms(s.text, lang) if t] for s in sentences]
     df: Counter[str] = Counter()
     tf: Counter[str] = Counter()
     for d in docs:
@@ -206,24 +206,26 @@ def quotable(
 
 
 def show_notes(
-    store: Any, episode_id: str, *, quotes: int = 5, terms: int = 8, link: LinkFn = playback_link
+    episode: Episode,
+    sentences: list[Sentence],
+    chapters: list[Chapter],
+    *,
+    link: LinkFn,
+    other_texts: Sequence[str] = (),
+    quotes: int = 5,
+    terms: int = 8,
 ) -> ShowNotes:
-    """The show-notes draft of an indexed episode."""
-    ep = store.episode(episode_id)
-    chapters = episode_chapters(store, episode_id)
-    sentences = unique_sentences(store.passages(episode_id))
-    picks = quotable(sentences, ep.language, k=quotes, chapters=chapters)
-    # Key terms: this episode's words against the other episodes of the index (a few dozen at most).
-    others = [e.id for e in store.episodes() if e.id != episode_id][:40]
-    texts = [" ".join(s.text for s in sentences)]
-    texts += [" ".join(p.text for p in store.passages(o)) for o in others]
+    """The show-notes draft of an episode from its sentences and chapters; its key terms are
+    weighed against ``other_texts`` (other episodes of the podcast)."""
+    picks = quotable(sentences, episode.language, k=quotes, chapters=chapters)
+    texts = [" ".join(s.text for s in sentences), *other_texts]
     return ShowNotes(
-        episode=ep.id,
-        title=ep.title,
-        published=ep.published,
-        duration=ep.duration,
-        chapters=[(c, link(ep, c.start)) for c in chapters],
-        quotes=[Quote(s.text, s.start, s.end, score, link(ep, s.start)) for s, score in picks],
-        key_terms=key_terms(texts, ep.language, k=terms)[0],
-        page=ep.url,
+        episode=episode.id,
+        title=episode.title,
+        published=episode.published,
+        duration=episode.duration,
+        chapters=[(c, link(episode, c.start)) for c in chapters],
+        quotes=[Quote(s.text, s.start, s.end, score, link(episode, s.start)) for s, score in picks],
+        key_terms=key_terms(texts, episode.language, k=terms)[0],
+        page=episode.url,
     )

@@ -11,33 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from ..chunk import ChunkSettings, chunk_transcript
+from ..chunk import ChunkSettings, chunk_transcript, transcript_from_passages
 from ..embed import Encoder
 from ..index import IndexStore
 from ..index.manifest import EpisodeRecord, Manifest, now
 from ..index.store import segment_key
-from ..types import Passage, Segment, Sentence, Transcript, Word
 from .commit import finish, trim_heap
 from .events import EventFn, IndexEvent, IndexReport, no_events
 from .plan import HASHED_WITH
-
-
-def transcript_from_passages(passages: list[Passage], *, language: str | None) -> Transcript:
-    """An episode's transcript back from its overlapping passages: each sentence once, in time order,
-    with its word times where the index kept them."""
-    seen: dict[tuple[float, str], Sentence] = {}
-    for passage in passages:
-        for s in passage.sentences:
-            seen.setdefault((round(s.start, 2), s.text), s)
-    segments = []
-    for s in sorted(seen.values(), key=lambda s: (s.start, s.end)):
-        tokens = s.text.split()
-        words: tuple[Word, ...] = ()
-        if s.word_times and len(s.word_times) == len(tokens):
-            ends = [*s.word_times[1:], s.end]
-            words = tuple(Word(a, max(a, b), f" {t}") for t, a, b in zip(tokens, s.word_times, ends))
-        segments.append(Segment(s.start, s.end, s.text, words=words))
-    return Transcript(tuple(segments), language=language, source="index")
 
 
 def reindex(

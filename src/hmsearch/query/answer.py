@@ -27,7 +27,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 def score_sentences(store: IndexStore, encoder: Encoder, query: Query, candidates: list[tuple[Hit, int]]) -> np.ndarray:
     """The score of each (hit, sentence index) candidate as the answer to ``query``."""
     sentences = [hit.sentences[i] for hit, i in candidates]
-    qvec = encoder.encode_queries([query.text])[0]
+    qvec = query.vector(encoder)
     dense = encoder.encode_documents([s.text for s in sentences]) @ qvec
     langs = {e.id: e.language for e in store.episodes()}
     # Lexical match of each sentence, weighted by how rare a query term is among the candidate

@@ -3,12 +3,12 @@ the CLI's (the episode's page, its enclosure URL or the local file, from that se
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
-from ..types import Episode
+from ..types import Episode, LinkFn
 
-LinkFn = Callable[[Episode, float], str]
+__all__ = ["LinkFn", "episode_href", "playback_link", "web_link"]
 _TIMED_PAGES = ("youtube.com", "youtu.be", "vimeo.com")  # pages that take a start time (?t=)
 
 
@@ -23,3 +23,20 @@ def playback_link(episode: Episode, start: float) -> str:
     if episode.audio:
         return f"{Path(episode.audio).resolve().as_uri()}#t={seconds}"
     return episode.url or ""
+
+
+def episode_href(episode_id: str, start: float | None = None, end: float | None = None) -> str:
+    """The web page's URL of an episode (shareable): /episode/ID?t=START&end=END."""
+    path = f"/episode/{quote(episode_id, safe='')}"
+    params: dict[str, str] = {}
+    if start is not None:
+        params["t"] = f"{max(0.0, start):.3f}".rstrip("0").rstrip(".")
+    if end is not None:
+        params["end"] = f"{max(0.0, end):.3f}".rstrip("0").rstrip(".")
+    return path + ("?" + urlencode(params) if params else "")
+
+
+def web_link(base: str = "") -> LinkFn:
+    """Links into `hmsearch web` at ``base`` (its episode page from that second)."""
+    root = base.rstrip("/")
+    return lambda episode, start: root + episode_href(episode.id, start)

@@ -51,6 +51,14 @@ class Query:
         self.text = text
         self._store = store
         self._card = card
+        self._vector: tuple[Encoder, np.ndarray] | None = None
+
+    def vector(self, encoder: Encoder) -> np.ndarray:
+        """The question's query vector from ``encoder``, embedded once however many steps read it
+        (retrieval, then the answer's sentences)."""
+        if self._vector is None or self._vector[0] is not encoder:
+            self._vector = (encoder, encoder.encode_queries([self.text])[0])
+        return self._vector[1]
 
     @cached_property
     def language(self) -> str | None:
@@ -139,7 +147,7 @@ def rank(
     if mode in ("hybrid", "semantic"):
         if encoder is None:
             raise InputError(f"search mode '{mode}' needs the embedding model")
-        qvec = encoder.encode_queries([query.text])[0]
+        qvec = query.vector(encoder)
         dense_rows = dense_candidates(store, qvec, allowed, candidates)
     lex_scores = None
     if mode in ("hybrid", "lexical"):

@@ -1,8 +1,9 @@
 """The query service: typed requests and results, validated in one place, over a warm index.
 
-The CLI (in process), the socket server and (next) the web page all call this: a question goes
-down once — request → service → retrieve → fuse → hits (→ answers) — and comes back as a result
-dataclass that each presenter renders (text, JSON, HTML). The service keeps the index and the
+The one read API: the CLI (in process), the socket server, the web page, MCP and the host tools
+all call this. A question goes down once — request → service → retrieve → fuse → hits (→ answers)
+— and comes back as a result dataclass that each presenter renders (text, JSON, HTML); an episode
+is read back (transcript, words, chapters, notes, clips) through ``query/episodes.py``. The service keeps the index and the
 encoder loaded and reloads when another process commits a new manifest.
 """
 
@@ -12,15 +13,21 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..embed import Encoder, load_encoder
 from ..errors import IndexStateError, InputError
 from ..index import IndexStore
 from ..index.store import MANIFEST
 from ..text import words
-from ..types import AnswerSentence, Hit
+from ..types import AnswerSentence, Episode, Hit
+
+if TYPE_CHECKING:
+    from ..host.chapters import Chapter
+    from ..host.clip import ClipResult
+    from ..host.notes import ShowNotes
 from .answer import answer_from_hits
+from .episodes import EpisodeReader, EpisodeText, local_audio
 from .hits import hits_from_rows
 from .links import LinkFn, playback_link
 from .quotes import find_quote, quoted
@@ -71,6 +78,7 @@ class AskRequest:
     mode: str = "hybrid"
     filters: Filters = field(default_factory=Filters)
     max_sentences: int = 3
+    answer_from: int | None = None  # the answer is read from this many of the k passages (default: all)
 
     def __post_init__(self) -> None:
         _check_text(self.question, "question")
@@ -82,10 +90,14 @@ class AskRequest:
             k=int(d.get("k") or 3),
             mode=str(d.get("mode") or "hybrid"),
             filters=_filters(d),
+            answer_from=int(d["answer_from"]) if d.get("answer_from") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": "ask", "question": self.question, "k": self.k, "mode": self.mode, **_filters_dict(self.filters)}
+        out = {"op": "ask", "question": self.question, "k": self.k, "mode": self.mode, **_filters_dict(self.filters)}
+        if self.answer_from is not None:
+            out["answer_from"] = self.answer_from
+        return out
 
 
 def _filters(d: dict[str, Any]) -> Filters:
@@ -143,59 +155,43 @@ def check_encoder(store: IndexStore, encoder: Encoder) -> None:
 def search(
     store: IndexStore,
     encoder: Encoder | None,
-    query: str,
+    query: str | Query,
     *,
     k: int = 10,
     mode: str = "hybrid",
     filters: Filters = Filters(),
     link: LinkFn = playback_link,
+    reader: EpisodeReader | None = None,
 ) -> list[Hit]:
     """The k best passages for ``query``; overlapping passages of one episode come back as one hit.
     A query in double quotes finds that phrase (see ``find_quote``). ``encoder`` may be None in
-    lexical mode."""
+    lexical mode. ``query`` may be a ``Query`` already analysed (``ask`` reads the same one)."""
     check_mode(mode)
     store.require()
     if encoder is not None:
         check_encoder(store, encoder)
-    if not query.strip():
+    text = query.text if isinstance(query, Query) else query
+    if not text.strip():
         return []
-    phrase = quoted(query)
+    phrase = quoted(text)
     if phrase:
         return find_quote(store, phrase, k=k, filters=filters, link=link)
-    card = encoder.card if encoder is not None else None
-    ranked = rank(store, encoder, Query(query, store, card), mode=mode, filters=filters)
+    if not isinstance(query, Query):
+        query = Query(text, store, encoder.card if encoder is not None else None)
+    ranked = rank(store, encoder, query, mode=mode, filters=filters)
     hits = hits_from_rows(store, ranked, k, link=link)
-    if len(words(query)) >= PHRASE_MIN_WORDS:
+    if len(words(text)) >= PHRASE_MIN_WORDS:
         # A sentence pasted or half-remembered without quote marks: where it was said comes first,
         # spanning exactly its words (a stricter match than for quoted phrases).
-        said = find_quote(store, query, k=1, filters=filters, link=link, min_similarity=PHRASE_MIN_SIMILARITY)
+        said = find_quote(store, text, k=1, filters=filters, link=link, min_similarity=PHRASE_MIN_SIMILARITY)
         if said:
             top = said[0]
             rest = [h for h in hits if h.episode != top.episode or h.end <= top.start or top.end <= h.start]
             hits = [top, *rest][:k]
-    return with_chapters(store, hits)
+    return (reader or _READER).with_chapters(store, hits)
 
 
-def with_chapters(store: IndexStore, hits: list[Hit]) -> list[Hit]:
-    """Each hit with the title of the chapter it lies in most (see host/chapters.py); a chapter list
-    that cannot be made (a damaged episode file) leaves the hit without one, never fails a search."""
-    from dataclasses import replace
-
-    from ..errors import HmsearchError
-    from ..host.chapters import chapter_of, episode_chapters
-
-    found: dict[str, Any] = {}
-    out = []
-    for h in hits:
-        if h.episode not in found:
-            try:
-                found[h.episode] = episode_chapters(store, h.episode)
-            except (HmsearchError, OSError, ValueError) as exc:
-                log.info("no chapters for %s: %s", h.episode, exc)
-                found[h.episode] = []
-        chapter = chapter_of(found[h.episode], h.start, h.end)
-        out.append(replace(h, chapter=chapter.title) if chapter else h)
-    return out
+_READER = EpisodeReader()  # the module functions' memo; each QueryService has its own
 
 
 def answer(
@@ -208,17 +204,22 @@ def answer(
     mode: str = "hybrid",
     filters: Filters = Filters(),
     link: LinkFn = playback_link,
+    answer_from: int | None = None,
+    reader: EpisodeReader | None = None,
 ) -> tuple[list[AnswerSentence], list[Hit]]:
-    """The sentences that best answer ``question``, each with its own time, and the passages they
-    come from."""
-    hits = search(store, encoder, question, k=k, mode=mode, filters=filters, link=link)
-    return answer_hits(store, encoder, question, hits, max_sentences=max_sentences, link=link), hits
+    """The sentences that best answer ``question``, each with its own time, and the ``k`` passages
+    found for it; the answer is read from the first ``answer_from`` of them (all by default). The
+    question is analysed and embedded once for both."""
+    query = Query(question, store, encoder.card)
+    hits = search(store, encoder, query, k=k, mode=mode, filters=filters, link=link, reader=reader)
+    among = hits if answer_from is None else hits[:answer_from]
+    return answer_hits(store, encoder, query, among, max_sentences=max_sentences, link=link), hits
 
 
 def answer_hits(
     store: IndexStore,
     encoder: Encoder,
-    question: str,
+    question: str | Query,
     hits: list[Hit],
     *,
     max_sentences: int = 3,
@@ -228,7 +229,8 @@ def answer_hits(
     found as it was said, are their own answer."""
     if not hits:
         return []
-    if quoted(question) or not hits[0].sentences:  # find_quote's hits span the words themselves
+    text = question.text if isinstance(question, Query) else question
+    if quoted(text) or not hits[0].sentences:  # find_quote's hits span the words themselves
         exact = [h for h in hits if not h.sentences] or hits
         return [
             AnswerSentence(
@@ -236,7 +238,7 @@ def answer_hits(
             )
             for h in exact[:max_sentences]
         ]
-    query = Query(question, store, encoder.card)
+    query = question if isinstance(question, Query) else Query(text, store, encoder.card)
     return answer_from_hits(store, encoder, query, hits, max_sentences=max_sentences, link=link)
 
 
@@ -252,6 +254,7 @@ class QueryService:
         self._stamp: tuple[int, int, int] | None = None
         self._store: IndexStore | None = None
         self._encoder: Encoder | None = encoder
+        self.reader = EpisodeReader()
 
     def store(self) -> IndexStore:
         """The index as last committed: a new store object (so never a half-updated one) whenever
@@ -270,6 +273,10 @@ class QueryService:
                 if self._encoder is not None and self._encoder.name != store.require().embedding_model:
                     self._encoder = None
             return self._store
+
+    def check_index(self) -> None:
+        """A missing, foreign or damaged index fails here (exit 4), before anything loads."""
+        self.store()
 
     def encoder(self, store: IndexStore) -> Encoder:
         with self._lock:
@@ -298,7 +305,14 @@ class QueryService:
         self._validate(store, request.k, request.mode, request.filters)
         encoder = None if request.mode == "lexical" or quoted(request.query) else self.encoder(store)
         hits = search(
-            store, encoder, request.query, k=request.k, mode=request.mode, filters=request.filters, link=self.link
+            store,
+            encoder,
+            request.query,
+            k=request.k,
+            mode=request.mode,
+            filters=request.filters,
+            link=self.link,
+            reader=self.reader,
         )
         return SearchResult(request.query, hits)
 
@@ -315,8 +329,59 @@ class QueryService:
             filters=request.filters,
             max_sentences=request.max_sentences,
             link=self.link,
+            answer_from=request.answer_from,
+            reader=self.reader,
         )
         return AnswerResult(request.question, sentences, hits)
+
+    # ---- episodes: what every surface and host tool reads besides search and ask -------------
+    def episodes(self) -> list[Episode]:
+        """Every indexed episode, as `episodes --json` lists them."""
+        return self.store().episodes()
+
+    def episode(self, episode_id: str) -> Episode:
+        """One episode (NotFoundError for an id the index does not hold)."""
+        return self.store().episode(episode_id)
+
+    def transcript(self, episode_id: str) -> EpisodeText:
+        """The episode and its sentences, once each, in time order (``.between(start, end)``,
+        ``.words()``)."""
+        return self.reader.text(self.store(), episode_id)
+
+    def chapters(self, episode_id: str) -> list[Chapter]:
+        """The episode's chapters: topic changes with times and titles (host/chapters.py)."""
+        return self.reader.chapters(self.store(), episode_id)
+
+    def notes(self, episode_id: str, *, quotes: int = 5) -> ShowNotes:
+        """A show-notes draft of the episode (host/notes.py)."""
+        from ..host.notes import show_notes
+
+        store = self.store()
+        text = self.reader.text(store, episode_id)
+        return show_notes(
+            text.episode,
+            list(text.sentences),
+            self.reader.chapters(store, episode_id),
+            link=self.link,
+            other_texts=self.reader.other_texts(store, episode_id),
+            quotes=quotes,
+        )
+
+    def clip(self, episode_id: str, start: float, end: float, out: Path, *, download: bool = False) -> ClipResult:
+        """The episode's audio from ``start`` to ``end`` (snapped to whole words) cut into ``out``
+        with its subtitles beside it (host/clip.py); a remote enclosure is fetched only when asked."""
+        from ..host.clip import make_clip
+
+        store = self.store()
+        text = self.reader.text(store, episode_id)
+        return make_clip(
+            text.episode,
+            text.words(),
+            lambda: local_audio(store, text.episode, download=download),
+            start,
+            end,
+            out,
+        )
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One wire request ({"op": "search"|"ask", ...}) -> its result as the ``--json`` dict."""

@@ -40,10 +40,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import HmsearchError, IndexStateError, InputError, ModelUnavailableError, NotFoundError, one_line
-from ..index import IndexStore
 from ..query import AskRequest, Filters, QueryService, SearchRequest
 from ..query.retrieve import MODES
-from ..types import Episode, Sentence
+from ..types import Episode
 from . import pages
 from .openapi import openapi_spec
 
@@ -195,11 +194,6 @@ def episode_json(ep: Episode) -> dict[str, Any]:
     return d
 
 
-def transcript_of(store: IndexStore, episode_id: str) -> tuple[Episode, list[Sentence]]:
-    episode = store.episode(episode_id)  # NotFoundError for an id the index does not hold
-    return episode, pages.transcript_sentences(p.sentences for p in store.passages(episode_id))
-
-
 class WebApp:
     """The endpoints, over one service; ``app`` is the ASGI application."""
 
@@ -297,15 +291,14 @@ class WebApp:
     def home(self, request: Request) -> Response:
         q = self._query(request, required=False)
         filters = self._filters(request)
-        store = self.service.store()
-        episodes = store.episodes()
+        episodes = self.service.episodes()
         form = pages.SearchForm(q, filters.episode or "", filters.since or "", filters.until or "")
         if not q.strip():
             return _html(pages.search_page(form, episodes, max_query=self.limits.max_query_chars))
-        # The answer as `ask` gives it (sentences scored within its 3 best passages: each passage's
-        # sentences are embedded, so 10 would cost 3x more), the results as `search -k 10`.
-        answer = self.service.ask(AskRequest(q, k=ANSWER_HITS, filters=filters)).answer
-        hits = self.service.search(SearchRequest(q, k=PAGE_HITS, filters=filters)).hits
+        # One call: the results as `search -k 10`, the answer as `ask` gives it (sentences scored
+        # within the 3 best passages: each passage's sentences are embedded, so 10 would cost 3x more).
+        result = self.service.ask(AskRequest(q, k=PAGE_HITS, filters=filters, answer_from=ANSWER_HITS))
+        answer, hits = result.answer, result.hits
         shown = {h.episode for h in hits} | {s.episode for s in answer}
         body = pages.search_page(
             form,
@@ -318,15 +311,16 @@ class WebApp:
         return _html(body, media_origins=_feed_origins([e for e in episodes if e.id in shown]))
 
     def episodes_page(self, request: Request) -> Response:
-        return _html(pages.episodes_page(self.service.store().episodes()))
+        return _html(pages.episodes_page(self.service.episodes()))
 
     def episode_page(self, request: Request) -> Response:
         t, end = self._seconds(request, "t"), self._seconds(request, "end")
-        episode, sentences = transcript_of(self.service.store(), request.path_params["episode_id"])
+        text = self.service.transcript(request.path_params["episode_id"])
+        episode, sentences = text.episode, list(text.sentences)
         return _html(pages.episode_page(episode, sentences, t=t, end=end), media_origins=_feed_origins([episode]))
 
     def audio(self, request: Request) -> Response:
-        episode = self.service.store().episode(request.path_params["episode_id"])
+        episode = self.service.episode(request.path_params["episode_id"])
         if not episode.audio:
             raise NotFoundError(f"episode '{episode.id}' has no local audio file")
         path = Path(episode.audio)
@@ -362,14 +356,16 @@ class WebApp:
         return _json(self.service.ask(req).to_dict())
 
     def api_episodes(self, request: Request) -> Response:
-        return _json([episode_json(e) for e in self.service.store().episodes()])
+        return _json([episode_json(e) for e in self.service.episodes()])
 
     def api_transcript(self, request: Request) -> Response:
-        episode, sentences = transcript_of(self.service.store(), request.path_params["episode_id"])
+        text = self.service.transcript(request.path_params["episode_id"])
         return _json(
             {
-                "episode": episode_json(episode),
-                "sentences": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in sentences],
+                "episode": episode_json(text.episode),
+                "sentences": [
+                    {"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in text.sentences
+                ],
             }
         )
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
+from ..query.links import episode_href
 from ..text import analyze
 from ..types import AnswerSentence, Episode, Hit, Sentence
 
@@ -50,17 +51,6 @@ def http_url(url: str | None) -> str | None:
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def episode_href(episode_id: str, start: float | None = None, end: float | None = None) -> str:
-    """The episode page's URL (shareable): /episode/ID?t=START&end=END."""
-    path = f"/episode/{quote(episode_id, safe='')}"
-    params: dict[str, str] = {}
-    if start is not None:
-        params["t"] = f"{max(0.0, start):.3f}".rstrip("0").rstrip(".")
-    if end is not None:
-        params["end"] = f"{max(0.0, end):.3f}".rstrip("0").rstrip(".")
-    return path + ("?" + urlencode(params) if params else "")
 
 
 def audio_src(episode: Episode) -> str | None:
@@ -231,20 +221,6 @@ def search_page(
         f'<section class="results" aria-labelledby="results-h"><h2 id="results-h">Results</h2>{"".join(sections)}</section>'
     )
     return layout(f"{form.q} – hmsearch", "".join(parts), page_class="search-page")
-
-
-def transcript_sentences(passages: Iterable[Sequence[Sentence]]) -> list[Sentence]:
-    """The whole transcript once, in time order, from overlapping passages' sentences."""
-    seen: set[tuple[float, float, str]] = set()
-    out: list[Sentence] = []
-    for sentences in passages:
-        for s in sentences:
-            key = (round(s.start, 3), round(s.end, 3), s.text)
-            if key not in seen:
-                seen.add(key)
-                out.append(s)
-    out.sort(key=lambda s: (s.start, s.end))
-    return out
 
 
 def asked_span(sentences: Sequence[Sentence], t: float | None, end: float | None) -> tuple[int, int]:
