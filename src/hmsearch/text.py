@@ -13,6 +13,16 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Text from a transcript, feed or file made safe to print or to write into a document: every
+    control character (escape sequences, carriage returns, newlines, C1 codes) becomes a space,
+    runs of space one."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
 _TOKEN = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
 STEMMERS = {
     "da": "danish",

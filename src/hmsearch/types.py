@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,14 @@ class Episode:
     content_hash: str = ""  # of the inputs and settings; unchanged hash = nothing to do
     transcript_source: str = ""
 
+    def __post_init__(self) -> None:
+        # A feed writes these: only an absolute http(s) URL is kept, so no javascript:, data: or
+        # file: URL ever comes back as a link from any surface (issue 27, finding 2).
+        for name in ("url", "enclosure"):
+            value = getattr(self, name)
+            if value is not None and not _is_http_url(value):
+                object.__setattr__(self, name, None)
+
     def to_dict(self) -> dict[str, Any]:
         """The ``episodes --json`` shape (and the manifest record's fields): "chunks" is the count."""
         out: dict[str, Any] = {"episode": self.id}
@@ -143,6 +152,11 @@ class Episode:
             if k != "id":
                 out["chunks" if k == "n_passages" else k] = v
         return out
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and url == url.strip()
 
 
 LinkFn = Callable[["Episode", float], str]  # a playback link to an episode from a second; each presenter has its own

@@ -37,8 +37,14 @@ def fmt_time(seconds: float) -> str:
     return format_timestamp(seconds)
 
 
+_C1 = re.compile(r"[\x7f-\x9f]")
+
+
 def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False))
+    """JSON for scripts: no NaN, and C1 control codes (which some terminals read as escapes) written
+    as \\u escapes, as JSON already writes C0 ones."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False)
+    click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def err(message: str) -> None:

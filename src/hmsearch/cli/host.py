@@ -4,6 +4,7 @@ draft), clip (a quote's audio with its own subtitles)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -86,13 +87,23 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
     """Seconds as 83.5, 1:23.5 or 0:01:23.5."""
     if value is None:
         return None
+    parts = value.strip().split(":")
     try:
-        total = 0.0
-        for part in value.strip().split(":"):
-            total = total * 60 + float(part)
-        return total
+        numbers = [float(p) for p in parts]
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not a time (use seconds, M:SS or H:MM:SS)") from None
+        numbers = []
+    # each field a plain non-negative number, minutes and seconds below 60 after the first field
+    if (
+        not numbers
+        or len(numbers) > 3
+        or any(not re.fullmatch(r"\d+(?:\.\d+)?", p.strip()) for p in parts)
+        or any(n >= 60 for n in numbers[1:])
+    ):
+        raise click.BadParameter(f"'{value}' is not a time (use seconds, M:SS or H:MM:SS)")
+    total = 0.0
+    for n in numbers:
+        total = total * 60 + n
+    return total
 
 
 @cli.command()
@@ -107,10 +118,18 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
     help="The clip: .mp3 or .m4a (its .srt and .vtt are written beside it).",
 )
 @click.option("--download", is_flag=True, help="Fetch a remote enclosure first (into the index folder's downloads/).")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT and its .srt/.vtt when they are already there.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {audio, subtitles, start, end, duration, text}.")
 @click.pass_context
 def clip(
-    ctx: click.Context, episode: str, start: float, end: float, output: Path, download: bool, as_json: bool
+    ctx: click.Context,
+    episode: str,
+    start: float,
+    end: float,
+    output: Path,
+    download: bool,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Cut EPISODE's audio from --start to --end into a clip for social media.
 
@@ -125,7 +144,7 @@ def clip(
       hmsearch clip hm-sample-001 --start 2:23 --end 2:32 -o svar.m4a --json
     """
     assert start is not None and end is not None  # required options
-    result = service_of(ctx).clip(episode, start, end, output, download=download)
+    result = service_of(ctx).clip(episode, start, end, output, download=download, force=force)
     _report_clip(ctx, result, as_json)
 
 

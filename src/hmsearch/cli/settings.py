@@ -6,7 +6,7 @@ import click
 
 from ..config import SETTINGS, config_file, setting, where_from
 from . import cli
-from ._common import echo_json
+from ._common import clean, echo_json
 
 
 @cli.command("config")
@@ -37,7 +37,7 @@ def config_(as_json: bool) -> None:
         )
         return
     path = config_file()
-    click.echo(f"config file: {path if path else '(none)'}")
+    click.echo(clean(f"config file: {path if path else '(none)'}"))
     width = max(len(r["name"]) for r in rows)
     for r in rows:
-        click.echo(f"{r['name']:<{width}}  {r['value']!s:<28} {r['source']:<22} {r['env']}")
+        click.echo(clean(f"{r['name']:<{width}}  {r['value']!s:<28} {r['source']:<22} {r['env']}"))

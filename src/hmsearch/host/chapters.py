@@ -23,7 +23,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -70,12 +69,12 @@ class Chapter:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Chapter:
-        return cls(
-            start=float(d["start"]),
-            end=float(d["end"]),
-            title=str(d["title"]),
-            keywords=tuple(str(k) for k in d.get("keywords") or ()),
-        )
+        """A chapter read back (from a derived cache): ValueError unless its times are finite and in
+        order and its title is text, so a damaged cache is made again instead of reaching --json."""
+        start, end, title = float(d["start"]), float(d["end"]), d["title"]
+        if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end) or not isinstance(title, str):
+            raise ValueError(f"not a chapter: {str(d)[:80]}")
+        return cls(start=start, end=end, title=title, keywords=tuple(str(k) for k in d.get("keywords") or ()))
 
 
 # ---------------------------------------------------------------------------------- boundaries
@@ -325,7 +324,9 @@ def format_show_notes(chapters: Sequence[Chapter]) -> str:
 
 
 def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    from ..text import one_line
+
+    return one_line(text)
 
 
 def podcast_chapters(chapters: Sequence[Chapter], *, title: str | None = None) -> dict[str, Any]:

@@ -54,6 +54,13 @@ def snap(words: list[tuple[str, float, float]], start: float, end: float) -> tup
     return inside[0], inside[-1] + 1
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == Path(b).resolve() or (a.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
 def check_range(start: float, end: float, duration: float) -> None:
     if start < 0 or end < 0:
         raise InputError(f"a clip cannot start or end before 0 s (got {start:g}-{end:g})")
@@ -163,11 +170,13 @@ def make_clip(
     out: Path,
     *,
     subtitles: tuple[str, ...] = ("srt", "vtt"),
+    force: bool = False,
 ) -> ClipResult:
     """Cut ``audio`` (the episode's, whose ``words`` are its words with their times) from ``start``
     to ``end`` (snapped to whole words) into ``out`` (.mp3 or .m4a), with ``out``'s .srt and .vtt
     beside it. ``audio`` may be a function that finds (or downloads) the file: it is called only
-    once the request has been checked."""
+    once the request has been checked. Files already there are kept unless ``force``; the
+    episode's own audio never is overwritten."""
     from ..fsutil import atomic_write
     from .subtitles import make_cues, shift, subtitles_text
 
@@ -178,8 +187,16 @@ def make_clip(
         raise InputError(f"{out.parent}: no such folder")
     check_range(start, end, episode.duration)
     i, j = snap(words, start, end)
+    targets = [out, *(out.with_suffix(f".{fmt}") for fmt in subtitles)]
+    if not force:
+        for target in targets:
+            if target.exists() or target.is_symlink():
+                raise InputError(f"{target} exists: pass --force to overwrite it, or write the clip elsewhere")
     if callable(audio):
         audio = audio()
+    for target in targets:
+        if _same_file(target, audio):
+            raise InputError(f"{target} is the episode's own audio: write the clip somewhere else")
     prev_end = words[i - 1][2] if i > 0 else 0.0
     cut_start = max(0.0, min(words[i][1], max(prev_end, words[i][1] - LEAD)))
     cut_end = words[j - 1][2]

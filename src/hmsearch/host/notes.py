@@ -10,13 +10,16 @@ said before ("And", "But", "That", "Og", "Men", "Det" ...). The picks are spread
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+from ..text import one_line
 from ..types import Episode, LinkFn, Sentence
 from .chapters import Chapter, content_terms, key_terms, stem_language
 
@@ -130,25 +133,34 @@ class ShowNotes:
             return s[3:] if self.duration < 3600 else s
 
         def md(text: str) -> str:
-            return " ".join(text.replace("[", "\\[").replace("]", "\\]").split())
+            # Text a feed or transcript chose: no control characters, no HTML, no Markdown markup.
+            return _MARKDOWN.sub(r"\\\g<0>", html.escape(one_line(text), quote=False))
+
+        def url(link: str | None) -> str | None:
+            # Only http(s) and local file links, written so no parenthesis or space ends them early.
+            if not link or urlsplit(link).scheme.lower() not in ("http", "https", "file"):
+                return None
+            return one_line(link).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
 
         head = [f"# {md(self.title)}", ""]
         meta = [x for x in (self.published[:10] if self.published else None, stamp(self.duration)) if x]
-        head += [f"*{' · '.join(meta)}*" + (f" · [episode page]({self.page})" if self.page else ""), ""]
+        page = url(self.page)
+        head += [f"*{' · '.join(meta)}*" + (f" · [episode page]({page})" if page else ""), ""]
         out = [*head, "## Chapters", ""]
         out += [
-            f"- [{stamp(c.start)}]({link}) {md(c.title)}" if link else f"- {stamp(c.start)} {md(c.title)}"
+            f"- [{stamp(c.start)}]({url(link)}) {md(c.title)}" if url(link) else f"- {stamp(c.start)} {md(c.title)}"
             for c, link in self.chapters
         ]
         out += ["", "## Quotes", ""]
         for q in self.quotes:
-            where = f"[{stamp(q.start)}]({q.link})" if q.link else stamp(q.start)
+            where = f"[{stamp(q.start)}]({url(q.link)})" if url(q.link) else stamp(q.start)
             out += [f"> {md(q.text)}", ">", f"> — {where}", ""]
         if self.key_terms:
             out += ["## Key terms", "", ", ".join(md(t) for t in self.key_terms), ""]
         return "\n".join(out).rstrip() + "\n"
 
 
+_MARKDOWN = re.compile(r"[\\`*_\[\]|~]")  # what Markdown would read as markup
 _PLUG = re.compile(r"https?://|www\.|@\w|\w\.(?:com|fm|org|io|net|dk|co|ai)\b", re.IGNORECASE)
 
 

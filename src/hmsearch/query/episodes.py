@@ -60,7 +60,7 @@ class EpisodeReader:
     def __init__(self, *, chapter_settings: ChapterSettings = ChapterSettings()) -> None:
         self.chapter_settings = chapter_settings
         self._lock = threading.Lock()
-        self._texts: OrderedDict[str, EpisodeText] = OrderedDict()
+        self._texts: OrderedDict[str, tuple[Sentence, ...]] = OrderedDict()
         self._chapters: OrderedDict[str, tuple[Chapter, ...]] = OrderedDict()
 
     def _memo(self, table: OrderedDict[str, Any], key: str, make: Any) -> Any:
@@ -78,11 +78,12 @@ class EpisodeReader:
     def text(self, store: IndexStore, episode_id: str) -> EpisodeText:
         """The episode (NotFoundError for an id the index does not hold) and its sentences."""
         record = store.record(episode_id)
-        return self._memo(  # type: ignore[no-any-return]
-            self._texts,
-            record.segment,
-            lambda: EpisodeText(store.episode(episode_id), tuple(sentences_from_passages(store.passages(episode_id)))),
+        # The sentences are kept per episode files' key; the episode's metadata (title, links) is
+        # the manifest's as committed now, which may change without new files.
+        sentences: tuple[Sentence, ...] = self._memo(
+            self._texts, record.segment, lambda: tuple(sentences_from_passages(store.passages(episode_id)))
         )
+        return EpisodeText(record.episode, sentences)
 
     def chapters(self, store: IndexStore, episode_id: str) -> list[Chapter]:
         """The episode's chapters (see host/chapters.py), from the index's derived cache when it was

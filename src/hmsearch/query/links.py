@@ -4,25 +4,36 @@ the CLI's (the episode's page, its enclosure URL or the local file, from that se
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from ..types import Episode, LinkFn
 
-__all__ = ["LinkFn", "episode_href", "playback_link", "web_link"]
+__all__ = ["LinkFn", "episode_href", "http_url", "playback_link", "web_link"]
 _TIMED_PAGES = ("youtube.com", "youtu.be", "vimeo.com")  # pages that take a start time (?t=)
+
+
+def http_url(url: str | None) -> str | None:
+    """``url`` when it is an absolute http(s) URL (an enclosure or page from a feed), else None: no
+    other scheme (javascript:, data:, file:, ftp:) a feed writes is ever handed out as a link."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 def playback_link(episode: Episode, start: float) -> str:
     """A link that starts playback at ``start``: the episode page where it takes a start time,
-    else the audio (its URL or local file) with a media fragment (#t=), else the page."""
+    else the audio (its URL or local file) with a media fragment (#t=), else the page. Feed URLs
+    count only when they are http(s)."""
     seconds = max(0, int(start))
-    if episode.url and any(host in episode.url for host in _TIMED_PAGES):
-        return f"{episode.url}{'&' if '?' in episode.url else '?'}t={seconds}s"
-    if episode.enclosure:
-        return f"{episode.enclosure}#t={seconds}"
+    page, enclosure = http_url(episode.url), http_url(episode.enclosure)
+    if page and any(host in page for host in _TIMED_PAGES):
+        return f"{page}{'&' if '?' in page else '?'}t={seconds}s"
+    if enclosure:
+        return f"{enclosure}#t={seconds}"
     if episode.audio:
         return f"{Path(episode.audio).resolve().as_uri()}#t={seconds}"
-    return episode.url or ""
+    return page or ""
 
 
 def episode_href(episode_id: str, start: float | None = None, end: float | None = None) -> str:

@@ -367,7 +367,9 @@ class QueryService:
             quotes=quotes,
         )
 
-    def clip(self, episode_id: str, start: float, end: float, out: Path, *, download: bool = False) -> ClipResult:
+    def clip(
+        self, episode_id: str, start: float, end: float, out: Path, *, download: bool = False, force: bool = False
+    ) -> ClipResult:
         """The episode's audio from ``start`` to ``end`` (snapped to whole words) cut into ``out``
         with its subtitles beside it (host/clip.py); a remote enclosure is fetched only when asked."""
         from ..host.clip import make_clip
@@ -381,6 +383,7 @@ class QueryService:
             start,
             end,
             out,
+            force=force,
         )
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -175,9 +175,8 @@ def _html(body: str, *, media_origins: frozenset[str] = frozenset()) -> HTMLResp
 
 
 def _feed_origins(episodes: list[Episode]) -> frozenset[str]:
-    return frozenset(
-        pages.origin(url) for ep in episodes if not ep.audio and (url := pages.http_url(ep.enclosure)) is not None
-    )
+    found = (pages.origin(url) for ep in episodes if not ep.audio and (url := pages.http_url(ep.enclosure)))
+    return frozenset(o for o in found if o is not None)
 
 
 def web_link(episode: Episode, start: float) -> str:

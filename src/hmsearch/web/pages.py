@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from ..query.links import episode_href
+from ..query.links import episode_href, http_url
 from ..text import analyze
 from ..types import AnswerSentence, Episode, Hit, Sentence
 
@@ -39,18 +39,25 @@ def duration_text(seconds: float) -> str:
     return f"{s // 3600} h {s // 60 % 60:02d} min" if s >= 3600 else f"{s // 60} min {s % 60:02d} s"
 
 
-def http_url(url: str | None) -> str | None:
-    """``url`` when it is an absolute http(s) URL (an enclosure or page from a feed), else None:
-    no other scheme (javascript:, data:, file:) is ever put in an href or src."""
-    if not url:
+_HOST_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def origin(url: str) -> str | None:
+    """The CSP source of an http(s) URL's origin (``https://host[:port]``), or None when its host is
+    not a plain DNS name: a feed chooses the URL, and nothing it writes may add a directive to the
+    page's policy (``;``, quotes, spaces) or make the header unencodable (an IDN host is sent as
+    its ASCII form, which is what browsers match)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
         return None
-    parts = urlsplit(url)
-    return url if parts.scheme in ("http", "https") and parts.netloc else None
-
-
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    try:
+        host, port = parts.hostname, parts.port
+        ascii_host = host.encode("idna").decode("ascii") if host else ""
+    except (ValueError, UnicodeError):
+        return None
+    if not _HOST_NAME.fullmatch(ascii_host.lower()):
+        return None
+    return f"{parts.scheme}://{ascii_host.lower()}" + (f":{port}" if port else "")
 
 
 def audio_src(episode: Episode) -> str | None:
