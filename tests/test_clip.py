@@ -82,7 +82,7 @@ def test_the_index_words_are_the_transcripts(sample_index) -> None:
     ("start", "end", "says"),
     [
         ("10", "5", "must come after its start"),
-        ("-1", "5", "before 0 s"),
+        ("-1", "5", "not a time"),  # a negative time is no time (issue 27: "1:-5" was taken)
         ("300", "305", "after the episode's end"),
         ("0", "700", "at most"),
         ("1:02", "1:01", "must come after"),
