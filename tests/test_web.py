@@ -12,7 +12,6 @@ import http.client
 import json
 import re
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -44,17 +43,16 @@ EVIL_LINES = [
 
 
 class Server:
-    """uvicorn serving the app on a free port of 127.0.0.1, in a thread."""
+    """uvicorn serving the app on a free port of 127.0.0.1, in a thread, configured as `hmsearch web`
+    configures it (web/server.py)."""
 
     def __init__(self, app) -> None:
-        import uvicorn
+        from hmsearch.web.server import listen, make_server
 
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock = listen("127.0.0.1", 0)  # as `hmsearch web` serves: its socket, its limits
         self.port = sock.getsockname()[1]
-        sock.close()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = make_server(app)
+        self.thread = threading.Thread(target=lambda: self.server.run(sockets=[sock]), daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

@@ -46,22 +46,26 @@ def web(ctx: click.Context, host: str, port: int, rate_limit: int) -> None:
     """
     _require_extra("starlette")
     _require_extra("uvicorn")
-    import uvicorn
-
     from ..web.app import WebLimits, create_app, create_service
+    from ..web.server import is_loopback, listen, serve
 
     service_of(ctx).check_index()  # no index: one line and exit 4, before anything loads
+    sock = listen(host, port)  # a port in use fails now, before the model loads
     service = create_service(ctx.obj["index_dir"])
     if not ctx.obj["quiet"]:
         err("loading the index and the model ...")
     service.warm()
     app = create_app(service, WebLimits(rate_per_minute=float(rate_limit)))
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
-    server = uvicorn.Server(config)
     if not ctx.obj["quiet"]:
-        shown = f"[{host}]" if ":" in host else host
-        err(f"serving {ctx.obj['index_dir']} on http://{shown}:{port}/ (Ctrl-C stops)")
-    server.run()
+        bound = sock.getsockname()
+        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        err(f"serving {ctx.obj['index_dir']} on http://{shown}:{bound[1]}/ (Ctrl-C stops)")
+        if not is_loopback(host):
+            err(
+                f"note: listening on {host}: anyone who can reach this port can search the index and play "
+                "its audio (the page has no login); keep 127.0.0.1 behind a reverse proxy to restrict it"
+            )
+    serve(app, sock)
 
 
 @cli.command()

@@ -107,42 +107,93 @@ class SecurityHeaders:
 
 
 class RateLimit:
-    """A token bucket per client address: ``burst`` requests at once, then ``per_minute``; beyond
-    that 429 with Retry-After. Static files do not count (a page load is one request)."""
+    """A token bucket per client address, charged by what a request costs: ``burst`` plain requests
+    at once, then ``per_minute``; a search costs SEARCH_COST of them and a question ASK_COST (it
+    embeds the question and every sentence of its passages). A client also has at most
+    ``in_flight`` costly requests running at once, so one client's burst of questions cannot make
+    another's search wait behind it. Beyond either: 429 with Retry-After. Static files are free.
 
-    def __init__(self, app: ASGIApp, *, per_minute: float, burst: int) -> None:
+    The client is the connection's peer address; `hmsearch web` does not read X-Forwarded-For
+    (uvicorn's proxy headers are off), so a header cannot buy a fresh bucket."""
+
+    SEARCH_COST = 2.0
+    ASK_COST = 5.0
+
+    def __init__(self, app: ASGIApp, *, per_minute: float, burst: int, in_flight: int = 2) -> None:
         self.app = app
         self.rate = per_minute / 60.0
         self.burst = float(max(1, burst))
+        self.in_flight = max(1, in_flight)
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, last time)
+        self._running: dict[str, int] = {}  # client -> costly requests running
         self._lock = threading.Lock()
 
-    def _take(self, client: str) -> float:
+    @classmethod
+    def cost(cls, scope: Scope) -> float:
+        path = scope["path"]
+        if path == "/api/ask" or (path == "/" and b"q=" in scope.get("query_string", b"")):
+            return cls.ASK_COST
+        if path == "/api/search":
+            return cls.SEARCH_COST
+        return 1.0
+
+    def _take(self, client: str, cost: float) -> float:
         """0 when the request may go ahead, else the seconds until it could."""
         now = time.monotonic()
+        cost = min(cost, self.burst)
         with self._lock:
             tokens, last = self._buckets.get(client, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if len(self._buckets) > 10_000:  # forget clients that are full again: memory stays flat
                 full = self.burst / self.rate
                 self._buckets = {c: v for c, v in self._buckets.items() if now - v[1] < full}
-            if tokens >= 1.0:
-                self._buckets[client] = (tokens - 1.0, now)
+            if tokens >= cost:
+                self._buckets[client] = (tokens - cost, now)
                 return 0.0
             self._buckets[client] = (tokens, now)
-            return (1.0 - tokens) / self.rate
+            return (cost - tokens) / self.rate
+
+    def _start(self, client: str) -> bool:
+        with self._lock:
+            if self._running.get(client, 0) >= self.in_flight:
+                return False
+            self._running[client] = self._running.get(client, 0) + 1
+            return True
+
+    def _done(self, client: str) -> None:
+        with self._lock:
+            left = self._running.get(client, 1) - 1
+            if left > 0:
+                self._running[client] = left
+            else:
+                self._running.pop(client, None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.rate <= 0 or scope["path"].startswith("/static/"):
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("unknown", 0))[0]
-        wait = self._take(client)
-        if wait <= 0:
+        cost = self.cost(scope)
+        wait = self._take(client, cost)
+        if wait > 0:
+            message = f"too many requests from {client}: try again in {math.ceil(wait)} s"
+            await self._refuse(scope, receive, send, message, math.ceil(wait))
+            return
+        if cost <= 1.0:
             await self.app(scope, receive, send)
             return
-        message = f"too many requests from {client}: try again in {math.ceil(wait)} s"
-        headers = {"Retry-After": str(math.ceil(wait))}
+        if not self._start(client):
+            message = f"{self.in_flight} searches from {client} are still running: try again when they finish"
+            await self._refuse(scope, receive, send, message, 1)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._done(client)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, message: str, retry_after: int) -> None:
+        headers = {"Retry-After": str(retry_after)}
         response: Response
         if scope["path"].startswith("/api/"):
             response = JSONResponse(_error_body("RateLimited", message), status_code=429, headers=headers)
@@ -204,14 +255,14 @@ class WebApp:
         routes = [
             Route("/", self.home),
             Route("/episodes", self.episodes_page),
-            Route("/episode/{episode_id}", self.episode_page),
-            Route("/audio/{episode_id}", self.audio),
+            Route("/episode/{episode_id:path}", self.episode_page),
+            Route("/audio/{episode_id:path}", self.audio),
             Route("/static/{name}", self.static_file),
             Route("/favicon.ico", lambda request: Response(status_code=204)),  # none: browsers ask anyway
             Route("/api/search", self.api_search),
             Route("/api/ask", self.api_ask),
             Route("/api/episodes", self.api_episodes),
-            Route("/api/episodes/{episode_id}/transcript", self.api_transcript),
+            Route("/api/episodes/{episode_id:path}/transcript", self.api_transcript),
             Route("/api/openapi.json", self.api_openapi),
         ]
         app: ASGIApp = Starlette(
@@ -380,7 +431,14 @@ class WebApp:
 
     def on_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HmsearchError)
-        return self._error(request, status_of(exc), type(exc).__name__, one_line(exc))
+        return self._error(request, status_of(exc), type(exc).__name__, self._public(one_line(exc)))
+
+    def _public(self, message: str) -> str:
+        """A message for the web: the server's own folders are not the client's business."""
+        root = self.service.index_dir
+        for path in sorted({str(root), str(root.resolve()), str(root.absolute())}, key=len, reverse=True):
+            message = message.replace(f"the index {path}", "the index").replace(path, "the index")
+        return message
 
     def on_http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -394,7 +452,9 @@ class WebApp:
 
     def on_crash(self, request: Request, exc: Exception) -> Response:
         log.error("internal error on %s", request.url.path, exc_info=exc)
-        return self._error(request, 500, "InternalError", f"internal error: {type(exc).__name__}: {one_line(exc)}")
+        return self._error(
+            request, 500, "InternalError", self._public(f"internal error: {type(exc).__name__}: {one_line(exc)}")
+        )
 
 
 def create_app(service: QueryService, limits: WebLimits = WebLimits()) -> ASGIApp:
