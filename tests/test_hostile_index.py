@@ -82,13 +82,14 @@ def test_4_an_empty_folder_or_a_fresh_one_is_fine(tmp_path):
         assert ids(root) == ["a"]
 
 
-def test_4_sweep_deletes_only_names_hmsearch_writes(index):
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_4_sweep_deletes_only_names_hmsearch_writes(index, kind):
     keep = [index / "segments" / "README.txt", index / "cache" / "mine.txt", index / "notes.txt"]
     for f in keep:
         f.write_text("user's")
     orphan_npy = index / "segments" / "zombie-0123456789ab.npy"
     orphan_npy.write_bytes(b"half")
-    stale_cache = index / "cache" / "flat-0123456789abcdef.faiss"
+    stale_cache = index / "cache" / f"{kind}-0123456789abcdef.faiss"
     stale_cache.write_bytes(b"old")
     store = IndexStore(index)
     with store.writing():

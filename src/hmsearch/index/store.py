@@ -7,7 +7,7 @@ Layout of an index folder::
     segments/<key>.npy   one episode's passage vectors (float32, L2-normalised)
     segments/<key>.json  one episode's passages: start, end and their timed sentences
     transcripts/         Whisper transcripts, keyed by audio content hash and model
-    cache/               derived: FAISS (flat-/hnsw-<digest>.faiss), BM25 (bm25-<v>-<digest>/),
+    cache/               derived: FAISS (<kind>-<digest>.faiss), BM25 (bm25-<v>-<digest>/),
                          per-model caches such as the exported query encoder (<kind>-<model digest>/)
     .lock                held by the one job allowed to write
 
@@ -40,7 +40,7 @@ from ..config import setting
 from ..errors import IndexLockedError, IndexStateError, NotFoundError, one_line
 from ..fsutil import atomic_write, sha256_text
 from ..types import Episode, Passage, Sentence
-from .dense import DenseIndex, index_kind
+from .dense import CACHE_PATTERN, DenseIndex, cache_name, index_kind
 from .derived import load_or_build
 from .lexical import LEXICAL_VERSION, LexicalIndex
 from .manifest import EpisodeRecord, Manifest, now
@@ -54,8 +54,9 @@ LOCK_FILE = ".lock"
 # What hmsearch itself writes in an index folder: only these are ever swept (issue 12, finding 4).
 _OWN_ROOT = {MANIFEST, PREV_MANIFEST, LOCK_FILE, ".serve.sock", "segments", "transcripts", "cache"}
 _SEGMENT_NAME = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{12}\.(?:npy|json)")
+# The caches' names: dense (from index/dense.py's KINDS), BM25, and per-model folders.
 _CACHE_NAME = re.compile(
-    r"(?:flat|hnsw)-[0-9a-f]{16}\.faiss|bm25-\d+-[0-9a-f]{16}|[A-Za-z0-9_.][A-Za-z0-9_.-]*-[0-9a-f]{12}"
+    "|".join((CACHE_PATTERN, r"bm25-\d+-[0-9a-f]{16}", r"[A-Za-z0-9_.][A-Za-z0-9_.-]*-[0-9a-f]{12}"))
 )
 _TEMP_NAME = re.compile(r"\..+\.tmp")  # fsutil's atomic writes: .<name>.<random>.tmp
 
@@ -274,7 +275,7 @@ class IndexStore:
         return index_kind(self.rows().total, setting("exact_search_max"), setting("hnsw_max"))
 
     def _dense_path(self) -> Path:
-        return self.root / "cache" / f"{self.index_kind()}-{self._cache_digest()}.faiss"
+        return self.root / "cache" / cache_name(self.index_kind(), self._cache_digest())
 
     def _lexical_path(self) -> Path:
         return self.root / "cache" / f"bm25-{LEXICAL_VERSION}-{self._cache_digest()}"
