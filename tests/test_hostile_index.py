@@ -98,6 +98,25 @@ def test_4_sweep_deletes_only_names_hmsearch_writes(index, kind):
     assert not orphan_npy.exists() and not stale_cache.exists()
 
 
+def test_4_sweep_prunes_per_episode_caches_by_name_only(index):
+    """Per-episode caches (cache/chapters-<model>/<segment>-<digest>.json) of episode versions the
+    index no longer holds are deleted by the writer; other names, and other kinds, are left."""
+    store = IndexStore(index)
+    chapters, other = store.model_cache("chapters"), store.model_cache("encoder-3")
+    live, gone = (chapters / f"{IndexStore(index).record(e).segment}-0123456789.json" for e in ("a", "b"))
+    old_version = chapters / "a-0123456789ab-0123456789.json"
+    temp = chapters / ".a-0123456789ab-0123456789.json.x1y2.tmp"
+    mine = [chapters / "README.txt", other / "a-0123456789ab-0123456789.json"]
+    for f in (live, gone, old_version, temp, *mine):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("{}")
+    with store.writing():
+        store.remove_episode("b")
+        store.finish()
+    assert live.exists() and all(f.exists() for f in mine)
+    assert not gone.exists() and not old_version.exists() and not temp.exists()
+
+
 # ---- 5: a missing manifest.json -----------------------------------------------------------------
 @pytest.mark.parametrize("prev", [True, False])
 def test_5_missing_manifest_makes_writers_refuse_and_repair_rebuild(index, cli, prev):

@@ -8,7 +8,8 @@ Layout of an index folder::
     segments/<key>.json  one episode's passages: start, end and their timed sentences
     transcripts/         Whisper transcripts, keyed by audio content hash and model
     cache/               derived: FAISS (<kind>-<digest>.faiss), BM25 (bm25-<v>-<digest>/),
-                         per-model caches such as the exported query encoder (<kind>-<model digest>/)
+                         per-model caches such as the exported query encoder (<kind>-<model digest>/),
+                         and per-episode ones such as chapters (<kind>-<model digest>/<key>-<digest>.json)
     .lock                held by the one job allowed to write
 
 Why this shape: episode files are immutable and written before the manifest names them, and the
@@ -59,6 +60,18 @@ _CACHE_NAME = re.compile(
     "|".join((CACHE_PATTERN, r"bm25-\d+-[0-9a-f]{16}", r"[A-Za-z0-9_.][A-Za-z0-9_.-]*-[0-9a-f]{12}"))
 )
 _TEMP_NAME = re.compile(r"\..+\.tmp")  # fsutil's atomic writes: .<name>.<random>.tmp
+# A per-episode cache file: <segment key>-<hex digest of its settings>.<ext> (the key ends in 12 hex).
+_EPISODE_CACHE_FILE = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{12}-[0-9a-f]+\.[a-z]+")
+
+# Model-cache kinds (``model_cache(kind)``) that hold one file per episode version, named
+# ``<record.segment>-<digest>.<ext>``: readers only add files there, and the writer's sweep deletes
+# those of episode versions the index no longer holds. Chapters are one (made by the read side).
+EPISODE_CACHE_KINDS: set[str] = {"chapters"}
+
+
+def register_episode_cache(kind: str) -> None:
+    """Have the writer's sweep prune ``model_cache(kind)`` per episode (see EPISODE_CACHE_KINDS)."""
+    EPISODE_CACHE_KINDS.add(kind)
 
 
 def _own_temp(name: str) -> bool:
@@ -531,6 +544,28 @@ class IndexStore:
                     name in (self._dense_path().name, self._lexical_path().name) or self._is_model_cache(name)
                 )
             )
+            for kind in sorted(EPISODE_CACHE_KINDS):
+                self._prune_episode_cache(kind)
+
+    def prune_episode_cache(self, kind: str) -> int:
+        """Delete the files in ``model_cache(kind)`` of episode versions the manifest no longer names
+        (and temp files of killed writes); returns how many went. Only names of the per-episode
+        pattern are touched. The writer's sweep does this for every kind in EPISODE_CACHE_KINDS."""
+        self._require_lock()
+        return self._prune_episode_cache(kind)
+
+    def _prune_episode_cache(self, kind: str) -> int:
+        folder = self.model_cache(kind)
+        live = {r.segment for r in self.require().episodes.values()}
+        gone = 0
+        for f in folder.iterdir() if folder.is_dir() else []:
+            if not f.is_file():
+                continue
+            stale = _EPISODE_CACHE_FILE.fullmatch(f.name) and f.name.rsplit("-", 1)[0] not in live
+            if stale or _own_temp(f.name):
+                f.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def _is_model_cache(self, name: str) -> bool:
         return name.endswith(f"-{self._model_digest()}") and not name.startswith(".")
