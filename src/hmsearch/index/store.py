@@ -515,7 +515,8 @@ class IndexStore:
         self._passages.clear()
 
     def _sweep(self) -> None:
-        """Delete what no manifest names: episode files of killed runs, temp files, stale caches."""
+        """Delete what no manifest names: episode files of killed runs, temp files, stale caches, and
+        per-episode cache files of episode versions the manifest no longer holds."""
         if not (self.root / MANIFEST).exists():
             return  # no index yet, or a lost manifest: nothing is known to be unused
         keep: set[str] = set()
@@ -705,5 +706,7 @@ class IndexStore:
         self._lexical = self._build_lexical(force=True)
         current = {self._dense_path().name, self._lexical_path().name}
         self._clear_cache(keep=lambda name: name in current or keep(name))
+        for kind in sorted(EPISODE_CACHE_KINDS):  # of dropped episodes
+            self._prune_episode_cache(kind)
         done.append("rebuilt the search cache")
         return done
