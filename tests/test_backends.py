@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from hmsearch.errors import BackendError, InputError
-from hmsearch.ingest.backends import ProcessBackend, choose_backend, make_backend
+from hmsearch.ingest import make_backend
+from hmsearch.ingest.backends import ProcessBackend, choose_backend
 
 
 def test_auto_backend_follows_workers_and_settings(monkeypatch):

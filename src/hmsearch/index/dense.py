@@ -30,11 +30,28 @@ IVF_ADD_ROWS = 16_384  # vectors assigned to lists at a time (FAISS holds rows x
 IVF_TRAIN_PER_LIST = 64  # training vectors per list (FAISS asks for at least 39)
 _THREADS = threading.Lock()  # FAISS's OpenMP thread count is process-wide
 
+# Every dense index kind, smallest catalogue first: the one place they are named. index_kind()
+# picks one, DenseIndex.build() makes it, and the cache's file name (and the pattern the writer's
+# sweep deletes stale caches by) is built from this tuple, so a new kind cannot be forgotten there.
+KINDS = ("flat", "hnsw", "ivfpq")
+CACHE_PATTERN = "(?:" + "|".join(KINDS) + r")-[0-9a-f]{16}\.faiss"  # a regex of cache_name()'s names
+
+
+def cache_name(kind: str, digest: str) -> str:
+    """The dense cache's file name in cache/: ``<kind>-<16 hex digits of the episode list>.faiss``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown index kind {kind!r}")
+    return f"{kind}-{digest}.faiss"
+
 
 def index_kind(total: int, exact_max: int, hnsw_max: int | None = None) -> str:
-    if total <= exact_max:
-        return "flat"
-    return "hnsw" if hnsw_max is None or total <= hnsw_max else "ivfpq"
+    """The kind for ``total`` passages: the first of KINDS whose limit holds them (no limit: HNSW
+    is the last)."""
+    limits = (exact_max, hnsw_max)
+    for kind, limit in zip(KINDS, limits, strict=False):
+        if limit is None or total <= limit:
+            return kind
+    return KINDS[-1]
 
 
 def ivf_nprobe(lists: int) -> int:
@@ -60,6 +77,8 @@ def ivf_factory(dim: int, total: int) -> str:
 
 
 class DenseIndex:
+    KINDS = KINDS
+
     def __init__(self, index: Any) -> None:
         import faiss
 

@@ -7,8 +7,9 @@ Layout of an index folder::
     segments/<key>.npy   one episode's passage vectors (float32, L2-normalised)
     segments/<key>.json  one episode's passages: start, end and their timed sentences
     transcripts/         Whisper transcripts, keyed by audio content hash and model
-    cache/               derived: FAISS (flat-/hnsw-<digest>.faiss), BM25 (bm25-<v>-<digest>/),
-                         per-model caches such as the exported query encoder (<kind>-<model digest>/)
+    cache/               derived: FAISS (<kind>-<digest>.faiss), BM25 (bm25-<v>-<digest>/),
+                         per-model caches such as the exported query encoder (<kind>-<model digest>/),
+                         and per-episode ones such as chapters (<kind>-<model digest>/<key>-<digest>.json)
     .lock                held by the one job allowed to write
 
 Why this shape: episode files are immutable and written before the manifest names them, and the
@@ -40,7 +41,7 @@ from ..config import setting
 from ..errors import IndexLockedError, IndexStateError, NotFoundError, one_line
 from ..fsutil import atomic_write, sha256_text
 from ..types import Episode, Passage, Sentence
-from .dense import DenseIndex, index_kind
+from .dense import CACHE_PATTERN, DenseIndex, cache_name, index_kind
 from .derived import load_or_build
 from .lexical import LEXICAL_VERSION, LexicalIndex
 from .manifest import EpisodeRecord, Manifest, now
@@ -54,10 +55,23 @@ LOCK_FILE = ".lock"
 # What hmsearch itself writes in an index folder: only these are ever swept (issue 12, finding 4).
 _OWN_ROOT = {MANIFEST, PREV_MANIFEST, LOCK_FILE, ".serve.sock", "segments", "transcripts", "cache"}
 _SEGMENT_NAME = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{12}\.(?:npy|json)")
+# The caches' names: dense (from index/dense.py's KINDS), BM25, and per-model folders.
 _CACHE_NAME = re.compile(
-    r"(?:flat|hnsw)-[0-9a-f]{16}\.faiss|bm25-\d+-[0-9a-f]{16}|[A-Za-z0-9_.][A-Za-z0-9_.-]*-[0-9a-f]{12}"
+    "|".join((CACHE_PATTERN, r"bm25-\d+-[0-9a-f]{16}", r"[A-Za-z0-9_.][A-Za-z0-9_.-]*-[0-9a-f]{12}"))
 )
 _TEMP_NAME = re.compile(r"\..+\.tmp")  # fsutil's atomic writes: .<name>.<random>.tmp
+# A per-episode cache file: <segment key>-<hex digest of its settings>.<ext> (the key ends in 12 hex).
+_EPISODE_CACHE_FILE = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{12}-[0-9a-f]+\.[a-z]+")
+
+# Model-cache kinds (``model_cache(kind)``) that hold one file per episode version, named
+# ``<record.segment>-<digest>.<ext>``: readers only add files there, and the writer's sweep deletes
+# those of episode versions the index no longer holds. Chapters are one (made by the read side).
+EPISODE_CACHE_KINDS: set[str] = {"chapters"}
+
+
+def register_episode_cache(kind: str) -> None:
+    """Have the writer's sweep prune ``model_cache(kind)`` per episode (see EPISODE_CACHE_KINDS)."""
+    EPISODE_CACHE_KINDS.add(kind)
 
 
 def _own_temp(name: str) -> bool:
@@ -274,7 +288,7 @@ class IndexStore:
         return index_kind(self.rows().total, setting("exact_search_max"), setting("hnsw_max"))
 
     def _dense_path(self) -> Path:
-        return self.root / "cache" / f"{self.index_kind()}-{self._cache_digest()}.faiss"
+        return self.root / "cache" / cache_name(self.index_kind(), self._cache_digest())
 
     def _lexical_path(self) -> Path:
         return self.root / "cache" / f"bm25-{LEXICAL_VERSION}-{self._cache_digest()}"
@@ -501,7 +515,8 @@ class IndexStore:
         self._passages.clear()
 
     def _sweep(self) -> None:
-        """Delete what no manifest names: episode files of killed runs, temp files, stale caches."""
+        """Delete what no manifest names: episode files of killed runs, temp files, stale caches, and
+        per-episode cache files of episode versions the manifest no longer holds."""
         if not (self.root / MANIFEST).exists():
             return  # no index yet, or a lost manifest: nothing is known to be unused
         keep: set[str] = set()
@@ -530,6 +545,28 @@ class IndexStore:
                     name in (self._dense_path().name, self._lexical_path().name) or self._is_model_cache(name)
                 )
             )
+            for kind in sorted(EPISODE_CACHE_KINDS):
+                self._prune_episode_cache(kind)
+
+    def prune_episode_cache(self, kind: str) -> int:
+        """Delete the files in ``model_cache(kind)`` of episode versions the manifest no longer names
+        (and temp files of killed writes); returns how many went. Only names of the per-episode
+        pattern are touched. The writer's sweep does this for every kind in EPISODE_CACHE_KINDS."""
+        self._require_lock()
+        return self._prune_episode_cache(kind)
+
+    def _prune_episode_cache(self, kind: str) -> int:
+        folder = self.model_cache(kind)
+        live = {r.segment for r in self.require().episodes.values()}
+        gone = 0
+        for f in folder.iterdir() if folder.is_dir() else []:
+            if not f.is_file():
+                continue
+            stale = _EPISODE_CACHE_FILE.fullmatch(f.name) and f.name.rsplit("-", 1)[0] not in live
+            if stale or _own_temp(f.name):
+                f.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def _is_model_cache(self, name: str) -> bool:
         return name.endswith(f"-{self._model_digest()}") and not name.startswith(".")
@@ -669,5 +706,7 @@ class IndexStore:
         self._lexical = self._build_lexical(force=True)
         current = {self._dense_path().name, self._lexical_path().name}
         self._clear_cache(keep=lambda name: name in current or keep(name))
+        for kind in sorted(EPISODE_CACHE_KINDS):  # of dropped episodes
+            self._prune_episode_cache(kind)
         done.append("rebuilt the search cache")
         return done

@@ -14,10 +14,11 @@ from pathlib import Path
 from ..asr import Transcriber, TranscriberSpec, load_transcriber
 from ..asr.store import save_stored, store_path
 from ..chunk import ChunkSettings
+from ..config import setting
 from ..embed import Encoder
 from ..errors import HmsearchError
 from ..index import IndexStore
-from .backends import Backend, Outcome, make_backend
+from .backends import Backend, Outcome, ProcessBackend
 from .build import build_episode
 from .commit import commit_build, finish, trim_heap
 from .events import EventFn, IndexEvent, IndexReport, no_events
@@ -36,6 +37,26 @@ class IndexOptions:
     backend: str = "local"  # local, processes or ray (hmsearch.ingest.backends.choose_backend)
     ray_address: str | None = None  # None: the setting, else Ray's RAY_ADDRESS, else a local Ray
     show_progress: bool = False  # Whisper's own progress bar (terminal only)
+
+
+def make_backend(
+    name: str,
+    spec: TranscriberSpec,
+    cache_dir: Path | None,
+    *,
+    workers: int | None,
+    ray_address: str | None,
+    emit: EventFn | None = None,
+) -> Backend | None:
+    """The backend called ``name`` (None for local: the writer transcribes itself). Here, beside
+    its one caller, so that backends.py (the base) and ray_backend.py (built on it) form no circle."""
+    if name == "local":
+        return None
+    if name == "processes":
+        return ProcessBackend(spec, cache_dir, workers=workers or 2)
+    from .ray_backend import RayBackend
+
+    return RayBackend(spec, cache_dir, workers=workers, address=setting("ray_address", ray_address), emit=emit)
 
 
 def index_paths(

@@ -1,5 +1,6 @@
 """Where transcription runs: in this process (``local``), in worker processes on this machine
-(``processes``), or on a Ray cluster (``ray``, hmsearch.ingest.ray_backend).
+(``processes``), or on a Ray cluster (``ray``, hmsearch.ingest.ray_backend). ``make_backend`` lives
+beside its caller in hmsearch.ingest, so this base module never imports the Ray one.
 
 A backend maps the transcriber over jobs and returns values (a transcript, or the one-line reason
 it failed, and which worker did it); it never writes the index. The single writer builds and
@@ -21,7 +22,6 @@ from ..asr.store import transcribe_cached
 from ..config import setting
 from ..errors import HmsearchError, InputError
 from ..types import Transcript
-from .events import EventFn
 from .plan import Job
 
 log = logging.getLogger(__name__)
@@ -105,22 +105,3 @@ def choose_backend(name: str | None, workers: int | None) -> str:
     if chosen == "local" and workers not in (None, 1):
         raise InputError("--workers needs --backend processes or ray (the local backend is this one process)")
     return chosen
-
-
-def make_backend(
-    name: str,
-    spec: TranscriberSpec,
-    cache_dir: Path | None,
-    *,
-    workers: int | None,
-    ray_address: str | None,
-    emit: EventFn | None = None,
-) -> Backend | None:
-    """The backend called ``name`` (None for local: the writer transcribes itself)."""
-    if name == "local":
-        return None
-    if name == "processes":
-        return ProcessBackend(spec, cache_dir, workers=workers or 2)
-    from .ray_backend import RayBackend
-
-    return RayBackend(spec, cache_dir, workers=workers, address=setting("ray_address", ray_address), emit=emit)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..embed import Encoder
 from ..errors import HmsearchError, IndexLockedError
+from ..fetch import DownloadError, check_url, download, excerpt
 from ..index import IndexStore
 from ..index.manifest import Manifest
 from . import IndexOptions, index_sources
@@ -26,14 +27,10 @@ from .events import EventFn, IndexEvent, no_events
 from .feeds import (
     AUDIO_TYPES,
     TRANSCRIPT_TYPES,
-    DownloadError,
     FeedItem,
     UpdateReport,
     _audio_suffix,
     _is_url,
-    check_feed_url,
-    download,
-    excerpt,
     fetch_feed,
     local_name,
     parse_feed,
@@ -197,7 +194,7 @@ def _fetch_item(item: FeedItem, feed_key: str, audio_dir: Path) -> Source:
     }
     if item.transcripts:
         url, ctype = item.transcripts[0]
-        check_feed_url(url)
+        check_url(url)
         path = audio_dir / local_name(item, TRANSCRIPT_TYPES[ctype])
         download(
             url,
@@ -207,7 +204,7 @@ def _fetch_item(item: FeedItem, feed_key: str, audio_dir: Path) -> Source:
         return Source(id=item.guid, transcript=path, **meta)
     if not item.enclosure:
         raise DownloadError(f"item '{item.title}' has no enclosure")
-    check_feed_url(item.enclosure)
+    check_url(item.enclosure)
     path = audio_dir / local_name(item, _audio_suffix(item))
     if not (path.is_file() and item.enclosure_length and path.stat().st_size == item.enclosure_length):
         download(item.enclosure, path, expect=AUDIO_TYPES, expected_length=item.enclosure_length)
