@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import hmsearch
 
 SRC = Path(hmsearch.__file__).parent
@@ -114,6 +112,23 @@ def test_the_index_imports_no_reader_writer_or_surface():
     assert _importers(("index",), upper) == []
 
 
-@pytest.mark.xfail(reason="query/service imports host.chapters until the read-side move lands", strict=False)
-def test_query_and_index_import_nothing_from_host():
-    assert _importers(("query", "index"), ("host",)) == []
+SURFACES = ("cli", "web", "mcp_server", "serve", "evaluate")
+
+
+def test_host_tools_are_pure_over_typed_data():
+    """host/ is the host's algorithms: it reads no index and knows no reader, writer or surface
+    (the service hands it an episode, its sentences, words and vectors). The read API sits above it."""
+    assert _importers(("host",), ("index", "query", "ingest", *SURFACES)) == []
+
+
+def test_the_index_is_read_through_the_service():
+    """Every reading surface goes through query/ (QueryService); only the CLI's writing commands open
+    the store, through one door (cli/_common.store_of) and the commands that write."""
+    readers = [line for line in _importers(SURFACES, ("index",)) if not line.startswith("hmsearch.cli.")]
+    assert readers == [] or readers == ["hmsearch.evaluate -> hmsearch.index"]
+    assert _importers(("web", "mcp_server", "serve"), ("index", "host", "ingest")) == []
+
+
+def test_the_read_side_and_the_write_side_do_not_lean_on_each_other():
+    assert _importers(("ingest",), ("query", *SURFACES)) == []
+    assert _importers(("query",), ("ingest", *SURFACES)) == [], "query/ may use fetch, never ingest/"

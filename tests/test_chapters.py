@@ -237,14 +237,14 @@ def test_the_writer_prunes_chapters_of_replaced_and_removed_episodes(topical) ->
     """The index's sweep drops cached chapters of episode versions it no longer holds: no reader
     has to prune (readers only add files)."""
     store, folder = topical
-    episode_chapters(store, "topics")
+    EpisodeReader().chapters(store, "topics")
     cache = store.model_cache(ch.CACHE_KIND)
     (old,) = cache.glob("*.json")
     write_srt(folder / "topics.srt", _sentences_for("coffee", 120, random.Random(3)), seconds=5.0)
     with store.writing():
         index_paths([folder], store, encoder=HashingEncoder(), options=OPTIONS)  # commits and sweeps
     assert not old.exists()
-    episode_chapters(IndexStore(store.root), "topics")
+    EpisodeReader().chapters(IndexStore(store.root), "topics")
     (new,) = cache.glob("*.json")
     with store.writing():
         store.remove_episode("topics")

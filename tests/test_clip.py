@@ -180,7 +180,8 @@ def test_remote_enclosure_is_downloaded_with_updates_checks(sample_index, tmp_pa
                 assert not (tmp_path / "x.mp3").exists()
             else:
                 result = QueryService(store.root).clip("hm-sample-001", 143.0, 146.0, tmp_path / "x.mp3", download=True)
-                assert (sample_index.root / "downloads" / "hm-sample-001.mp3").read_bytes() == body
+                (kept,) = (sample_index.root / "downloads").glob("hm-sample-001-*.mp3")  # named by the whole id
+                assert kept.read_bytes() == body
                 assert probe_audio(result.audio).duration > 2.5
     finally:
         httpd.shutdown()

@@ -111,4 +111,3 @@ def test_safe_names():
     assert safe_name("../../etc/passwd") == "etc-passwd"
     assert safe_name("?!") == "episode"
     assert len(safe_name("x" * 200)) == 60
-    assert feeds._slug is safe_name  # the old private name, until host/clip.py imports fetch

@@ -225,3 +225,14 @@ def test_clip_times_must_be_times(store: IndexStore, cli, tmp_path: Path, bad: s
         str(tmp_path / "x.mp3"),
     )
     assert result.exit_code == 2 and "is not a time" in result.output
+
+
+def test_downloaded_enclosures_are_named_by_the_whole_id_with_a_known_extension() -> None:
+    from hmsearch.query.episodes import download_name
+
+    prefix = "https://example.com/" + "x" * 70
+    a = Episode(prefix + "/1", "t", 1.0, 1, "s", enclosure="https://cdn.example.com/a.mp3")
+    b = Episode(prefix + "/2", "t", 1.0, 1, "s", enclosure="https://cdn.example.com/b.mp3")
+    assert download_name(a) != download_name(b) and download_name(a).endswith(".mp3")
+    odd = Episode("e", "t", 1.0, 1, "s", enclosure="https://cdn.example.com/a.php?x=.sh")
+    assert download_name(odd).endswith(".audio") and "/" not in download_name(a)

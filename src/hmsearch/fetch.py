@@ -31,6 +31,8 @@ TIMEOUT = 30.0  # seconds per network read (the whole download has setting downl
 BLOCK = 1 << 16  # bytes read at a time
 SCHEMES = ("http", "https")  # what is fetched, redirects included: never file:, ftp: ...
 USER_AGENT = "hmsearch/0.1 (+podcast search)"
+AUDIO_TYPES = ("audio/", "video/", "application/octet-stream", "binary/octet-stream", "application/ogg")
+AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".mp4")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 

@@ -34,7 +34,8 @@ TRANSCRIPT_TYPES = {
     "application/srt": ".srt",
     "text/srt": ".srt",
 }
-AUDIO_TYPES = ("audio/", "video/", "application/octet-stream", "binary/octet-stream", "application/ogg")
+from ..fetch import AUDIO_TYPES as AUDIO_TYPES  # noqa: E402  (where downloads are checked)
+
 EXTENSIONS = {
     "audio/mpeg": ".mp3",
     "audio/mp3": ".mp3",
@@ -215,12 +216,10 @@ def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[st
     return items, errors
 
 
-_slug = safe_name  # the old private name (host/clip.py imports it until it uses hmsearch.fetch)
-
-
 def local_name(item: FeedItem, suffix: str) -> str:
     """A stable file name for an item: readable title slug plus a hash of the GUID."""
-    return f"{safe_name(item.title)}-{hashlib.sha1(item.guid.encode()).hexdigest()[:8]}{suffix}"
+    # 64 bits of the GUID's hash: two feeds sharing an audio folder never pick one name (issue 27, 4)
+    return f"{safe_name(item.title)}-{hashlib.sha256(item.guid.encode()).hexdigest()[:16]}{suffix}"
 
 
 def _audio_suffix(item: FeedItem) -> str:

@@ -168,11 +168,23 @@ def local_audio(store: IndexStore, episode: Episode, *, download: bool = False) 
         raise InputError(
             f"the audio of episode '{episode.id}' is remote ({episode.enclosure}): pass --download to fetch it first"
         )
-    from ..ingest.feeds import AUDIO_TYPES, _slug
-    from ..ingest.feeds import download as fetch
+    from ..fetch import AUDIO_TYPES
+    from ..fetch import download as fetch
 
-    suffix = Path(episode.enclosure.split("?", 1)[0]).suffix.lower()
-    target: Path = store.root / "downloads" / f"{_slug(episode.id)}{suffix if 1 < len(suffix) <= 5 else '.mp3'}"
+    target: Path = store.root / "downloads" / download_name(episode)
     if target.is_file() and target.stat().st_size > 0:
         return target
-    return Path(fetch(episode.enclosure, target, expect=AUDIO_TYPES))
+    return fetch(episode.enclosure, target, expect=AUDIO_TYPES)
+
+
+def download_name(episode: Episode) -> str:
+    """The file a remote enclosure is kept in: named by the whole id (a readable part and its hash),
+    never by a prefix two episodes' GUIDs can share; the extension is one hmsearch knows, whatever
+    the feed's URL ends with (issue 27, findings 4 and 6)."""
+    import hashlib
+
+    from ..fetch import AUDIO_SUFFIXES, safe_name
+
+    suffix = Path((episode.enclosure or "").split("?", 1)[0]).suffix.lower()
+    digest = hashlib.sha256(episode.id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{safe_name(episode.id, 40)}-{digest}{suffix if suffix in AUDIO_SUFFIXES else '.audio'}"

@@ -372,19 +372,24 @@ class QueryService:
     ) -> ClipResult:
         """The episode's audio from ``start`` to ``end`` (snapped to whole words) cut into ``out``
         with its subtitles beside it (host/clip.py); a remote enclosure is fetched only when asked."""
+        from ..errors import AudioError
         from ..host.clip import make_clip
 
         store = self.store()
         text = self.reader.text(store, episode_id)
-        return make_clip(
-            text.episode,
-            text.words(),
-            lambda: local_audio(store, text.episode, download=download),
-            start,
-            end,
-            out,
-            force=force,
-        )
+        found: list[Path] = []
+
+        def audio() -> Path:
+            found.append(local_audio(store, text.episode, download=download))
+            return found[0]
+
+        try:
+            return make_clip(text.episode, text.words(), audio, start, end, out, force=force)
+        except AudioError:
+            # a downloaded enclosure that does not decode is not kept for the next clip
+            if found and found[0].parent == store.root / "downloads":
+                found[0].unlink(missing_ok=True)
+            raise
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One wire request ({"op": "search"|"ask", ...}) -> its result as the ``--json`` dict."""
