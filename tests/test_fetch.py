@@ -111,3 +111,54 @@ def test_safe_names():
     assert safe_name("../../etc/passwd") == "etc-passwd"
     assert safe_name("?!") == "episode"
     assert len(safe_name("x" * 200)) == 60
+
+
+def _trickling_headers_server():
+    """A server that sends its status line and headers a byte every 0.2 s and never ends them."""
+    import socket as socket_
+    import threading
+    import time as time_
+
+    sock = socket_.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+
+    def handle(conn) -> None:
+        try:
+            conn.recv(4096)
+            for ch in b"HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nX-Pad: " + b"a" * 10_000:
+                conn.send(bytes([ch]))
+                time_.sleep(0.2)
+        except OSError:
+            pass
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_the_deadline_covers_trickled_headers(tmp_path, monkeypatch) -> None:
+    """Issue 27, finding 9: the deadline ran from the response headers on, so a server trickling
+    them held a run for minutes; a feed now has its own short deadline (setting feed_deadline)."""
+    import time as time_
+
+    sock, base = _trickling_headers_server()
+    try:
+        start = time_.monotonic()
+        with pytest.raises(DownloadError, match="took longer than 2 s"):
+            download(f"{base}/a.mp3", tmp_path / "a.mp3", deadline=2, expect=("audio/",))
+        assert time_.monotonic() - start < 6
+        monkeypatch.setenv("HMSEARCH_FEED_DEADLINE", "2")
+        start = time_.monotonic()
+        with pytest.raises(DownloadError, match=r"took longer than 2 s; given up \(setting feed_deadline\)"):
+            fetch_bytes(f"{base}/feed.xml")
+        assert time_.monotonic() - start < 6
+    finally:
+        sock.close()

@@ -189,7 +189,16 @@ SETTINGS: dict[str, Setting] = {
             "HMSEARCH_DOWNLOAD_DEADLINE",
             3600,
             _as_int,
-            "seconds one download (feed, enclosure or transcript) may take in all, however the server trickles",
+            "seconds one download (enclosure or transcript) may take in all, headers included, however the "
+            "server trickles",
+            minimum=1,
+        ),
+        Setting(
+            "feed_deadline",
+            "HMSEARCH_FEED_DEADLINE",
+            120,
+            _as_int,
+            "seconds fetching a podcast feed may take in all (a feed is small: a slow one is given up early)",
             minimum=1,
         ),
         Setting(

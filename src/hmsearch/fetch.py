@@ -13,9 +13,12 @@ shortened and with control characters escaped.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -68,11 +71,47 @@ class _Budget:
     byte every few seconds never times out a single read: issue 12, finding 11). ``hint``: the
     setting that sets the size limit, named in the error."""
 
-    def __init__(self, url: str, max_bytes: int, what: str, hint: str | None, deadline: float | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        max_bytes: int,
+        what: str,
+        hint: str | None,
+        deadline: float | None,
+        deadline_setting: str = "download_deadline",
+    ) -> None:
         self.url, self.max_bytes, self.what, self.hint = url, max_bytes, what, hint
-        self.seconds = float(setting("download_deadline") if deadline is None else deadline)
-        self.deadline_hint = " (setting download_deadline)" if deadline is None else ""
+        self.seconds = float(setting(deadline_setting) if deadline is None else deadline)
+        self.deadline_hint = f" (setting {deadline_setting})" if deadline is None else ""
         self.deadline = time.monotonic() + self.seconds
+        self._watchdogs: list[threading.Timer] = []
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut ``sock`` off when the deadline passes: a server that trickles its status line and
+        headers (each byte within the read timeout) cannot hold a run past it (issue 27, finding 9)."""
+
+        def cut() -> None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), cut)
+        timer.daemon = True
+        timer.start()
+        self._watchdogs.append(timer)
+
+    def close(self) -> None:
+        for timer in self._watchdogs:
+            timer.cancel()
+        self._watchdogs.clear()
+
+    def too_slow(self) -> DownloadError:
+        return DownloadError(
+            f"{excerpt(self.url, 120)}: {self.what} took longer than {self.seconds:.0f} s; "
+            f"given up{self.deadline_hint}"
+        )
 
     def check(self, size: int) -> None:
         if size > self.max_bytes:
@@ -80,17 +119,21 @@ class _Budget:
                 f"{excerpt(self.url, 120)}: {self.what} larger than {self.max_bytes >> 20} MB; not downloaded"
                 + (f" (setting {self.hint})" if self.hint else "")
             )
-        if time.monotonic() > self.deadline:
-            raise DownloadError(
-                f"{excerpt(self.url, 120)}: {self.what} download took longer than {self.seconds:.0f} s; "
-                f"given up{self.deadline_hint}"
-            )
+        if self.expired():
+            raise self.too_slow()
 
 
-def _budget(url: str, max_bytes: int | None, what: str, setting_name: str, deadline: float | None) -> _Budget:
+def _budget(
+    url: str,
+    max_bytes: int | None,
+    what: str,
+    setting_name: str,
+    deadline: float | None,
+    deadline_setting: str = "download_deadline",
+) -> _Budget:
     if max_bytes is None:
-        return _Budget(url, int(setting(setting_name)) << 20, what, setting_name, deadline)
-    return _Budget(url, max_bytes, what, None, deadline)
+        return _Budget(url, int(setting(setting_name)) << 20, what, setting_name, deadline, deadline_setting)
+    return _Budget(url, max_bytes, what, None, deadline, deadline_setting)
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
@@ -108,13 +151,48 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """http and https only (plus the environment's proxies): no file:, ftp: or data: handler."""
+class _WatchedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, budget: _Budget | None) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        budget = self.budget
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                if budget is not None:
+                    budget.watch(self.sock)
+
+        return self.do_open(Connection, req)
+
+
+class _WatchedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, budget: _Budget | None) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        budget = self.budget
+
+        class Connection(http.client.HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                if budget is not None:
+                    budget.watch(self.sock)
+
+        return self.do_open(Connection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+def _opener(budget: _Budget | None = None) -> urllib.request.OpenerDirector:
+    """http and https only (plus the environment's proxies): no file:, ftp: or data: handler. Each
+    connection is cut off at ``budget``'s deadline, headers included."""
     opener = urllib.request.OpenerDirector()
     for handler in (
         urllib.request.ProxyHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
+        _WatchedHTTP(budget),
+        _WatchedHTTPS(budget),
         _HttpOnlyRedirects(),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
@@ -124,9 +202,14 @@ def _opener() -> urllib.request.OpenerDirector:
     return opener
 
 
-def _open(url: str, headers: dict[str, str] | None = None) -> Any:
+def _open(url: str, headers: dict[str, str] | None = None, budget: _Budget | None = None) -> Any:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})  # noqa: S310
-    return _opener().open(request, timeout=TIMEOUT)
+    try:
+        return _opener(budget).open(request, timeout=TIMEOUT)
+    except _NET_ERRORS:
+        if budget is not None and budget.expired():
+            raise budget.too_slow() from None
+        raise
 
 
 def _read_block(response: Any) -> bytes:
@@ -151,11 +234,11 @@ _NET_ERRORS = (urllib.error.URLError, OSError, ValueError, http.client.HTTPExcep
 
 def fetch_bytes(url: str, *, max_bytes: int | None = None, deadline: float | None = None, what: str = "feed") -> bytes:
     """The body of ``url`` (http or https) in memory, such as a feed: at most ``max_bytes`` (None:
-    setting feed_max_mb) within ``deadline`` seconds (None: setting download_deadline)."""
+    setting feed_max_mb) within ``deadline`` seconds, headers included (None: setting feed_deadline)."""
     check_url(url)
-    budget = _budget(url, max_bytes, what, "feed_max_mb", deadline)
+    budget = _budget(url, max_bytes, what, "feed_max_mb", deadline, "feed_deadline")
     try:
-        with _open(url) as response:
+        with _open(url, budget=budget) as response:
             length = response.headers.get("Content-Length")
             if length and length.isdigit():
                 budget.check(int(length))
@@ -168,7 +251,11 @@ def fetch_bytes(url: str, *, max_bytes: int | None = None, deadline: float | Non
                 raise http.client.IncompleteRead(b"".join(parts), int(length) - size)
             return b"".join(parts)
     except _NET_ERRORS as exc:
+        if budget.expired():
+            raise budget.too_slow() from None
         raise DownloadError(f"{url}: cannot fetch {what}: {net_reason(exc)}") from None
+    finally:
+        budget.close()
 
 
 def download(
@@ -194,7 +281,24 @@ def download(
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
-        response = _open(url, headers)
+        return _download(url, dest, part, have, headers, budget, expect, expected_length, progress)
+    finally:
+        budget.close()
+
+
+def _download(
+    url: str,
+    dest: Path,
+    part: Path,
+    have: int,
+    headers: dict[str, str],
+    budget: _Budget,
+    expect: tuple[str, ...] | None,
+    expected_length: int | None,
+    progress: Callable[[int, int | None], None] | None,
+) -> Path:
+    try:
+        response = _open(url, headers, budget)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the part is already whole
             response = None
@@ -244,9 +348,13 @@ def download(
                     fh.flush()
                     os.fsync(fh.fileno())
             except (OSError, ValueError, http.client.HTTPException) as exc:  # cut off, reset, timeout: keep the part
+                if budget.expired():
+                    raise budget.too_slow() from None
                 raise DownloadError(
                     f"{url}: download interrupted after {have} bytes ({net_reason(exc)}); the next run resumes it"
                 ) from None
+    if budget.expired():  # the watchdog cut the connection: an end of data that is no end
+        raise budget.too_slow()
     size = part.stat().st_size if part.exists() else 0
     want = total or expected_length
     if total and size != total:
