@@ -18,6 +18,7 @@ from typing import Any
 import tomllib
 
 from .errors import InputError
+from .fsutil import read_limited
 
 # "auto" (the default) is Whisper "turbo" (large-v3-turbo: the large-v3 encoder with a 4-layer
 # decoder: Danish WER close to large-v3 at a fraction of its CPU decoding time) where it is cached
@@ -268,12 +269,18 @@ def config_file() -> Path | None:
     return None
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
 @lru_cache(maxsize=4)
 def _load_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_limited(path, MAX_CONFIG_BYTES)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise InputError(f"{path}: too large for a config file (over {MAX_CONFIG_BYTES >> 10} KB)")
+        data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
     except IsADirectoryError:
@@ -282,6 +289,8 @@ def _load_file(path: Path | None) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read config file ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid TOML (nested too deeply)") from None
     unknown = sorted(set(data) - set(SETTINGS))
     if unknown:
         raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")

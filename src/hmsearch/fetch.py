@@ -109,8 +109,7 @@ class _Budget:
 
     def too_slow(self) -> DownloadError:
         return DownloadError(
-            f"{excerpt(self.url, 120)}: {self.what} took longer than {self.seconds:.0f} s; "
-            f"given up{self.deadline_hint}"
+            f"{excerpt(self.url, 120)}: {self.what} took longer than {self.seconds:.0f} s; given up{self.deadline_hint}"
         )
 
     def check(self, size: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from .config import TRANSCRIPT_FORMATS
 from .errors import InputError, TranscriptFormatError
-from .fsutil import atomic_write
+from .fsutil import atomic_write, read_limited
 from .types import Segment, Transcript, Word
 
 __all__ = [
@@ -170,7 +170,7 @@ def read_transcript(path: Path) -> Transcript:
             raise TranscriptFormatError(
                 f"{name}: too large for a transcript ({size >> 20} MB; the limit is {MAX_TRANSCRIPT_BYTES >> 20} MB)"
             )
-        data = path.read_bytes()
+        data = read_limited(path, MAX_TRANSCRIPT_BYTES)
     except FileNotFoundError:
         raise InputError(f"{name}: no such file") from None
     except IsADirectoryError:

@@ -7,9 +7,11 @@ never half: write into a temp name in the same folder, fsync, then one ``os.repl
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +104,16 @@ def sha256_files(paths: list[Path], *, block: int = HASH_BLOCK) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_limited(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, at most ``limit`` + 1 of them (more than ``limit``: the caller's "too
+    large"). A device, FIFO or socket (``/dev/zero``, a named pipe, a symlink to one) is refused as
+    OSError(EINVAL) before it is opened: reading one never ends or never starts."""
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket)", str(path))
+    with open(path, "rb") as fh:
+        return fh.read(limit + 1)

@@ -274,7 +274,11 @@ def repair(ctx: click.Context) -> None:
     """
     from ..embed import model_cache_sound
 
+    from ..errors import IndexStateError
+
     store = store_of(ctx)
+    if not store.root.exists():  # a mistyped --index-dir: say so, and leave no empty folder behind
+        raise IndexStateError(f"no index in {store.root}: nothing to repair (check --index-dir)")
     with store.writing(repair=True):
         done = store.repair(model_cache_ok=model_cache_sound)
     click.echo("\n".join(clean(d) for d in done) if done else "nothing to repair")

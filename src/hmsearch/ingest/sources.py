@@ -7,6 +7,7 @@ An episode's id is its file's stem. An audio file with a transcript of the same 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,13 @@ def discover(paths: Iterable[Path], *, exclude: Iterable[Path] = ()) -> tuple[li
         except UnicodeEncodeError:  # a name that is not UTF-8 cannot go into the manifest
             name = _printable_name(f)
             errors.append((name, f"{name}: file name is not valid UTF-8; rename the file"))
+            return
+        try:
+            regular = stat.S_ISREG(f.stat().st_mode)  # follows a symlink to what it names
+        except OSError:
+            regular = False
+        if not regular:  # /dev/zero, a FIFO, a socket, a dangling link: reading one never ends
+            errors.append((str(f), f"{f}: not a regular file (a device, pipe, socket or broken link)"))
             return
         kind = "audio" if suffix in AUDIO_SUFFIXES else "transcript"
         slot = groups.setdefault((f.parent.resolve(), f.stem), {})

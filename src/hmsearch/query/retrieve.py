@@ -13,7 +13,7 @@ from ..embed import Encoder
 from ..embed.cards import ModelCard, card_for
 from ..errors import InputError
 from ..index import IndexStore
-from ..text import analyze, guess_language
+from ..text import analyze, guess_language, stopwords, words
 from ..types import Episode
 from .fusion import fuse
 from .translate import known_words, translate_terms
@@ -64,6 +64,14 @@ class Query:
     def language(self) -> str | None:
         card = self._card or card_for(self._store.require().embedding_model)
         return guess_language(self.text, card.languages)
+
+    def has_content(self) -> bool:
+        """Whether any word of the question is a stopword in none of the languages it may be in
+        (the index's and the embedding model's)."""
+        card = self._card or card_for(self._store.require().embedding_model)
+        langs = {*self._store.lexical().langs, *card.languages}
+        stop: set[str] = set().union(*(stopwords(lang) for lang in langs)) if langs else set()
+        return any(w not in stop for w in words(self.text))
 
     @cached_property
     def exact_terms(self) -> tuple[str, ...]:
@@ -150,6 +158,10 @@ def rank(
         qvec = query.vector(encoder)
         dense_rows = dense_candidates(store, qvec, allowed, candidates)
     lex_scores = None
+    if mode in ("hybrid", "lexical") and not query.has_content():
+        # Only words every podcast says ("og det er", "what is it"): no passage answers that more
+        # than another, and the best of arbitrary vectors would still read as a 1.000 hit.
+        return []
     if mode in ("hybrid", "lexical"):
         lex_scores, lex_rows = lexical_candidates(store, query.terms, allowed, candidates)
         if mode == "hybrid" and len(lex_rows) == 0 and known_words(query.text) is False:

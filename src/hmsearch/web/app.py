@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import mimetypes
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from .openapi import openapi_spec
 
 log = logging.getLogger(__name__)
 
+_RANGE = re.compile(r"bytes=(?:\d+-\d*|-\d+)(?:\s*,\s*(?:\d+-\d*|-\d+))*")
 STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 PAGE_HITS = 10  # passages on the search page
 ANSWER_HITS = 3  # passages its answer sentences are picked from (as `hmsearch ask`)
@@ -376,6 +378,13 @@ class WebApp:
         path = Path(episode.audio)
         if not path.is_file():
             raise NotFoundError(f"the audio file of episode '{episode.id}' is no longer where it was indexed")
+        wanted = request.headers.get("range")
+        if wanted is not None and not _RANGE.fullmatch(wanted.strip()):
+            # int() would read "bytes=1_0-2_0" as 10-20: a Range that is not RFC 9110's is refused
+            size = path.stat().st_size
+            raise HTTPException(
+                416, "the Range header is not bytes=START-END", headers={"Content-Range": f"bytes */{size}"}
+            )
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         # FileResponse answers Range requests: 206, Accept-Ranges, Content-Range, 416.
         return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})
