@@ -120,6 +120,19 @@ def test_wer_and_cer_on_known_strings() -> None:
         score_texts("...", "noget", "da")
 
 
+def test_spoken_number_list_is_not_one_number() -> None:
+    # NST clip u0013002 (/work/shared/data/real_danish/nst_danspeech/refs.tsv): the speaker counts to
+    # eight; Whisper base wrote the list without spaces and heard the last word wrong. One error, not 8.
+    reference = "tester en to tre fire fem seks syv otte"
+    heard = "Tester 1,2,3,4,5,6,7,åde."
+    assert normalize(heard, "da") == "tester 1 2 3 4 5 6 7 åde"
+    s = score_texts(reference, heard, "da")
+    assert (s["ref_words"], s["word_errors"], s["substitutions"]) == (9, 1, 1)
+    assert s["wer"] == pytest.approx(1 / 9)
+    # two numbers joined by a comma stay a decimal; thousands separators still go
+    assert normalize("2,5 eller 1.000.000 eller 1,234,567", "da") == "2,5 eller 1000000 eller 1234567"
+
+
 def test_count_loops_rule() -> None:
     assert count_loops(_words("a b c a b c a b c d")) == 1  # a 3-gram three times
     assert count_loops(_words("x y z x y z")) == 0  # only twice
