@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..audio import SAMPLE_RATE
-from ..config import AUTO_WHISPER_MODEL, WHISPER_ENGINES
+from ..config import AUTO_WHISPER_MODEL, DEFAULT_WHISPER_ENGINE, WHISPER_ENGINES
 from ..errors import InputError, ModelUnavailableError
 from ..types import Segment, Transcript
 from .options import DecodeOptions, language_code
@@ -40,7 +40,7 @@ AUTO_FALLBACK_COST = "it misses about half the words of Danish speech (NST read 
 @dataclass(frozen=True)
 class TranscriberSpec:
     model: str  # a name ("auto", "turbo", "base") or a path
-    engine: str = "openai"  # openai-whisper (torch), or faster-whisper (CTranslate2; optional extra)
+    engine: str = DEFAULT_WHISPER_ENGINE  # faster-whisper (CTranslate2), or openai-whisper (torch)
     language: str | None = None  # None: Whisper detects it
     compute_type: str = "int8"  # faster-whisper only
     decode: DecodeOptions = field(default_factory=DecodeOptions)

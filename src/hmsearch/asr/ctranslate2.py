@@ -1,7 +1,6 @@
-"""An optional Whisper engine: faster-whisper (CTranslate2), int8 on the CPU, no torch at run time.
+"""The default Whisper engine: faster-whisper (CTranslate2), int8 on the CPU, no torch at run time.
 
-Install with ``pip install faster-whisper`` (adds ctranslate2 and faster-whisper, ~150 MB; it does
-not touch torch). A model is
+A dependency of hmsearch (ctranslate2 and faster-whisper, ~150 MB; it does not touch torch). A model is
 
 - a CTranslate2 Whisper directory (``model.bin``, ``config.json``, ``vocabulary.*``,
   ``tokenizer.json``), e.g. one made from a local openai-whisper checkpoint with
@@ -119,7 +118,7 @@ def resolve(name_or_path: str, *, compute_type: str = DEFAULT_COMPUTE_TYPE) -> C
     if path.is_file():
         raise ModelUnavailableError(
             f"{path}: faster-whisper needs a CTranslate2 model directory, not a file: convert it with "
-            f"`hmsearch whisper-convert {path} DIR`"
+            f"`hmsearch whisper-convert {path} DIR`, or pass --whisper-engine openai"
         )
     repo = _hub_repo(name)
     if repo is None:

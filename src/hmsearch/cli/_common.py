@@ -60,16 +60,16 @@ def whisper_model_option(f: F) -> F:
         "--whisper-engine",
         type=click.Choice(list(WHISPER_ENGINES)),
         default=None,
-        help="openai-whisper (torch), or faster-whisper (CTranslate2 int8: several times faster on CPU; "
-        "pip install 'hmsearch[faster-whisper]') [env HMSEARCH_WHISPER_ENGINE; default openai].",
+        help="faster-whisper (CTranslate2 int8, beam 5, VAD: on CPU the faster and more accurate), or "
+        "openai-whisper (torch; takes checkpoint files) [env HMSEARCH_WHISPER_ENGINE; default faster-whisper].",
     )(f)
     return click.option(
         "--whisper-model",
         metavar="NAME|PATH",
         default=None,
-        help="Whisper model name (turbo, small, medium, large-v3, ...) or checkpoint path; with "
-        "faster-whisper a size name or a CTranslate2 model folder; auto: turbo, else (offline) the packaged "
-        "base [env HMSEARCH_WHISPER_MODEL; default auto].",
+        help="Whisper model name (turbo, small, medium, large-v3, ...), a CTranslate2 model folder or a "
+        "Hugging Face Whisper folder; with --whisper-engine openai also a checkpoint file; auto: turbo, else "
+        "(offline) the packaged base [env HMSEARCH_WHISPER_MODEL; default auto].",
     )(f)
 
 
