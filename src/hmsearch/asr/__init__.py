@@ -9,6 +9,8 @@ fast, in one line, when it cannot be had) and loads it on first use.
 from __future__ import annotations
 
 import importlib
+import logging
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -22,12 +24,22 @@ from .options import DecodeOptions, language_code
 
 __all__ = ["DecodeOptions", "Transcriber", "TranscriberSpec", "language_code", "load_transcriber"]
 
+log = logging.getLogger(__name__)
+
 
 # Audio is handed to the engine in blocks of at most this many seconds (see _Whisper.transcribe),
 # cut at the quietest QUIET_FRAME of the last BLOCK_SEARCH seconds of each.
 BLOCK_SECONDS = 240.0
 BLOCK_SEARCH = 15.0
 QUIET_FRAME = 0.2
+
+# An episode whose language is not given is heard in up to LANGUAGE_WINDOWS windows of Whisper's
+# 30 s spread over its length, and the language most windows hear wins (not the first 30 s
+# alone: a jingle, an English intro or one misheard window then decides nothing). Audio shorter
+# than two windows is left to the engine's own detection.
+LANGUAGE_WINDOWS = 5
+WINDOW_SECONDS = 30.0
+SILENT_RMS = 1e-3  # a window quieter than this (about -60 dBFS) has nothing to hear
 
 # What ``--whisper-model auto`` (the default) runs: the first model that can be had, best first.
 # turbo when it is cached or can be downloaded; without a network, the packaged base (what
@@ -150,13 +162,14 @@ class _Whisper:
         """Transcribe in blocks of about BLOCK_SECONDS cut at quiet moments, so that the engine
         never holds a whole episode's log-Mel at once (openai-whisper computes it for all the
         audio it is given: 1.4 GB of transient arrays an hour). Windows do not see each other's
-        text anyway (condition_on_previous_text is off), so a cut between words changes nothing;
-        the language detected in the first block is kept for the others."""
+        text anyway (condition_on_previous_text is off), so a cut between words changes nothing.
+        Without a language in the spec, the one most windows across the episode hear is used for
+        every block (for short audio: the one detected in the first block)."""
         self.resolve()
         engine = self._engine()
         if self._model is None:
             self._model = engine.load(self._resolved)
-        language = self.spec.language
+        language = self.spec.language or self._vote_language(engine, samples)
         segments: list[Segment] = []
         first: Transcript | None = None
         for start, end in block_bounds(samples, block=BLOCK_SECONDS, search=BLOCK_SEARCH):
@@ -177,6 +190,21 @@ class _Whisper:
         return replace(
             first, segments=tuple(segments), language=language or first.language, duration=len(samples) / SAMPLE_RATE
         )
+
+    def _vote_language(self, engine: Any, samples: np.ndarray) -> str | None:
+        """The language most of the windows of ``language_windows`` hear, or None (too short to
+        vote, or all silent: the engine detects it in each block then)."""
+        votes: Counter[str] = Counter()
+        weight: Counter[str] = Counter()
+        for start, end in language_windows(samples):
+            language, probability = engine.detect_language(self._model, samples[start:end])
+            votes[language] += 1
+            weight[language] += probability
+        if not votes:
+            return None
+        best = max(votes, key=lambda code: (votes[code], weight[code]))
+        log.info("language %s, heard in %d of %d windows (%s)", best, votes[best], votes.total(), dict(votes))
+        return best
 
 
 class OpenaiWhisper(_Whisper):
@@ -210,6 +238,27 @@ def block_bounds(
         start = cut
     bounds.append((start, n))
     return bounds
+
+
+def language_windows(
+    samples: np.ndarray, *, count: int = LANGUAGE_WINDOWS, window: float = WINDOW_SECONDS
+) -> list[tuple[int, int]]:
+    """(start, end) sample indices of up to ``count`` windows of ``window`` seconds spread evenly
+    over ``samples`` (each centred in its share of the audio), silent ones left out; none when the
+    audio is shorter than two windows."""
+    size = int(window * SAMPLE_RATE)
+    n = len(samples)
+    if n < 2 * size:
+        return []
+    k = min(count, n // size)
+    out = []
+    for i in range(k):
+        centre = int((i + 0.5) * n / k)
+        start = min(max(0, centre - size // 2), n - size)
+        part = samples[start : start + size].astype(np.float32, copy=False)
+        if float(np.sqrt(np.mean(np.square(part)))) >= SILENT_RMS:
+            out.append((start, start + size))
+    return out
 
 
 def _shifted(segment: Segment, offset: float) -> Segment:

@@ -187,6 +187,12 @@ def load(spec: Ct2Spec, *, cpu_threads: int | None = None) -> Any:
 # Transcribing
 
 
+def detect_language(model: Any, samples: np.ndarray) -> tuple[str, float]:
+    """The most likely language of one window (up to 30 s) of 16 kHz samples, and its probability."""
+    language, probability, _ = model.detect_language(np.ascontiguousarray(samples, dtype=np.float32))
+    return str(language), float(probability)
+
+
 def transcribe_samples(
     model: Any,
     samples: np.ndarray,

@@ -125,6 +125,19 @@ def load(resolved: ResolvedModel) -> Any:
     return model
 
 
+def detect_language(model: Any, samples: np.ndarray) -> tuple[str, float]:
+    """The most likely language of one window (up to 30 s) of 16 kHz samples, and its probability."""
+    import torch
+    import whisper
+
+    audio = whisper.pad_or_trim(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
+    mel = whisper.log_mel_spectrogram(audio, model.dims.n_mels).to(model.device)
+    with torch.no_grad():
+        _, probs = whisper.detect_language(model, mel)
+    language = max(probs, key=probs.get)
+    return str(language), float(probs[language])
+
+
 def transcribe_samples(
     model: Any,
     samples: np.ndarray,

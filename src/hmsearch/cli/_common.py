@@ -74,7 +74,11 @@ def whisper_model_option(f: F) -> F:
 
 
 language_option = click.option(
-    "--language", metavar="CODE", default=None, help="Spoken language, e.g. da or en [default: detect]."
+    "--language",
+    metavar="CODE",
+    default=None,
+    help="Spoken language, e.g. da or en [env HMSEARCH_LANGUAGE; default: a feed's <language>, else "
+    "heard in windows across each episode, the majority wins].",
 )
 greedy_option = click.option(
     "--greedy", is_flag=True, help="Decode once at temperature 0: faster, but no retry of windows that loop."

@@ -186,6 +186,7 @@ def update(
             dry_run=dry_run,
             prune=prune,
             wait=wait,
+            feed_language=language is None,
             on_event=reporter,
         )
         summary = report.summary()
@@ -218,7 +219,7 @@ def update(
 )
 @click.pass_context
 def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
-    """List what is indexed: id, title, duration and passages (--chapters: and chapters)."""
+    """List what is indexed: id, duration, spoken language, passages and title (--chapters: and chapters)."""
     store = store_of(ctx)
     eps = store.episodes()
     chapters: dict[str, list] = {}
@@ -239,7 +240,10 @@ def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
         return
     width = max(len(e.id) for e in eps)
     for e in eps:
-        click.echo(clean(f"{e.id:<{width}}  {fmt_time(e.duration)}  {e.n_passages:5d} passages  {e.title}"))
+        language = e.language or "?"
+        click.echo(
+            clean(f"{e.id:<{width}}  {fmt_time(e.duration)}  {language:>3}  {e.n_passages:5d} passages  {e.title}")
+        )
         for c in chapters.get(e.id, []):
             click.echo(clean(f"{'':<{width}}    {fmt_time(c.start)}  {c.title}"))
     total = sum(e.duration for e in eps)

@@ -187,7 +187,7 @@ def eval_asr(
     only: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Measure Whisper on DATASET: WER, CER, detected language, real-time factor (wall
+    """Measure Whisper on DATASET: WER, CER, heard language, real-time factor (wall
     and CPU time / audio time), peak memory and repetition loops, per item and in total.
 
     DATASET is a TSV manifest (audio file <TAB> reference text, paths relative to it; a
@@ -197,11 +197,13 @@ def eval_asr(
     reference also scores where each sentence starts (median and 90th percentile). Text is compared
     lower-cased, without punctuation, numbers as digits. In a LibriVoxDansk folder the
     references are approximate (intro/outro not in the text, 1800s spelling): "trim WER"
-    leaves out the hypothesis outside the stretch aligned with the text.
+    leaves out the hypothesis outside the stretch aligned with the text. Whisper is told the
+    references' language, as a podcast's is known (--language auto: it detects the language).
 
     \b
     Examples:
       hmsearch eval-asr data/nst_danspeech/refs.tsv --whisper-model base
+      hmsearch eval-asr data/nst_danspeech/refs.tsv --whisper-engine openai --language auto
       hmsearch eval-asr audio/          # the sample episode: its JSON has exact sentence times
       hmsearch eval-asr clips/ --whisper-engine faster-whisper --beam-size 1 --language da
       hmsearch eval-asr data/librivox_dansk --whisper-engine faster-whisper --no-vad \\
@@ -222,10 +224,17 @@ def eval_asr(
         if compute_type not in COMPUTE_TYPES:
             raise InputError(f"unknown compute type '{compute_type}'; use one of {', '.join(COMPUTE_TYPES)}")
     data = read_dataset(dataset, only=only)  # a bad dataset fails before a model is loaded
+    spoken = setting("language", language)
+    if spoken is None:
+        # As a podcast's language is known (its feed's <language>, or the user's setting), the
+        # dataset's is: its references'. `--language auto` measures Whisper's own detection.
+        from ..text import guess_language
+
+        spoken = guess_language(" ".join(item.reference for item in data.items))
     spec = TranscriberSpec(
         model=setting("whisper_model", whisper_model),
         engine=engine,
-        language=language_code(setting("language", language)),
+        language=language_code(spoken),
         compute_type=compute_type or "int8",
         decode=DecodeOptions(
             greedy=greedy,
