@@ -92,6 +92,7 @@ def test_index_audio_transcribes_once_and_caches(cli, tiny_whisper, danish_wav, 
     res = cli(*args)
     assert res.exit_code == 0, res.stderr
     assert res.stdout.startswith("1 added")
+    assert res.stderr.count("loading Whisper model openai file:") == 1  # said once, before the episode
     cached = list((hermetic / "index" / "transcripts").glob("*.json"))
     assert len(cached) == 1
     ep = json.loads(cli("episodes", "--json").stdout)[0]

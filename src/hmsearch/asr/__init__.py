@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -22,7 +23,9 @@ from ..errors import InputError, ModelUnavailableError
 from ..types import Segment, Transcript
 from .options import DecodeOptions, language_code
 
-__all__ = ["DecodeOptions", "Transcriber", "TranscriberSpec", "language_code", "load_transcriber"]
+__all__ = ["DecodeOptions", "ProgressFn", "Transcriber", "TranscriberSpec", "language_code", "load_transcriber"]
+
+ProgressFn = Callable[[float], None]  # called with the seconds of audio heard so far
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +91,22 @@ class Transcriber(Protocol):
         model), else None."""
         ...
 
-    def transcribe(self, samples: np.ndarray, *, show_progress: bool = False) -> Transcript: ...
+    def load(self) -> None:
+        """Resolve and load the model now (else the first ``transcribe`` does)."""
+        ...
+
+    def transcribe(
+        self, samples: np.ndarray, *, show_progress: bool = False, on_progress: ProgressFn | None = None
+    ) -> Transcript:
+        """``show_progress``: the engine's own bar; ``on_progress``: seconds heard, as they are."""
+        ...
 
 
 class _Whisper:
     """What both engines share: lazy resolution and loading, the keys. An engine is a module of
-    this package with the same three functions: ``resolve(name, **options)``, ``load(resolved)``
-    and ``transcribe_samples(model, samples, *, language, decode, show_progress, model_id)``."""
+    this package with the same four functions: ``resolve(name, **options)``, ``load(resolved)``,
+    ``detect_language(model, samples)`` and
+    ``transcribe_samples(model, samples, *, language, decode, show_progress, model_id, on_segment)``."""
 
     engine_tag = ""  # prefix of the transcript-store key
     module = ""  # the engine's module, imported on first use (torch or ctranslate2 load only then)
@@ -158,21 +170,27 @@ class _Whisper:
     def content_key(self) -> list[Any]:
         return [self.model_id, self.spec.language, *([self.spec.engine] if self.spec.engine != "openai" else [])]
 
-    def transcribe(self, samples: np.ndarray, *, show_progress: bool = False) -> Transcript:
+    def load(self) -> None:
+        self.resolve()
+        if self._model is None:
+            self._model = self._engine().load(self._resolved)
+
+    def transcribe(
+        self, samples: np.ndarray, *, show_progress: bool = False, on_progress: ProgressFn | None = None
+    ) -> Transcript:
         """Transcribe in blocks of about BLOCK_SECONDS cut at quiet moments, so that the engine
         never holds a whole episode's log-Mel at once (openai-whisper computes it for all the
         audio it is given: 1.4 GB of transient arrays an hour). Windows do not see each other's
         text anyway (condition_on_previous_text is off), so a cut between words changes nothing.
         Without a language in the spec, the one most windows across the episode hear is used for
         every block (for short audio: the one detected in the first block)."""
-        self.resolve()
+        self.load()
         engine = self._engine()
-        if self._model is None:
-            self._model = engine.load(self._resolved)
         language = self.spec.language or self._vote_language(engine, samples)
         segments: list[Segment] = []
         first: Transcript | None = None
         for start, end in block_bounds(samples, block=BLOCK_SECONDS, search=BLOCK_SEARCH):
+            offset = start / SAMPLE_RATE
             part: Transcript = engine.transcribe_samples(
                 self._model,
                 samples[start:end],
@@ -180,11 +198,13 @@ class _Whisper:
                 decode=self.spec.decode,
                 show_progress=show_progress,
                 model_id=self.model_id,
+                on_segment=None if on_progress is None else lambda t, o=offset: on_progress(o + t),
             )
+            if on_progress is not None:
+                on_progress(end / SAMPLE_RATE)
             if first is None:
                 first = part
                 language = language or part.language
-            offset = start / SAMPLE_RATE
             segments.extend(_shifted(s, offset) for s in part.segments)
         assert first is not None
         return replace(

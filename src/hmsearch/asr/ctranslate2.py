@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,10 +202,12 @@ def transcribe_samples(
     decode: DecodeOptions,
     show_progress: bool = False,
     model_id: str = "",
+    on_segment: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 samples with word timestamps (like asr.openai.transcribe_samples).
 
-    ``decode.vad_filter`` turns on faster-whisper's Silero VAD (its ONNX model ships in the wheel)."""
+    ``decode.vad_filter`` turns on faster-whisper's Silero VAD (its ONNX model ships in the wheel);
+    ``on_segment`` is called with each segment's end (seconds) as it is decoded."""
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     segments, info = model.transcribe(
         samples,
@@ -226,7 +229,7 @@ def transcribe_samples(
                     for w in (s.words or [])
                 ],
             }
-            for s in segments  # a generator: decoding happens here
+            for s in _reported(segments, on_segment)  # a generator: decoding happens here
         ],
     }
     # openai-whisper's result layout, so that both engines share one conversion (empty segments dropped)
@@ -235,3 +238,10 @@ def transcribe_samples(
         source=f"faster-whisper:{model_id}" if model_id else "faster-whisper",
         duration=len(samples) / SAMPLE_RATE,
     )
+
+
+def _reported(segments: Iterable[Any], on_segment: Callable[[float], None] | None) -> Iterator[Any]:
+    for segment in segments:
+        if on_segment is not None:
+            on_segment(float(segment.end))
+        yield segment

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,10 +147,12 @@ def transcribe_samples(
     decode: DecodeOptions,
     show_progress: bool = False,
     model_id: str = "",
+    on_segment: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 samples with word timestamps.
 
-    ``show_progress`` lets Whisper draw its own frame progress bar on stderr."""
+    ``show_progress`` lets Whisper draw its own frame progress bar on stderr. ``on_segment`` is
+    not called: ``whisper.transcribe`` reports nothing until it returns (the caller reports per block)."""
     import whisper
 
     result = whisper.transcribe(

@@ -86,7 +86,6 @@ def index(
                 workers=workers,
                 backend=backend,
                 ray_address=ray_address,
-                show_progress=reporter.show_bar,
             )
             report = index_paths(
                 paths, store, encoder=indexing_encoder(store, embedding_model), options=options, on_event=reporter
@@ -173,7 +172,6 @@ def update(
             workers=workers,
             backend=backend,
             ray_address=ray_address,
-            show_progress=reporter.show_bar,
         )
         report = update_feed(
             feed,
