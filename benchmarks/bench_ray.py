@@ -95,7 +95,7 @@ def index_once(audio: Path, backend: str, model: str, *, workers: int | None, ad
     from hmsearch.ingest import IndexOptions, index_paths
 
     events = []
-    spec = TranscriberSpec(model=model, language="en", decode=DecodeOptions(greedy=True))
+    spec = TranscriberSpec(model=model, engine="openai", language="en", decode=DecodeOptions(greedy=True))
     options = IndexOptions(transcriber=spec, workers=workers, backend=backend, ray_address=address)
     encoder = load_encoder("intfloat/multilingual-e5-small", role="index")
     encoder.encode_documents(["warm up"])

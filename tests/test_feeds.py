@@ -138,7 +138,7 @@ def test_update_cycle(cli, server, mp3, tiny_whisper, hermetic):
         {"guid": "hm-a", "title": "Dublet", "srt": "/a.srt", "day": 28},  # duplicate GUID
         {"guid": "hm-f", "title": "Afbrudt", "audio": "/f.mp3", "length": len(mp3), "day": 35},  # cut off
     ]
-    whisper = ("--whisper-model", str(tiny_whisper), "--greedy", "--language", "da")
+    whisper = ("--whisper-engine", "openai", "--whisper-model", str(tiny_whisper), "--greedy", "--language", "da")
     res = run(cli, s, items, *whisper, "--audio-dir", str(hermetic / "audio"))
     assert res.exit_code == 8
     assert res.stdout.strip() == "2 new, 0 updated, 4 failed, 0 unchanged"

@@ -41,7 +41,8 @@ TOPICS = (
     "microphones for recording a podcast",
     "customer service on social media",
 )
-WHISPER = ("--whisper-model", "base", "--language", "en", "--greedy")
+# openai-whisper, as these tests and benchmarks/results/bench_ray.md were made with (torch threads per worker)
+WHISPER = ("--whisper-engine", "openai", "--whisper-model", "base", "--language", "en", "--greedy")
 SERIAL_ENV = {"OMP_NUM_THREADS": "1"}  # as a Ray worker of one CPU runs: the same arithmetic
 
 

@@ -1,5 +1,6 @@
 """End to end with real speech recognition: an episode that exists only as audio (no transcript
-beside it) is transcribed by the packaged Whisper base through the default model policy, indexed,
+beside it) is transcribed by the packaged Whisper base through the default engine (faster-whisper)
+and model policy, indexed,
 and found by a question through the CLI, at the time its sentence is spoken.
 
 The speech is English (espeak-ng, voice en), where base is strong; the sentences are laid out with
@@ -59,14 +60,15 @@ def test_audio_only_episode_is_transcribed_indexed_and_found(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(openai_engine, "reachable", lambda url, timeout=5.0: False)  # as on this machine
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # likewise for faster-whisper's models on the hub
     audio, starts = _episode(tmp_path / "episodes")
     res = cli("index", str(audio.parent))
     assert res.exit_code == 0, res.output
     # the default model policy said once what it fell back to; the episode line names the model
     assert res.stderr.count("note: Whisper turbo is not downloaded") == 1, res.stderr
-    assert "transcribed by whisper:base" in res.stderr, res.stderr
+    assert "transcribed by faster-whisper:base@int8" in res.stderr, res.stderr
     (episode,) = json.loads(cli("episodes", "--json").stdout)
-    assert episode["episode"] == "show-042" and episode["transcript_source"] == "whisper:base"
+    assert episode["episode"] == "show-042" and episode["transcript_source"] == "faster-whisper:base@int8"
     assert episode["language"] == "en"
 
     for question, sentence in (

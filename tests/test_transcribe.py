@@ -16,6 +16,8 @@ from hmsearch.formats import read_transcript
 
 from helpers import espeak
 
+OPENAI = ("--whisper-engine", "openai")  # the tiny random checkpoint is an openai-whisper file
+
 
 @pytest.fixture(scope="module")
 def danish_wav(tmp_path_factory):
@@ -29,6 +31,7 @@ def test_transcribe_writes_every_format_with_times_inside_the_audio(cli, tiny_wh
         res = cli(
             "transcribe",
             str(danish_wav),
+            *OPENAI,
             "--whisper-model",
             str(tiny_whisper),
             "--greedy",
@@ -70,7 +73,7 @@ def test_transcribe_never_overwrites_without_force(cli, tiny_whisper, danish_wav
     audio = shutil.copy(danish_wav, folder)
     mine = folder / "afsnit-1.srt"
     mine.write_text("1\n00:00:00,000 --> 00:00:02,000\nHej og velkommen.\n", encoding="utf-8")
-    args = ("transcribe", str(audio), "--whisper-model", str(tiny_whisper), "--greedy", "--format", "srt")
+    args = ("transcribe", str(audio), *OPENAI, "--whisper-model", str(tiny_whisper), "--greedy", "--format", "srt")
     res = cli(*args)
     assert res.exit_code == 2, res.output
     assert res.stderr.strip().splitlines()[-1] == f"Error: {mine} exists: pass --force to overwrite it, or --out-dir"
@@ -85,10 +88,11 @@ def test_index_audio_transcribes_once_and_caches(cli, tiny_whisper, danish_wav, 
     folder = tmp_path / "eps"
     folder.mkdir()
     shutil.copy(danish_wav, folder)
-    args = ("index", str(folder), "--whisper-model", str(tiny_whisper), "--greedy", "--language", "da")
+    args = ("index", str(folder), *OPENAI, "--whisper-model", str(tiny_whisper), "--greedy", "--language", "da")
     res = cli(*args)
     assert res.exit_code == 0, res.stderr
     assert res.stdout.startswith("1 added")
+    assert res.stderr.count("loading Whisper model openai file:") == 1  # said once, before the episode
     cached = list((hermetic / "index" / "transcripts").glob("*.json"))
     assert len(cached) == 1
     ep = json.loads(cli("episodes", "--json").stdout)[0]
@@ -108,13 +112,15 @@ def test_index_audio_transcribes_once_and_caches(cli, tiny_whisper, danish_wav, 
 
 @pytest.mark.slow
 def test_transcript_beside_audio_wins_over_whisper(cli, danish_wav, tmp_path, monkeypatch):
-    import hmsearch.asr.openai as engine
+    import hmsearch.asr.ctranslate2
+    import hmsearch.asr.openai
 
     def no_whisper(*a, **k):
         raise AssertionError("Whisper ran although a transcript is beside the audio")
 
-    monkeypatch.setattr(engine, "load", no_whisper)
-    monkeypatch.setattr(engine, "transcribe_samples", no_whisper)
+    for engine in (hmsearch.asr.openai, hmsearch.asr.ctranslate2):
+        monkeypatch.setattr(engine, "load", no_whisper)
+        monkeypatch.setattr(engine, "transcribe_samples", no_whisper)
     folder = tmp_path / "eps"
     folder.mkdir()
     shutil.copy(danish_wav, folder)
@@ -134,25 +140,45 @@ def test_named_model_offline_fails_fast_naming_the_fix(cli, danish_wav, monkeypa
     # This machine has no route to Whisper's download host; make that certain, so the test never
     # starts a 500 MB download on a machine that has one (the engine's own name for the probe).
     monkeypatch.setattr(engine, "reachable", lambda url, timeout=5.0: False)
-    res = cli("transcribe", str(danish_wav), "--whisper-model", "small")
+    res = cli("transcribe", str(danish_wav), *OPENAI, "--whisper-model", "small")
     assert res.exit_code == 3
     err = res.stderr.strip()
     assert "\n" not in err and "Whisper model 'small'" in err and "cannot be downloaded" in err
     assert "--whisper-model PATH" in err
 
 
+def test_named_model_offline_fails_fast_with_the_default_engine(cli, danish_wav, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # certain, whatever the machine's network
+    res = cli("transcribe", str(danish_wav), "--whisper-model", "small")
+    assert res.exit_code == 3
+    err = res.stderr.strip()
+    assert "\n" not in err and "faster-whisper model 'small'" in err and "cannot be downloaded" in err
+
+
 @pytest.mark.parametrize(
-    "spec,needle", [("no-such-model", "unknown Whisper model"), ("/nowhere/model.pt", "no such Whisper checkpoint")]
+    "engine,spec,needle",
+    [
+        ("openai", "no-such-model", "unknown Whisper model"),
+        ("openai", "/nowhere/model.pt", "no such Whisper checkpoint"),
+        ("faster-whisper", "no-such-model", "unknown faster-whisper model"),
+        ("faster-whisper", "/nowhere/model", "no such CTranslate2 model directory"),
+    ],
 )
-def test_unknown_model_names(cli, danish_wav, spec, needle):
-    res = cli("transcribe", str(danish_wav), "--whisper-model", spec)
+def test_unknown_model_names(cli, danish_wav, engine, spec, needle):
+    res = cli("transcribe", str(danish_wav), "--whisper-engine", engine, "--whisper-model", spec)
     assert res.exit_code == 3 and needle in res.stderr
+
+
+def test_a_checkpoint_file_with_the_default_engine_names_both_ways_out(cli, danish_wav, tiny_whisper):
+    res = cli("transcribe", str(danish_wav), "--whisper-model", str(tiny_whisper))
+    assert res.exit_code == 3
+    assert "hmsearch whisper-convert" in res.stderr and "--whisper-engine openai" in res.stderr
 
 
 def test_damaged_checkpoint_is_a_clear_error(cli, danish_wav, tiny_whisper, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(tiny_whisper.read_bytes()[:5000])
-    res = cli("transcribe", str(danish_wav), "--whisper-model", str(bad), "--greedy")
+    res = cli("transcribe", str(danish_wav), *OPENAI, "--whisper-model", str(bad), "--greedy")
     assert res.exit_code != 0
     assert "bad.pt: cannot load Whisper model" in res.stderr and "Traceback" not in res.stderr
 
@@ -160,7 +186,7 @@ def test_damaged_checkpoint_is_a_clear_error(cli, danish_wav, tiny_whisper, tmp_
 def test_transcribe_bad_audio_is_one_line(cli, tiny_whisper, tmp_path):
     bad = tmp_path / "not-audio.mp3"
     bad.write_text("<html>404</html>")
-    res = cli("transcribe", str(bad), "--whisper-model", str(tiny_whisper))
+    res = cli("transcribe", str(bad), *OPENAI, "--whisper-model", str(tiny_whisper))
     assert res.exit_code == 2
     assert res.stderr.strip() == f"Error: {bad}: not a decodable audio file (Invalid data found when processing input)"
 
@@ -171,7 +197,16 @@ def test_workers_transcribe_in_parallel_processes(cli, tiny_whisper, danish_wav,
     shutil.copy(danish_wav, folder / "a.wav")
     espeak("Nyhedsbreve virker stadig, hvis de er personlige.", folder / "b.wav")
     res = cli(
-        "index", str(folder), "--whisper-model", str(tiny_whisper), "--greedy", "--language", "da", "--workers", "2"
+        "index",
+        str(folder),
+        *OPENAI,
+        "--whisper-model",
+        str(tiny_whisper),
+        "--greedy",
+        "--language",
+        "da",
+        "--workers",
+        "2",
     )
     assert res.exit_code == 0, res.stderr
     assert res.stdout.startswith("2 added")

@@ -457,10 +457,10 @@ def test_a_folder_that_is_not_a_whisper_model_is_one_line(tmp_path: Path) -> Non
     (tmp_path / "bert").mkdir()
     (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
     with pytest.raises(ModelUnavailableError, match="not a transformers Whisper model"):
-        load_transcriber(TranscriberSpec(str(tmp_path / "bert"))).resolve()
+        load_transcriber(TranscriberSpec(str(tmp_path / "bert"), engine="openai")).resolve()
     (tmp_path / "bert" / "config.json").write_text('{"model_type": "whisper"}', encoding="utf-8")
     with pytest.raises(ModelUnavailableError, match="without weights"):
-        load_transcriber(TranscriberSpec(str(tmp_path / "bert"))).resolve()
+        load_transcriber(TranscriberSpec(str(tmp_path / "bert"), engine="openai")).resolve()
 
 
 def test_nothing_is_left_but_the_models(models_dir: Path) -> None:

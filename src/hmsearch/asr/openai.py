@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,19 @@ def load(resolved: ResolvedModel) -> Any:
     return model
 
 
+def detect_language(model: Any, samples: np.ndarray) -> tuple[str, float]:
+    """The most likely language of one window (up to 30 s) of 16 kHz samples, and its probability."""
+    import torch
+    import whisper
+
+    audio = whisper.pad_or_trim(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
+    mel = whisper.log_mel_spectrogram(audio, model.dims.n_mels).to(model.device)
+    with torch.no_grad():
+        _, probs = whisper.detect_language(model, mel)
+    language = max(probs, key=probs.get)
+    return str(language), float(probs[language])
+
+
 def transcribe_samples(
     model: Any,
     samples: np.ndarray,
@@ -133,10 +147,12 @@ def transcribe_samples(
     decode: DecodeOptions,
     show_progress: bool = False,
     model_id: str = "",
+    on_segment: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe 16 kHz mono float32 samples with word timestamps.
 
-    ``show_progress`` lets Whisper draw its own frame progress bar on stderr."""
+    ``show_progress`` lets Whisper draw its own frame progress bar on stderr. ``on_segment`` is
+    not called: ``whisper.transcribe`` reports nothing until it returns (the caller reports per block)."""
     import whisper
 
     result = whisper.transcribe(

@@ -14,7 +14,7 @@ from ..errors import HmsearchError
 from ..formats import format_json, parse_whisper_json
 from ..fsutil import atomic_write
 from ..types import Transcript
-from . import Transcriber
+from . import ProgressFn, Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def transcribe_cached(
     *,
     samples: np.ndarray | None = None,
     show_progress: bool = False,
+    on_progress: ProgressFn | None = None,
     store: bool = True,
 ) -> Transcript:
     """Transcribe ``audio``, reusing a stored transcript of the same audio bytes, model and language
@@ -57,7 +58,7 @@ def transcribe_cached(
             return stored
     if samples is None:
         samples = decode_audio(audio)
-    transcript = transcriber.transcribe(samples, show_progress=show_progress)
+    transcript = transcriber.transcribe(samples, show_progress=show_progress, on_progress=on_progress)
     if folder is not None and store:
         save_stored(folder, audio_sha256, transcriber, transcript)
     return transcript

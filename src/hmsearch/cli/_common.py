@@ -81,21 +81,25 @@ def whisper_model_option(f: F) -> F:
         "--whisper-engine",
         type=click.Choice(list(WHISPER_ENGINES)),
         default=None,
-        help="openai-whisper (torch), or faster-whisper (CTranslate2 int8: several times faster on CPU; "
-        "pip install 'hmsearch[faster-whisper]') [env HMSEARCH_WHISPER_ENGINE; default openai].",
+        help="faster-whisper (CTranslate2 int8, beam 5, VAD: on CPU the faster and more accurate), or "
+        "openai-whisper (torch; takes checkpoint files) [env HMSEARCH_WHISPER_ENGINE; default faster-whisper].",
     )(f)
     return click.option(
         "--whisper-model",
         metavar="NAME|PATH",
         default=None,
-        help="Whisper model name (turbo, small, medium, large-v3, ...) or checkpoint path; with "
-        "faster-whisper a size name or a CTranslate2 model folder; auto: turbo, else (offline) the packaged "
-        "base [env HMSEARCH_WHISPER_MODEL; default auto].",
+        help="Whisper model name (turbo, small, medium, large-v3, ...), a CTranslate2 model folder or a "
+        "Hugging Face Whisper folder; with --whisper-engine openai also a checkpoint file; auto: turbo, else "
+        "(offline) the packaged base [env HMSEARCH_WHISPER_MODEL; default auto].",
     )(f)
 
 
 language_option = click.option(
-    "--language", metavar="CODE", default=None, help="Spoken language, e.g. da or en [default: detect]."
+    "--language",
+    metavar="CODE",
+    default=None,
+    help="Spoken language, e.g. da or en [env HMSEARCH_LANGUAGE; default: a feed's <language>, else "
+    "heard in windows across each episode, the majority wins].",
 )
 greedy_option = click.option(
     "--greedy", is_flag=True, help="Decode once at temperature 0: faster, but no retry of windows that loop."
@@ -128,10 +132,9 @@ def workers_option(f: Any) -> Any:
     )(f)
 
 
-def index_options(
-    spec: Any, *, force: bool, workers: int | None, backend: str | None, ray_address: str | None, show_progress: bool
-) -> Any:
-    """The IndexOptions of the indexing commands' flags (settings applied)."""
+def index_options(spec: Any, *, force: bool, workers: int | None, backend: str | None, ray_address: str | None) -> Any:
+    """The IndexOptions of the indexing commands' flags (settings applied). Whisper's own progress
+    bars stay off: the Reporter draws one bar for the run from the "progress" events."""
     from ..ingest import IndexOptions
     from ..ingest.backends import choose_backend
 
@@ -141,7 +144,6 @@ def index_options(
         workers=workers,
         backend=choose_backend(backend, workers),
         ray_address=ray_address,
-        show_progress=show_progress,
     )
 
 
@@ -181,13 +183,27 @@ def parse_date(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 class Reporter:
-    """Per-episode lines on stderr, a progress bar only on a terminal, and the log file."""
+    """What an indexing run shows: one line per episode on stderr, one progress bar per run in
+    minutes of audio for Whisper to hear (terminal only: done/total and an ETA from the work left;
+    unchanged and already transcribed episodes are not in it), and the log file.
+
+    Episode lines are written above the bar (``tqdm.write``). Where stderr is not a terminal
+    (cron, a pipe), a long episode says how far Whisper has got every PROGRESS_STEP %; the log
+    file gets those lines even with ``--quiet``."""
+
+    PROGRESS_STEP = 10  # percent between progress lines without a terminal
+    LONG_EPISODE = 300.0  # seconds of audio from which an episode gets progress lines
 
     def __init__(self, ctx: click.Context, *, quiet: bool) -> None:
         self.quiet = quiet or ctx.obj["quiet"]
         self.show_bar = not self.quiet and sys.stderr.isatty()
         self._stack = contextlib.ExitStack()
         self.bar: Any = None
+        self._total = 0.0  # seconds of audio Whisper hears in this run
+        self._done = 0.0  # of which in finished episodes
+        self._episode = ""  # the episode Whisper hears now, its length, and the last step said
+        self._length = 0.0
+        self._said = 0
         path = ctx.obj.get("log_file")
         self.log = None
         if path:
@@ -203,23 +219,42 @@ class Reporter:
             self.log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {clean(text)}\n")
             self.log.flush()
 
-    def __call__(self, event: Any) -> None:
-        kind = event.kind
-        if kind == "plan":
-            if self.show_bar and event.count:
-                self.bar = self._stack.enter_context(
-                    click.progressbar(length=event.count, label="Indexing", file=sys.stderr)
-                )
-            return
-        if kind in ("start", "download"):
-            return
-        if kind == "notice":
-            self.line(f"note: {event.detail}")
-            if not self.quiet:
-                err(f"note: {event.detail}")
+    def say(self, text: str) -> None:
+        """A line on stderr (above the bar, when there is one) and in the log."""
+        self.line(text)
+        if self.quiet:
             return
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.write(clean(text), file=sys.stderr)
+        else:
+            err(text)
+
+    def __call__(self, event: Any) -> None:
+        kind = event.kind
+        if kind in ("plan", "download"):
+            return
+        if kind == "work":
+            self._total = event.seconds
+            return
+        if kind == "loading":
+            self.say(f"loading Whisper model {event.detail}…")
+            return
+        if kind == "start":
+            if event.seconds > 0:
+                self._episode, self._length, self._said = event.episode, event.seconds, 0
+                self._draw(event.episode, 0.0)
+            return
+        if kind == "progress":
+            if event.episode == self._episode:
+                self._progress(min(event.seconds, self._length))
+            return
+        if kind == "notice":
+            self.say(f"note: {event.detail}")
+            return
+        if event.episode == self._episode and kind in ("added", "replaced", "failed"):
+            self._done += self._length
+            self._episode, self._length = "", 0.0
+            self._draw("", 0.0)
         detail = event.detail
         text = (
             f"failed    {detail}"
@@ -227,9 +262,38 @@ class Reporter:
             else f"{kind:9s} {event.episode}" + (f": {detail}" if detail else "")
         )
         if kind != "unchanged":
-            self.line(text)
-            if not self.quiet:
-                err(text)
+            self.say(text)
+
+    def _progress(self, heard: float) -> None:
+        self._draw(self._episode, heard)
+        if self.show_bar or self._length < self.LONG_EPISODE:
+            return
+        step = int(heard / self._length * 100) // self.PROGRESS_STEP * self.PROGRESS_STEP
+        if self._said < step < 100:
+            self._said = step
+            self.say(f"hearing   {self._episode}: {step} % ({fmt_time(heard)} of {fmt_time(self._length)})")
+
+    def _draw(self, episode: str, heard: float) -> None:
+        """The bar at the audio heard so far (created at the first episode: the model is loaded
+        by then, so the ETA counts only hearing)."""
+        if not self.show_bar or self._total <= 0:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = self._stack.enter_context(
+                tqdm(
+                    total=round(self._total / 60, 1),
+                    unit="min",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                    bar_format="{desc}{percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} min of audio "
+                    "[{elapsed}<{remaining}]",
+                )
+            )
+        self.bar.set_description_str(clean(episode)[:30] + ": " if episode else "", refresh=False)
+        done = min(round((self._done + heard) / 60, 1), self.bar.total)
+        self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         self._stack.close()

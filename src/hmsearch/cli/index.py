@@ -87,7 +87,6 @@ def index(
                 workers=workers,
                 backend=backend,
                 ray_address=ray_address,
-                show_progress=reporter.show_bar,
             )
             report = index_paths(
                 paths, store, encoder=indexing_encoder(store, embedding_model), options=options, on_event=reporter
@@ -174,7 +173,6 @@ def update(
             workers=workers,
             backend=backend,
             ray_address=ray_address,
-            show_progress=reporter.show_bar,
         )
         report = update_feed(
             feed,
@@ -187,6 +185,7 @@ def update(
             dry_run=dry_run,
             prune=prune,
             wait=wait,
+            feed_language=language is None,
             on_event=reporter,
         )
         summary = report.summary()
@@ -219,7 +218,7 @@ def update(
 )
 @click.pass_context
 def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
-    """List what is indexed: id, title, duration and passages (--chapters: and chapters)."""
+    """List what is indexed: id, duration, spoken language, passages and title (--chapters: and chapters)."""
     service = service_of(ctx)
     eps = service.episodes()
     chapters: dict[str, list] = {}
@@ -238,7 +237,10 @@ def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
         return
     width = max(len(e.id) for e in eps)
     for e in eps:
-        click.echo(clean(f"{e.id:<{width}}  {fmt_time(e.duration)}  {e.n_passages:5d} passages  {e.title}"))
+        language = e.language or "?"
+        click.echo(
+            clean(f"{e.id:<{width}}  {fmt_time(e.duration)}  {language:>3}  {e.n_passages:5d} passages  {e.title}")
+        )
         for c in chapters.get(e.id, []):
             click.echo(clean(f"{'':<{width}}    {fmt_time(c.start)}  {c.title}"))
     total = sum(e.duration for e in eps)
@@ -273,7 +275,6 @@ def repair(ctx: click.Context) -> None:
     them again afterwards) and rebuilds the search cache.
     """
     from ..embed import model_cache_sound
-
     from ..errors import IndexStateError
 
     store = store_of(ctx)

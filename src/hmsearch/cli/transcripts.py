@@ -187,7 +187,7 @@ def eval_asr(
     only: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Measure Whisper on DATASET: WER, CER, detected language, real-time factor (wall
+    """Measure Whisper on DATASET: WER, CER, heard language, real-time factor (wall
     and CPU time / audio time), peak memory and repetition loops, per item and in total.
 
     DATASET is a TSV manifest (audio file <TAB> reference text, paths relative to it; a
@@ -197,36 +197,46 @@ def eval_asr(
     reference also scores where each sentence starts (median and 90th percentile). Text is compared
     lower-cased, without punctuation, numbers as digits. In a LibriVoxDansk folder the
     references are approximate (intro/outro not in the text, 1800s spelling): "trim WER"
-    leaves out the hypothesis outside the stretch aligned with the text.
+    leaves out the hypothesis outside the stretch aligned with the text. Whisper is told the
+    references' language, as a podcast's is known (--language auto: it detects the language).
 
     \b
     Examples:
       hmsearch eval-asr data/nst_danspeech/refs.tsv --whisper-model base
+      hmsearch eval-asr data/nst_danspeech/refs.tsv --whisper-engine openai --language auto
       hmsearch eval-asr audio/          # the sample episode: its JSON has exact sentence times
       hmsearch eval-asr clips/ --whisper-engine faster-whisper --beam-size 1 --language da
       hmsearch eval-asr data/librivox_dansk --whisper-engine faster-whisper --no-vad \\
           --only prindsessen_paa_ærten --json > librivox.json
     """
-    from ..asr import DecodeOptions, TranscriberSpec, language_code
+    from ..asr import ENGINES, DecodeOptions, TranscriberSpec, engine_class, language_code
     from ..asr.evaluate import evaluate_asr, read_dataset
     from ..config import setting
 
     engine = setting("whisper_engine", whisper_engine)
-    if engine == "openai" and compute_type not in (None, "float32"):
-        raise InputError("--compute-type is for --whisper-engine faster-whisper (openai-whisper runs float32)")
-    if engine == "openai" and vad:
-        raise InputError("--vad is for --whisper-engine faster-whisper")
-    if engine == "faster-whisper" and compute_type is not None:
-        from ..asr.ctranslate2 import COMPUTE_TYPES
-
-        if compute_type not in COMPUTE_TYPES:
-            raise InputError(f"unknown compute type '{compute_type}'; use one of {', '.join(COMPUTE_TYPES)}")
+    accepts = engine_class(engine)
+    if compute_type is not None and compute_type not in accepts.compute_types:
+        if len(accepts.compute_types) == 1:
+            others = " or ".join(n for n, c in ENGINES.items() if len(c.compute_types) > 1)
+            raise InputError(
+                f"--compute-type is for --whisper-engine {others} ({engine} runs {accepts.compute_types[0]})"
+            )
+        raise InputError(f"unknown compute type '{compute_type}'; use one of {', '.join(accepts.compute_types)}")
+    if vad and not accepts.vad:
+        raise InputError(f"--vad is for --whisper-engine {' or '.join(n for n, c in ENGINES.items() if c.vad)}")
     data = read_dataset(dataset, only=only)  # a bad dataset fails before a model is loaded
+    spoken = setting("language", language)
+    if spoken is None:
+        # As a podcast's language is known (its feed's <language>, or the user's setting), the
+        # dataset's is: its references'. `--language auto` measures Whisper's own detection.
+        from ..text import guess_language
+
+        spoken = guess_language(" ".join(item.reference for item in data.items))
     spec = TranscriberSpec(
         model=setting("whisper_model", whisper_model),
         engine=engine,
-        language=language_code(setting("language", language)),
-        compute_type=compute_type or "int8",
+        language=language_code(spoken),
+        compute_type=compute_type or accepts.compute_types[0],
         decode=DecodeOptions(
             greedy=greedy,
             beam_size=beam_size,
@@ -250,6 +260,8 @@ def eval_asr(
 
 
 def _print_asr_report(report: Any) -> None:
+    from ..asr import engine_class
+
     trimmed = report.wer_trimmed is not None
     width = max(12, *(len(r.name) for r in report.items))
     head = f"{'item':<{width}} {'audio s':>8} {'words':>6} {'WER':>7} {'CER':>7}"
@@ -271,7 +283,7 @@ def _print_asr_report(report: Any) -> None:
     how = [
         f"beam {decode['beam_size']}",
         "greedy" if decode["greedy"] else "temperature fallback",
-        *(("VAD" if decode["vad_filter"] else "no VAD",) if spec["engine"] == "faster-whisper" else ()),
+        *(("VAD" if decode["vad_filter"] else "no VAD",) if engine_class(spec["engine"]).vad else ()),
         "conditioned" if decode["condition_on_previous_text"] else "not conditioned",
     ]
     click.echo(

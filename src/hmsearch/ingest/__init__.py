@@ -11,8 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..asr import Transcriber, TranscriberSpec, load_transcriber
+from ..asr import ProgressFn, Transcriber, TranscriberSpec, load_transcriber
 from ..asr.store import save_stored, store_path
+from ..audio import probe_audio
 from ..chunk import ChunkSettings
 from ..config import setting
 from ..embed import Encoder
@@ -36,7 +37,7 @@ class IndexOptions:
     workers: int | None = None  # transcription workers (processes or Ray actors; None: the backend's default)
     backend: str = "local"  # local, processes or ray (hmsearch.ingest.backends.choose_backend)
     ray_address: str | None = None  # None: the setting, else Ray's RAY_ADDRESS, else a local Ray
-    show_progress: bool = False  # Whisper's own progress bar (terminal only)
+    show_progress: bool = False  # Whisper's own progress bar (`hmsearch index` reports "progress" events instead)
 
 
 def make_backend(
@@ -115,6 +116,9 @@ def index_sources(
         for j in plan.jobs
         if j.needs_whisper and not store_path(transcript_dir, j.audio_sha256, transcriber).is_file()
     ]
+    heard = {id(j): _audio_seconds(j) for j in need}
+    if need:
+        emit(IndexEvent("work", count=len(need), seconds=sum(heard.values())))
     backend = None
     if need and not (options.backend == "processes" and len(need) <= 1):
         backend = make_backend(
@@ -128,7 +132,13 @@ def index_sources(
     try:
         if backend is not None:
             backend.start()
-        _build_and_commit(plan.jobs, need, backend, store, transcriber, encoder, settings, options, report, emit)
+        elif need:
+            emit(IndexEvent("loading", detail=f"{options.transcriber.engine} {transcriber.model_id}"))
+            try:
+                transcriber.load()  # before the first episode, so that its time is not the episode's
+            except HmsearchError:
+                pass  # each episode that needs it fails with the reason, as before
+        _build_and_commit(plan.jobs, heard, backend, store, transcriber, encoder, settings, options, report, emit)
     finally:
         if backend is not None:
             backend.close()
@@ -137,9 +147,19 @@ def index_sources(
     return report
 
 
+def _audio_seconds(job: Job) -> float:
+    """The audio's declared length (0.0 when the container does not say or cannot be read:
+    the episode then fails, or is counted as it ends)."""
+    assert job.source.audio is not None
+    try:
+        return probe_audio(job.source.audio).duration
+    except HmsearchError:
+        return 0.0
+
+
 def _build_and_commit(
     jobs: list[Job],
-    need: list[Job],
+    heard: dict[int, float],
     backend: Backend | None,
     store: IndexStore,
     transcriber: Transcriber,
@@ -149,9 +169,12 @@ def _build_and_commit(
     report: IndexReport,
     emit: EventFn,
 ) -> None:
+    """``heard``: the audio seconds of each job Whisper hears (by ``id``), for progress."""
     transcript_dir = store.root / "transcripts"
+    need = [j for j in jobs if id(j) in heard]
     for job, outcome, worker, remote in _with_transcripts(jobs, need, backend):
-        emit(IndexEvent("start", job.source.id, job.source.name))
+        episode = job.source.id
+        emit(IndexEvent("start", episode, job.source.name, seconds=heard.get(id(job), 0.0)))
         try:
             if isinstance(outcome, str):
                 raise HmsearchError(outcome)
@@ -165,6 +188,7 @@ def _build_and_commit(
                 transcript_dir=transcript_dir,
                 transcript=outcome,
                 show_progress=options.show_progress,
+                on_progress=_progress(emit, episode),
                 worker=worker,
             )
             build.phases.update(remote)
@@ -173,6 +197,13 @@ def _build_and_commit(
             trim_heap()
         except HmsearchError as exc:
             fail(report, emit, job.source, exc)
+
+
+def _progress(emit: EventFn, episode: str) -> ProgressFn:
+    def report(seconds: float) -> None:
+        emit(IndexEvent("progress", episode, seconds=seconds))
+
+    return report
 
 
 def chunk_settings(store: IndexStore, encoder: Encoder, requested: ChunkSettings | None = None) -> ChunkSettings:

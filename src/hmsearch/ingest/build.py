@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..asr import Transcriber
+from ..asr import ProgressFn, Transcriber
 from ..asr.store import load_stored, transcribe_cached
 from ..audio import SAMPLE_RATE, decode_audio, measure_audio, probe_audio
 from ..chunk import ChunkSettings, chunk_transcript
@@ -40,6 +40,7 @@ def build_episode(
     transcript_dir: Path | None,
     transcript: Transcript | None = None,
     show_progress: bool = False,
+    on_progress: ProgressFn | None = None,
     worker: str = "",
 ) -> EpisodeBuild:
     """Decode (to check the audio and measure it), transcribe or read the transcript, chunk, embed.
@@ -85,6 +86,7 @@ def build_episode(
                 transcript_dir,
                 samples=samples,
                 show_progress=show_progress,
+                on_progress=on_progress,
             )
         transcript_source = transcript.source
         duration = duration or transcript.duration

@@ -6,14 +6,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-EventKind = Literal["plan", "notice", "unchanged", "download", "start", "added", "replaced", "failed", "pruned"]
+EventKind = Literal[
+    "plan",
+    "notice",
+    "unchanged",
+    "work",
+    "loading",
+    "download",
+    "start",
+    "progress",
+    "added",
+    "replaced",
+    "failed",
+    "pruned",
+]
 
 
 @dataclass(frozen=True)
 class IndexEvent:
-    """One step of a run ("notice": something to say once per run, in ``detail``). ``count``: episodes planned ("plan") or passages written ("added",
-    "replaced"); ``seconds``: how long the episode took, with ``phases`` splitting it up
-    (decode, transcribe, chunk, embed, commit)."""
+    """One step of a run ("notice": something to say once per run, in ``detail``). ``count``:
+    episodes planned ("plan"), episodes Whisper will hear ("work") or passages written ("added",
+    "replaced"); ``seconds``: the audio Whisper will hear in all ("work"), in this episode
+    ("start"), heard so far in it ("progress"), or how long the episode took ("added",
+    "replaced"), with ``phases`` splitting it up (decode, transcribe, chunk, embed, commit).
+    "loading": the Whisper model named in ``detail`` is being loaded."""
 
     kind: EventKind
     episode: str = ""

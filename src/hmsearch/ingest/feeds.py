@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import hashlib
+import re
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class FeedItem:
     enclosure_type: str | None
     enclosure_length: int | None
     transcripts: tuple[tuple[str, str], ...] = ()  # (url, type), best first
+    language: str | None = None  # Whisper's code for the item's (else the channel's) <language>, when it names one
 
     def fingerprint(self) -> dict[str, Any]:
         """What, when it changes, means the episode must be indexed again."""
@@ -164,6 +166,7 @@ def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[st
         detail = f" ({excerpt(one_line(reason), 100)})" if reason else ""
         raise FeedError(f"{name}: not a podcast feed: no items found{detail}")
     extra = _all_transcripts(data)
+    channel_language = feed_language_code(parsed.feed.get("language"))
     items, errors, seen = [], [], set()
     for n, entry in enumerate(parsed.entries, 1):
         enclosures = entry.get("enclosures") or []
@@ -211,9 +214,23 @@ def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[st
                 enclosure_type=enclosure.get("type"),
                 enclosure_length=length,
                 transcripts=tuple(usable),
+                language=feed_language_code(entry.get("language")) or channel_language,
             )
         )
     return items, errors
+
+
+def feed_language_code(value: object) -> str | None:
+    """Whisper's code for a feed's ``<language>`` ("da", "da-DK", "en-us"), or None when it names
+    none Whisper knows (the episode's language is then detected)."""
+    from ..asr.options import language_code
+
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return language_code(re.split(r"[-_]", value.strip())[0])
+    except InputError:
+        return None
 
 
 def local_name(item: FeedItem, suffix: str) -> str:

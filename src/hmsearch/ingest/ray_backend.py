@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..asr import TranscriberSpec, load_transcriber
+from ..asr import TranscriberSpec, engine_class, load_transcriber
 from ..audio import decode_audio
 from ..config import setting
 from ..errors import BackendError, HmsearchError, one_line
@@ -71,7 +71,7 @@ class WhisperWorker:
         # Whisper on as many threads as CPUs Ray reserved (torch and CTranslate2 take every core of
         # the node otherwise: measured, two 1-CPU workers each ran 2 threads on a 2-core node)
         os.environ["OMP_NUM_THREADS"] = str(cpus)
-        if spec.engine == "openai":
+        if engine_class(spec.engine).uses_torch:
             import torch
 
             torch.set_num_threads(cpus)

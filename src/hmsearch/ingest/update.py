@@ -53,6 +53,7 @@ def update_feed(
     dry_run: bool = False,
     prune: bool = False,
     wait: bool = False,
+    feed_language: bool = True,
     on_event: EventFn | None = None,
 ) -> UpdateReport:
     """Bring the index up to date with ``feed``.
@@ -60,7 +61,12 @@ def update_feed(
     The feed and its items are fetched without the write lock (a slow server holds up no other
     job); the lock is taken (``wait``: waiting for it) only to index and prune. A dry run takes
     no lock. An item whose GUID is the id of an episode this feed does not own (a local file's
-    stem, another feed's GUID) is a failed item: a feed replaces only its own episodes."""
+    stem, another feed's GUID) is a failed item: a feed replaces only its own episodes.
+
+    ``feed_language``: Whisper hears the language the feed's ``<language>`` names, over the
+    transcriber's own (the environment's or config's); the CLI passes False when ``--language`` was
+    given on the command line. A feed that names none leaves the transcriber's language (None:
+    detected per episode)."""
     emit = on_event or no_events
     report = UpdateReport()
     if not dry_run:
@@ -114,12 +120,26 @@ def update_feed(
             if report.pruned:
                 store.finish()
             return report
+        options = _with_feed_language(options, items, sources, emit) if feed_language else options
         # Already planned by feed fingerprint above: every fetched item is (re)indexed.
         index_sources(
             sources, store, encoder=encoder, options=replace(options, force=True), on_event=emit, report=report.index
         )
     _remove_failed(sources, report)
     return report
+
+
+def _with_feed_language(
+    options: IndexOptions, items: list[FeedItem], sources: list[Source], emit: EventFn
+) -> IndexOptions:
+    """``options`` with the feed's language for Whisper, said once when audio will be heard in it."""
+    language = next((i.language for i in items if i.language), None)
+    spec = options.transcriber
+    if language is None or language == spec.language:
+        return options
+    if any(s.audio and not s.transcript for s in sources):
+        emit(IndexEvent("notice", detail=f"language {language}, from the feed's <language> (--language overrides it)"))
+    return replace(options, transcriber=replace(spec, language=language))
 
 
 @contextlib.contextmanager
