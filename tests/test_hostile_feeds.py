@@ -290,3 +290,14 @@ def test_11_two_jobs_do_not_download_into_one_folder_at_once(hostile, tmp_path):
             options=OPTIONS,
         )
     job.join(30)
+
+
+def test_27_a_run_refused_by_the_lock_downloads_nothing(hostile, tmp_path):
+    """Issue 27: `update` refused by another writer's lock (exit 5) left its downloads behind; now it
+    is refused before it downloads (with --wait it queues, as before)."""
+    hostile.routes["/t.srt"] = ("application/x-subrip", SRT, None)
+    feed = hostile.feed([{"guid": "t", "srt": "/t.srt"}])
+    other = IndexStore(tmp_path / "index")
+    with other.writing(), pytest.raises(IndexLockedError):
+        update(feed, tmp_path)
+    assert audio_files(tmp_path) == []

@@ -100,3 +100,14 @@ def test_a_range_header_is_read_as_rfc_9110_or_refused(store: IndexStore) -> Non
         got = client.get("/audio/hm-sample-001", headers={"Range": bad})
         assert got.status_code == 416, bad
         assert got.headers["content-range"].startswith("bytes */")
+
+
+def test_eval_asr_reads_long_references_and_checks_audio_before_any_model(cli, tmp_path: Path) -> None:
+    """A reference over csv's 128 KB field limit (a long episode's text) is read; bad audio is one
+    line before a model is looked for (the model named here does not exist: that error would come
+    first if the audio were checked after it)."""
+    (tmp_path / "bad.mp3").write_bytes(os.urandom(5000))
+    (tmp_path / "refs.tsv").write_text("bad.mp3\t" + "ord " * 60_000 + "\n", encoding="utf-8")
+    result = cli("eval-asr", str(tmp_path / "refs.tsv"), "--whisper-model", "no-such-model")
+    assert result.exit_code == 2, result.output
+    assert "bad.mp3: not a decodable audio file" in result.output and "field larger" not in result.output

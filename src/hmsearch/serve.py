@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import socketserver
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,12 @@ def serve(index_dir: Path, *, on_ready: Callable[[Path], None] | None = None) ->
         server = _Server(str(path), Handler)
     finally:
         os.umask(old_umask)
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)  # unwinds serve_forever: the socket file is removed below
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)  # `kill`, systemd and test harnesses stop it cleanly too
     try:
         if on_ready:
             on_ready(path)

@@ -46,7 +46,6 @@ recognised, so NST's ``refs.tsv`` is read as it is), a folder of ``<stem>.<audio
 from __future__ import annotations
 
 import bisect
-import csv
 import itertools
 import math
 import os
@@ -63,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
+from ..audio import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio, probe_audio
 from ..errors import HmsearchError, InputError
 from . import TranscriberSpec, engine_class, load_transcriber
 
@@ -266,9 +265,17 @@ LIBRIVOX_NOTE = (
 )
 
 
+MAX_TEXT_BYTES = 64 << 20  # a reference list or a long episode's reference text
+
+
 def _read_text(path: Path) -> str:
+    from ..fsutil import read_limited
+
     try:
-        return path.read_text(encoding="utf-8-sig")
+        data = read_limited(path, MAX_TEXT_BYTES)
+        if len(data) > MAX_TEXT_BYTES:
+            raise InputError(f"{path}: larger than {MAX_TEXT_BYTES >> 20} MB")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
@@ -286,7 +293,8 @@ def _checked(item: EvalItem, where: str) -> EvalItem:
 def _read_tsv(path: Path) -> Dataset:
     rows = [
         (n, row)
-        for n, row in enumerate(csv.reader(_read_text(path).splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE), 1)
+        # split, not csv: csv refuses a field over 128 KB, a long episode's reference text (issue 27, 14)
+        for n, row in enumerate((line.split("\t") for line in _read_text(path).splitlines()), 1)
         if row and any(c.strip() for c in row) and not row[0].startswith("#")
     ]
     audio_col, text_col = 0, 1
@@ -571,6 +579,8 @@ def evaluate_asr(
     if not evaluated:
         raise InputError("no items to evaluate")
     expected = language or spec.language or _guess_language(i.reference for i in evaluated)
+    for item in evaluated:  # bad audio is one line now, not after a model has loaded
+        probe_audio(item.audio)
     load_before = os.getloadavg()[0]
     transcriber = load_transcriber(spec)
     transcriber.resolve()

@@ -386,6 +386,24 @@ class IndexStore:
             self._lock_fd = None
             os.close(fd)  # closing releases the flock (so does the kernel if we are killed)
 
+    def check_unlocked(self) -> None:
+        """IndexLockedError now when another job holds the write lock: a job that would be refused
+        once it came to write (``update`` downloads first) stops before doing any work."""
+        try:
+            fd = os.open(self.root / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return  # no lock file: no writer yet
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexLockedError(
+                    f"{self.root}: another hmsearch job is writing this index; wait for it to finish (or pass --wait)"
+                ) from None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     def check_writable(self) -> None:
         """Refuse, before any work, to write where a writer would lose data: a folder that is not an
         index, or an index whose manifest.json is lost (run repair)."""

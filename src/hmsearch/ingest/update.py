@@ -85,6 +85,8 @@ def update_feed(
     feed_key = feed if _is_url(feed) else str(Path(feed).resolve())
     items = _owned(items, store.manifest, feed_key, report, emit)
     sources: list[Source] = []
+    if not wait and not dry_run:
+        store.check_unlocked()  # refused now, before downloading what could not be indexed (exit 5)
     with contextlib.ExitStack() as downloading:
         locked = False
         for item, action in plan_feed_items(items, store.manifest, force=options.force):
