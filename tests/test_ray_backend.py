@@ -10,6 +10,7 @@ placed give one line, exit 7, and write nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -185,6 +186,43 @@ def test_worker_killed_while_transcribing_is_retried_elsewhere(cluster, episodes
     assert "note: the Ray worker transcribing" in err and "trying again on another worker (2 of 3)" in err, err
     added = [line for line in err.splitlines() if line.startswith("added")]
     assert len(added) == len(TOPICS) and not any(f"pid {victim}" in line for line in added), err
+    assert_same(state(tmp_path / "ix"), serial)
+
+
+def test_worker_stopped_while_transcribing_is_replaced_after_the_episode_timeout(
+    cluster, episodes, serial, tmp_path
+) -> None:
+    """Issue 27, finding 10: a worker that hangs (stopped, not dead) held the run and the write lock for
+    ever; past ray_episode_timeout it is stopped and its episode retried on another worker."""
+    address, temp_dir = cluster
+    before = set(ray_local.worker_pids(temp_dir, "ray::WhisperWorker"))
+    proc = hmsearch(
+        "index",
+        str(episodes),
+        *WHISPER,
+        "--backend",
+        "ray",
+        "--ray-address",
+        address,
+        index=tmp_path / "ix",
+        env={"HMSEARCH_RAY_EPISODE_TIMEOUT": "45"},
+    )
+    deadline, victim = time.monotonic() + 180, None
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
+        busy = [p for p in ray_local.worker_pids(temp_dir, "ray::WhisperWorker.transcribe") if p not in before]
+        victim = busy[0] if busy else None
+        time.sleep(0.05)
+    if victim is None:
+        proc.kill()
+        pytest.fail(f"no worker was seen transcribing: {proc.communicate()[1]}")
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        out, err = proc.communicate(timeout=600)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "gave no answer in 45 s: stopped it, trying again on another worker" in err, err
     assert_same(state(tmp_path / "ix"), serial)
 
 

@@ -253,6 +253,15 @@ SETTINGS: dict[str, Setting] = {
             minimum=1,
         ),
         Setting(
+            "ray_episode_timeout",
+            "HMSEARCH_RAY_EPISODE_TIMEOUT",
+            10800,
+            _as_int,
+            "seconds one Ray worker may spend on one episode before it is taken as hung, stopped and the "
+            "episode retried elsewhere (3 h: an hour of audio at CPU-RTF 3)",
+            minimum=1,
+        ),
+        Setting(
             "ray_audio",
             "HMSEARCH_RAY_AUDIO",
             "auto",

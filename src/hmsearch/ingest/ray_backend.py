@@ -131,6 +131,7 @@ class RayBackend:
         self.cpus = int(setting("ray_cpus_per_worker"))
         self.retries = int(setting("ray_retries"))
         self.timeout = float(setting("ray_start_timeout"))
+        self.episode_timeout = float(setting("ray_episode_timeout"))
         self.audio_mode = str(setting("ray_audio"))
         self._actors: list[Any] = []
         self._actor_class: Any = None
@@ -229,7 +230,50 @@ class RayBackend:
                 break
             ready = []
             if running or starting:
-                ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=None if running else self.timeout)
+                # until the first running episode is overdue (a stopped, not dead, worker never returns)
+                due = min((sent[i] + self.episode_timeout for i, _ in running.values()), default=None)
+                wait_for = self.timeout if due is None else max(0.1, due - time.perf_counter())
+                try:
+                    ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=wait_for)
+                except (ray.exceptions.RayError, ConnectionError, OSError) as exc:
+                    # the cluster went away: what was not done fails, one line each (exit 8), and the
+                    # episodes already committed stay
+                    reason = _reason(exc)
+                    for i in [*pending, *(i for i, _ in running.values())]:
+                        done[i] = (f"{jobs[i].source.name}: the Ray cluster went away ({reason})", "", {})
+                    pending.clear()
+                    running.clear()
+                    starting.clear()
+                    continue
+                overdue = [
+                    ref for ref, (i, _) in running.items() if time.perf_counter() >= sent[i] + self.episode_timeout
+                ]
+                if not ready and overdue:
+                    for ref in overdue:
+                        i, actor = running.pop(ref)
+                        avoid[i] = self._node.get(actor, "")
+                        self._replace(actor, starting)  # kills the hung worker
+                        if tries[i] > self.retries:
+                            done[i] = (
+                                f"{jobs[i].source.name}: its Ray worker hung {tries[i]} times "
+                                f"(no answer in {self.episode_timeout:.0f} s; setting ray_episode_timeout)",
+                                "",
+                                {},
+                            )
+                        else:
+                            pending.appendleft(i)
+                        self.emit(
+                            IndexEvent(
+                                "notice",
+                                jobs[i].source.id,
+                                f"the Ray worker transcribing {jobs[i].source.name} gave no answer in "
+                                f"{self.episode_timeout:.0f} s: stopped it"
+                                + (", trying again on another worker" if tries[i] <= self.retries else ", giving up"),
+                            )
+                        )
+                    continue
+                if not ready and running:
+                    continue  # a start-up wait ran out while episodes are still being heard
             if not ready:  # no worker left, or only replacements that did not start in time
                 for i in pending:
                     done[i] = (
