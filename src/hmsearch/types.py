@@ -85,6 +85,7 @@ class Sentence:
     end: float
     text: str
     word_times: tuple[float, ...] = ()
+    speaker: str | None = None  # a speaker id ("S1") or an imported voice's name, when known
 
     def word_spans(self) -> list[tuple[str, float, float]]:
         """(word, start, end) for each word: exact from word_times, else spread by characters."""
@@ -101,6 +102,15 @@ class Sentence:
                 pos += len(t) + 1
         ends = starts[1:] + [self.end]
         return [(t, a, max(a, b)) for t, a, b in zip(toks, starts, ends)]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker's stretch of speech: ``speaker`` is an id ("S1") or a voice's name."""
+
+    start: float
+    end: float
+    speaker: str
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,281 @@
+"""Who speaks when: voice activity -> speaker embeddings over short windows -> clustering with an
+automatic number of speakers -> turns.
+
+The speaker encoder is resemblyzer's GE2E model (a 3-layer LSTM over 40-channel mel frames, its
+weights inside the wheel, so it runs offline); voice activity is WebRTC's VAD. Audio is handled in
+blocks of ``BLOCK_SECONDS`` so the mel frames of an hour never sit in memory at once; what grows
+with the audio is one 256-float vector per window (4,800 an hour) and one byte per VAD frame.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import HmsearchError
+from ..types import Turn
+
+log = logging.getLogger("hmsearch.speakers")
+
+SAMPLE_RATE = 16_000
+VAD_FRAME_SECONDS = 0.03  # WebRTC's VAD takes 10, 20 or 30 ms frames
+VAD_FRAME = int(SAMPLE_RATE * VAD_FRAME_SECONDS)
+MEL_HOP_SECONDS = 0.01  # resemblyzer's mel frames: 25 ms windows every 10 ms
+BLOCK_SECONDS = 60.0  # mel frames are computed this much audio at a time
+MAX_CLUSTERED = 2_000  # windows clustered at once; the rest join their nearest cluster
+TARGET_DBFS = -30.0  # resemblyzer's training loudness
+BATCH = 32  # windows per encoder call
+
+
+class SpeakersUnavailable(HmsearchError):
+    """The speaker encoder (resemblyzer) is not installed."""
+
+
+@dataclass(frozen=True)
+class DiarizeSettings:
+    """The knobs, tuned on the dev arrangements of benchmarks/bench_diarization.py."""
+
+    window_seconds: float = 1.5
+    hop_seconds: float = 0.75
+    vad_mode: int = 2  # 0 (lenient) .. 3 (strict)
+    min_speech_seconds: float = 0.3  # shorter bursts of speech are noise
+    bridge_seconds: float = 0.3  # shorter pauses do not split speech
+    method: str = "agglomerative"  # or "spectral" (spectralcluster)
+    threshold: float = 0.5  # agglomerative: cosine distance at which clusters stop merging
+    min_speaker_seconds: float = 4.0  # a cluster with less speech joins its nearest neighbour
+    min_turn_seconds: float = 1.0  # a shorter turn between two turns of one speaker is theirs
+    join_gap_seconds: float = 1.5  # one speaker's turns closer than this become one turn
+
+
+def speakers_available() -> bool:
+    """Whether the speaker encoder can be imported (without importing it)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("resemblyzer", "webrtcvad", "sklearn"))
+
+
+def _require() -> None:
+    if not speakers_available():
+        raise SpeakersUnavailable(
+            "speaker turns need resemblyzer (its speaker encoder ships inside the package): "
+            "`uv pip install 'hmsearch[speakers]'`, or set HMSEARCH_SPEAKERS=off"
+        )
+
+
+_ENCODER: Any = None
+
+
+def _encoder() -> Any:
+    """resemblyzer's VoiceEncoder on the CPU, loaded once per process (~0.1 s)."""
+    global _ENCODER
+    if _ENCODER is None:
+        _require()
+        from resemblyzer import VoiceEncoder
+
+        _ENCODER = VoiceEncoder(device="cpu", verbose=False)
+    return _ENCODER
+
+
+def voice_activity(samples: np.ndarray, settings: DiarizeSettings = DiarizeSettings()) -> list[tuple[float, float]]:
+    """Speech regions (start, end) in seconds: WebRTC's VAD per 30 ms frame, short pauses bridged
+    and short bursts dropped."""
+    _require()
+    import webrtcvad
+
+    vad = webrtcvad.Vad(settings.vad_mode)
+    n = len(samples) // VAD_FRAME
+    pcm = (np.clip(samples[: n * VAD_FRAME], -1.0, 1.0) * 32767).astype("<i2")
+    flags = np.zeros(n, dtype=bool)
+    step = VAD_FRAME * 2  # bytes per frame
+    raw = pcm.tobytes()
+    for i in range(n):
+        flags[i] = vad.is_speech(raw[i * step : (i + 1) * step], SAMPLE_RATE)
+    return _regions(flags, VAD_FRAME_SECONDS, settings)
+
+
+def _regions(flags: np.ndarray, frame: float, settings: DiarizeSettings) -> list[tuple[float, float]]:
+    regions: list[list[float]] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        start, end = a * frame, b * frame
+        if regions and start - regions[-1][1] < settings.bridge_seconds:
+            regions[-1][1] = end
+        else:
+            regions.append([start, end])
+    return [(a, b) for a, b in regions if b - a >= settings.min_speech_seconds]
+
+
+def _mel(samples: np.ndarray) -> np.ndarray:
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    return np.asarray(wav_to_mel_spectrogram(samples), dtype=np.float32)
+
+
+def window_embeddings(
+    samples: np.ndarray,
+    regions: list[tuple[float, float]],
+    settings: DiarizeSettings = DiarizeSettings(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """(centres in seconds, unit speaker vectors) of the windows that are mostly speech."""
+    import torch
+
+    encoder = _encoder()
+    win = round(settings.window_seconds / MEL_HOP_SECONDS)
+    hop = round(settings.hop_seconds / MEL_HOP_SECONDS)
+    speech = np.zeros(int(len(samples) / SAMPLE_RATE / MEL_HOP_SECONDS) + 1, dtype=bool)
+    for a, b in regions:
+        speech[int(a / MEL_HOP_SECONDS) : int(b / MEL_HOP_SECONDS)] = True
+    # One gain for the whole episode, from its speech (resemblyzer was trained at -30 dBFS).
+    voiced = np.concatenate([samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in regions] or [samples])
+    rms = float(np.sqrt(np.mean(np.square(voiced, dtype=np.float64)))) if len(voiced) else 0.0
+    gain = 10 ** (TARGET_DBFS / 20) / rms if rms > 1e-6 else 1.0
+    centres: list[float] = []
+    vectors: list[np.ndarray] = []
+    block = round(BLOCK_SECONDS / MEL_HOP_SECONDS)  # mel frames per block, a multiple of hop
+    block -= block % hop
+    total = len(speech) - 1
+    for first in range(0, max(total - win, 0) + 1, block):
+        # This block's windows start in [first, first + block); its audio runs one window further.
+        a = first * int(SAMPLE_RATE * MEL_HOP_SECONDS)
+        b = min(len(samples), (first + block + win) * int(SAMPLE_RATE * MEL_HOP_SECONDS))
+        mel = _mel(samples[a:b] * gain)
+        starts = [
+            s
+            for s in range(0, min(block, len(mel) - win + 1), hop)
+            if speech[first + s : first + s + win].mean() >= 0.5
+        ]
+        if not starts:
+            continue
+        for i in range(0, len(starts), BATCH):
+            batch = torch.from_numpy(np.stack([mel[s : s + win] for s in starts[i : i + BATCH]]))
+            vectors.append(_one_thread(encoder, batch))
+        centres.extend((first + s + win / 2) * MEL_HOP_SECONDS for s in starts)
+    if not vectors:
+        return np.zeros(0), np.zeros((0, 256), dtype=np.float32)
+    emb = np.concatenate(vectors).astype(np.float32)
+    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-9)
+    return np.asarray(centres), emb
+
+
+def _one_thread(encoder: Any, batch: Any) -> np.ndarray:
+    """The encoder on one thread: a small LSTM batch runs 5-15x slower on two threads of a busy
+    machine (measured with the load at 7 on 2 cores: 0.9 s against 6.6 s for 190 windows)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            return np.asarray(encoder(batch).numpy())
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cluster(vectors: np.ndarray, settings: DiarizeSettings = DiarizeSettings()) -> np.ndarray:
+    """A speaker label per window, the number of speakers found by the clustering itself."""
+    n = len(vectors)
+    if n < 3:
+        return np.zeros(n, dtype=int)
+    # Bounded work for long audio: cluster an even sample, then give every window its nearest centroid.
+    step = -(-n // MAX_CLUSTERED)
+    sample = vectors[::step]
+    if settings.method == "spectral":
+        from spectralcluster import configs
+
+        clusterer = configs.icassp2018_clusterer
+        clusterer.max_clusters = 10
+        labels = np.asarray(clusterer.predict(sample))
+    else:
+        from sklearn.cluster import AgglomerativeClustering
+
+        labels = AgglomerativeClustering(
+            n_clusters=None, metric="cosine", linkage="average", distance_threshold=settings.threshold
+        ).fit_predict(sample)
+    centroids = _centroids(sample, labels)
+    # Clusters with too little speech are noise or crosstalk: they join their nearest big cluster.
+    seconds = np.bincount(labels, minlength=len(centroids)) * step * settings.hop_seconds
+    keep = np.flatnonzero(seconds >= settings.min_speaker_seconds)
+    if len(keep) == 0:
+        keep = np.array([int(np.argmax(seconds))])
+    centroids = centroids[keep]
+    return np.asarray(np.argmax(vectors @ centroids.T, axis=1))
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    k = int(labels.max()) + 1
+    out = np.zeros((k, vectors.shape[1]), dtype=np.float32)
+    for i in range(k):
+        c = vectors[labels == i].mean(axis=0)
+        out[i] = c / max(float(np.linalg.norm(c)), 1e-9)
+    return out
+
+
+def turns_from_labels(
+    regions: list[tuple[float, float]],
+    centres: np.ndarray,
+    labels: np.ndarray,
+    settings: DiarizeSettings = DiarizeSettings(),
+) -> list[Turn]:
+    """Speech regions cut where the nearest window's speaker changes; speakers named S1, S2, ...
+    in order of first appearance."""
+    raw: list[list[Any]] = []  # [start, end, label]
+    step = MEL_HOP_SECONDS * 10  # label resolution: 0.1 s
+    for a, b in regions:
+        t = a
+        while t < b:
+            u = min(b, t + step)
+            if len(centres):
+                label = int(labels[int(np.argmin(np.abs(centres - (t + u) / 2)))])
+            else:
+                label = 0
+            if raw and raw[-1][2] == label and t - raw[-1][1] < settings.join_gap_seconds:
+                raw[-1][1] = u
+            else:
+                raw.append([t, u, label])
+            t = u
+    # A short turn between two turns of one speaker is that speaker's (a window straddling a change).
+    changed = True
+    while changed and len(raw) > 2:
+        changed = False
+        for i in range(1, len(raw) - 1):
+            if raw[i][1] - raw[i][0] < settings.min_turn_seconds and raw[i - 1][2] == raw[i + 1][2]:
+                raw[i - 1][1] = raw[i + 1][1]
+                del raw[i : i + 2]
+                changed = True
+                break
+    names: dict[int, str] = {}
+    turns: list[Turn] = []
+    for a, b, label in raw:
+        speaker = names.setdefault(label, f"S{len(names) + 1}")
+        if turns and turns[-1].speaker == speaker and a - turns[-1].end < settings.join_gap_seconds:
+            turns[-1] = Turn(turns[-1].start, b, speaker)
+        else:
+            turns.append(Turn(a, b, speaker))
+    return turns
+
+
+def diarize(
+    samples: np.ndarray,
+    settings: DiarizeSettings = DiarizeSettings(),
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[Turn]:
+    """Speaker turns of 16 kHz mono float32 audio."""
+    _require()
+    regions = voice_activity(samples, settings)
+    if progress:
+        progress(f"voice activity: {len(regions)} speech regions")
+    centres, vectors = window_embeddings(samples, regions, settings)
+    labels = cluster(vectors, settings)
+    turns = turns_from_labels(regions, centres, labels, settings)
+    log.info(
+        "diarized %.0f s: %d windows, %d speakers, %d turns",
+        len(samples) / SAMPLE_RATE,
+        len(vectors),
+        len({t.speaker for t in turns}),
+        len(turns),
+    )
+    return turns
