@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..host.chapters import Chapter
     from ..host.clip import ClipResult
     from ..host.notes import ShowNotes
+    from ..speakers.names import EpisodeSpeakers
 from .answer import answer_from_hits
 from .episodes import EpisodeReader, EpisodeText, local_audio
 from .hits import hits_from_rows
@@ -351,6 +352,14 @@ class QueryService:
     def chapters(self, episode_id: str) -> list[Chapter]:
         """The episode's chapters: topic changes with times and titles (host/chapters.py)."""
         return self.reader.chapters(self.store(), episode_id)
+
+    def speakers(self, episode_id: str) -> EpisodeSpeakers:
+        """Who speaks when in the episode: turns from its sentences' speakers, with the names given."""
+        from ..speakers.names import episode_speakers, read_names
+
+        store = self.store()
+        text = self.reader.text(store, episode_id)
+        return episode_speakers(episode_id, text.sentences, read_names(store.root).get(episode_id, {}))
 
     def notes(self, episode_id: str, *, quotes: int = 5) -> ShowNotes:
         """A show-notes draft of the episode (host/notes.py)."""
