@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,7 +214,19 @@ def answer(
     query = Query(question, store, encoder.card)
     hits = search(store, encoder, query, k=k, mode=mode, filters=filters, link=link, reader=reader)
     among = hits if answer_from is None else hits[:answer_from]
-    return answer_hits(store, encoder, query, among, max_sentences=max_sentences, link=link), hits
+    return _said_by(answer_hits(store, encoder, query, among, max_sentences=max_sentences, link=link), among), hits
+
+
+def _said_by(sentences: list[AnswerSentence], hits: list[Hit]) -> list[AnswerSentence]:
+    """Answer sentences with their speaker, from the hits' sentences they were picked from."""
+    who = {(h.episode, round(s.start, 3)): s.speaker for h in hits for s in h.sentences if s.speaker}
+    quotes = {(h.episode, round(h.start, 3)): h.speaker for h in hits if not h.sentences and h.speaker}
+    out = []
+    for a in sentences:
+        key = (a.episode, round(a.start, 3))
+        speaker = who.get(key) or quotes.get(key)
+        out.append(replace(a, speaker=speaker) if speaker and not a.speaker else a)
+    return out
 
 
 def answer_hits(
