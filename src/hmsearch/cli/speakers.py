@@ -19,9 +19,14 @@ QUOTE_CHARS = 90
     metavar="SPEAKER=NAME",
     help='Name a speaker of this episode, e.g. --name S1="Anne Hansen" (repeatable; kept in the index folder).',
 )
+@click.option(
+    "--detect",
+    is_flag=True,
+    help="Find the turns now from the episode's audio (for an episode indexed without them; no Whisper).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: episode, speakers [{id, name}], turns.")
 @click.pass_context
-def speakers(ctx: click.Context, episode: str, names: tuple[str, ...], as_json: bool) -> None:
+def speakers(ctx: click.Context, episode: str, names: tuple[str, ...], detect: bool, as_json: bool) -> None:
     """Speaker turns of EPISODE: who speaks when, with a sample of what each turn says.
 
     Audio episodes get their turns when they are indexed (voices told apart by resemblyzer's
@@ -33,11 +38,19 @@ def speakers(ctx: click.Context, episode: str, names: tuple[str, ...], as_json: 
       hmsearch speakers hm-sample-001
       hmsearch speakers hm-sample-001 --name S1="Anne Hansen" --name S2="Bo Jensen"
       hmsearch speakers hm-sample-001 --json
+      hmsearch speakers old-episode --detect          # an episode indexed before speaker turns
     """
     from ..errors import InputError
     from ..speakers.names import parse_naming, save_names
 
     service = service_of(ctx)
+    if detect:
+        from ..ingest.speakers import detect_episode_speakers
+        from ._common import indexing_encoder
+
+        service.episode(episode)  # NotFoundError before any model loads
+        with store_of(ctx).writing() as store:
+            detect_episode_speakers(store, indexing_encoder(store, None), episode)
     found = service.speakers(episode)
     if names:
         given = dict(parse_naming(n) for n in names)
