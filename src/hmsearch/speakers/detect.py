@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,9 @@ class DiarizeSettings:
     min_speech_seconds: float = 0.3  # shorter bursts of speech are noise
     bridge_seconds: float = 0.3  # shorter pauses do not split speech
     method: str = "agglomerative"  # or "spectral" (spectralcluster)
-    threshold: float = 0.5  # agglomerative: cosine distance at which clusters stop merging
-    min_speaker_seconds: float = 4.0  # a cluster with less speech joins its nearest neighbour
+    smooth_windows: int = 3  # clustering sees each window averaged with its neighbours (odd)
+    threshold: float = 0.25  # agglomerative: cosine distance at which clusters stop merging
+    min_speaker_seconds: float = 10.0  # a cluster with less speech joins its nearest neighbour
     min_turn_seconds: float = 1.0  # a shorter turn between two turns of one speaker is theirs
     join_gap_seconds: float = 1.5  # one speaker's turns closer than this become one turn
 
@@ -73,7 +75,9 @@ def _encoder() -> Any:
     global _ENCODER
     if _ENCODER is None:
         _require()
-        from resemblyzer import VoiceEncoder
+        with warnings.catch_warnings():  # resemblyzer imports scipy.ndimage.morphology (deprecated)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from resemblyzer import VoiceEncoder
 
         _ENCODER = VoiceEncoder(device="cpu", verbose=False)
     return _ENCODER
@@ -108,10 +112,54 @@ def _regions(flags: np.ndarray, frame: float, settings: DiarizeSettings) -> list
     return [(a, b) for a, b in regions if b - a >= settings.min_speech_seconds]
 
 
-def _mel(samples: np.ndarray) -> np.ndarray:
-    from resemblyzer.audio import wav_to_mel_spectrogram
+N_FFT = 400  # 25 ms at 16 kHz
+MEL_HOP = 160  # 10 ms
+N_MELS = 40
 
-    return np.asarray(wav_to_mel_spectrogram(samples), dtype=np.float32)
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    mel = f / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, mel)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (m - 15.0)), m * (200.0 / 3))
+
+
+_FILTERS: np.ndarray | None = None
+
+
+def mel_filters() -> np.ndarray:
+    """The (40, 201) mel filterbank resemblyzer's encoder was trained on: librosa.filters.mel with
+    its defaults (Slaney scale and area norm), written out because librosa's first call compiles
+    numba code for seconds."""
+    global _FILTERS
+    if _FILTERS is None:
+        fft_freqs = np.linspace(0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
+        mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(SAMPLE_RATE / 2)), N_MELS + 2))
+        fdiff = np.diff(mel_f)
+        ramps = np.subtract.outer(mel_f, fft_freqs)
+        lower = -ramps[:-2] / fdiff[:-1, None]
+        upper = ramps[2:] / fdiff[1:, None]
+        weights = np.maximum(0, np.minimum(lower, upper)) * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+        _FILTERS = weights.astype(np.float32)
+    return _FILTERS
+
+
+def mel_frames(samples: np.ndarray) -> np.ndarray:
+    """(frames, 40) mel power, as resemblyzer's ``wav_to_mel_spectrogram`` computes it (centred
+    25 ms Hann windows every 10 ms, zero padded), in numpy."""
+    padded = np.pad(np.asarray(samples, dtype=np.float32), N_FFT // 2)
+    if len(padded) < N_FFT:
+        return np.zeros((0, N_MELS), dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::MEL_HOP]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+    return np.asarray(power @ mel_filters().T, dtype=np.float32)
 
 
 def window_embeddings(
@@ -141,7 +189,7 @@ def window_embeddings(
         # This block's windows start in [first, first + block); its audio runs one window further.
         a = first * int(SAMPLE_RATE * MEL_HOP_SECONDS)
         b = min(len(samples), (first + block + win) * int(SAMPLE_RATE * MEL_HOP_SECONDS))
-        mel = _mel(samples[a:b] * gain)
+        mel = mel_frames(samples[a:b] * gain)
         starts = [
             s
             for s in range(0, min(block, len(mel) - win + 1), hop)
@@ -181,12 +229,14 @@ def cluster(vectors: np.ndarray, settings: DiarizeSettings = DiarizeSettings()) 
         return np.zeros(n, dtype=int)
     # Bounded work for long audio: cluster an even sample, then give every window its nearest centroid.
     step = -(-n // MAX_CLUSTERED)
-    sample = vectors[::step]
+    sample = smooth(vectors, settings.smooth_windows)[::step]
     if settings.method == "spectral":
-        from spectralcluster import configs
+        # Google's spectral clustering with the ICASSP 2018 affinity refinement; measured, not the default
+        from spectralcluster import SpectralClusterer, configs
 
-        clusterer = configs.icassp2018_clusterer
-        clusterer.max_clusters = 10
+        clusterer = SpectralClusterer(
+            min_clusters=1, max_clusters=10, refinement_options=configs.icassp2018_refinement_options
+        )
         labels = np.asarray(clusterer.predict(sample))
     else:
         from sklearn.cluster import AgglomerativeClustering
@@ -194,7 +244,7 @@ def cluster(vectors: np.ndarray, settings: DiarizeSettings = DiarizeSettings()) 
         labels = AgglomerativeClustering(
             n_clusters=None, metric="cosine", linkage="average", distance_threshold=settings.threshold
         ).fit_predict(sample)
-    centroids = _centroids(sample, labels)
+    centroids = _centroids(vectors[::step], labels)  # of the windows themselves, not the smoothed ones
     # Clusters with too little speech are noise or crosstalk: they join their nearest big cluster.
     seconds = np.bincount(labels, minlength=len(centroids)) * step * settings.hop_seconds
     keep = np.flatnonzero(seconds >= settings.min_speaker_seconds)
@@ -202,6 +252,20 @@ def cluster(vectors: np.ndarray, settings: DiarizeSettings = DiarizeSettings()) 
         keep = np.array([int(np.argmax(seconds))])
     centroids = centroids[keep]
     return np.asarray(np.argmax(vectors @ centroids.T, axis=1))
+
+
+def smooth(vectors: np.ndarray, width: int) -> np.ndarray:
+    """Each window's vector averaged with its ``width // 2`` neighbours on each side (renormalised):
+    one 1.5 s window is a noisy view of a voice, and neighbours are mostly the same speaker."""
+    if width % 2 == 0:
+        raise ValueError("smooth_windows must be odd")
+    half = width // 2
+    if half < 1 or len(vectors) < 2:
+        return vectors
+    padded = np.concatenate([np.repeat(vectors[:1], half, 0), vectors, np.repeat(vectors[-1:], half, 0)])
+    summed = np.cumsum(np.concatenate([np.zeros((1, vectors.shape[1]), vectors.dtype), padded]), axis=0)
+    out = summed[width:] - summed[:-width]
+    return np.asarray(out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9), dtype=np.float32)
 
 
 def _centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
