@@ -13,10 +13,10 @@ from ..asr import Transcriber
 from ..asr.store import load_stored, transcribe_cached
 from ..audio import SAMPLE_RATE, decode_audio, measure_audio, probe_audio
 from ..chunk import ChunkSettings, chunk_transcript
-from ..config import setting
 from ..embed import Encoder
 from ..errors import InputError
 from ..formats import read_transcript
+from ..speakers import speakers_enabled, transcript_with_speakers
 from ..text import guess_language
 from ..types import Episode, Passage, Transcript
 from .plan import Job
@@ -90,8 +90,9 @@ def build_episode(
         transcript_source = transcript.source
         duration = duration or transcript.duration
     lap("transcribe")
-    if source.audio and not source.transcript and transcript.segments and _speakers_on():
-        transcript = _with_speakers(transcript, source.audio, samples)
+    if source.audio and not source.transcript and transcript.segments and speakers_enabled():
+        # the transcript store keeps Whisper's output; turns are found anew from the audio
+        transcript = transcript_with_speakers(transcript, source.audio, samples=samples)
         lap("speakers")
     del samples
     if not transcript.segments:
@@ -118,23 +119,3 @@ def build_episode(
         transcript_source=transcript_source,
     )
     return EpisodeBuild(job, episode, passages, vectors, phases, worker)
-
-
-def _speakers_on() -> bool:
-    """The ``speakers`` setting: on, off, or auto (on when the speaker encoder is installed)."""
-    from ..speakers import speakers_available
-
-    mode = setting("speakers")
-    return mode == "on" or (mode == "auto" and speakers_available())
-
-
-def _with_speakers(transcript: Transcript, audio: Path, samples: np.ndarray | None) -> Transcript:
-    """Whisper's transcript with a speaker on every segment (a segment split where the speaker
-    changes). The transcript store keeps Whisper's output; turns are made anew from the audio."""
-    from ..speakers import assign_speakers, diarize
-
-    if any(seg.speaker for seg in transcript.segments):
-        return transcript
-    if samples is None:
-        samples = decode_audio(audio)
-    return assign_speakers(transcript, diarize(samples))
