@@ -91,12 +91,14 @@ def voice_activity(samples: np.ndarray, settings: DiarizeSettings = DiarizeSetti
 
     vad = webrtcvad.Vad(settings.vad_mode)
     n = len(samples) // VAD_FRAME
-    pcm = (np.clip(samples[: n * VAD_FRAME], -1.0, 1.0) * 32767).astype("<i2")
     flags = np.zeros(n, dtype=bool)
     step = VAD_FRAME * 2  # bytes per frame
-    raw = pcm.tobytes()
-    for i in range(n):
-        flags[i] = vad.is_speech(raw[i * step : (i + 1) * step], SAMPLE_RATE)
+    per_block = int(BLOCK_SECONDS / VAD_FRAME_SECONDS)
+    for first in range(0, n, per_block):  # 16-bit PCM a block at a time, not a copy of the hour
+        last = min(n, first + per_block)
+        raw = (np.clip(samples[first * VAD_FRAME : last * VAD_FRAME], -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        for i in range(last - first):
+            flags[first + i] = vad.is_speech(raw[i * step : (i + 1) * step], SAMPLE_RATE)
     return _regions(flags, VAD_FRAME_SECONDS, settings)
 
 
@@ -177,8 +179,12 @@ def window_embeddings(
     for a, b in regions:
         speech[int(a / MEL_HOP_SECONDS) : int(b / MEL_HOP_SECONDS)] = True
     # One gain for the whole episode, from its speech (resemblyzer was trained at -30 dBFS).
-    voiced = np.concatenate([samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in regions] or [samples])
-    rms = float(np.sqrt(np.mean(np.square(voiced, dtype=np.float64)))) if len(voiced) else 0.0
+    power, count = 0.0, 0
+    for a, b in regions or [(0.0, len(samples) / SAMPLE_RATE)]:  # region by region: no copy of the speech
+        part = samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
+        power += float(np.dot(part, part))
+        count += len(part)
+    rms = float(np.sqrt(power / count)) if count else 0.0
     gain = 10 ** (TARGET_DBFS / 20) / rms if rms > 1e-6 else 1.0
     centres: list[float] = []
     vectors: list[np.ndarray] = []
