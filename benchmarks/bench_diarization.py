@@ -104,10 +104,13 @@ class Conversation:
     speakers: list[str]
 
 
-def arrange(seed: int, pool: dict[str, np.ndarray], minutes: float = 2.5) -> Conversation:
+def arrange(seed: int, pool: dict[str, np.ndarray], minutes: float = 2.5, host: str | None = None) -> Conversation:
     rng = np.random.default_rng(seed)
     n_speakers = int(rng.choice([2, 2, 3, 3, 4]))
-    names = list(rng.choice(sorted(pool), size=n_speakers, replace=False))
+    if host is None:
+        names = list(rng.choice(sorted(pool), size=n_speakers, replace=False))
+    else:  # the host in every episode, with guests
+        names = [host, *rng.choice(sorted(set(pool) - {host}), size=n_speakers - 1, replace=False)]
     level = {n: 10 ** (rng.uniform(-26, -18) / 20) for n in names}
     cursor = dict.fromkeys(names, 0)
     pieces: list[tuple[float, str, np.ndarray]] = []
@@ -287,8 +290,61 @@ def hour(minutes: float) -> None:
     write_results("diarization_hour", data, md)
 
 
+HOSTS = ("librivox_pige", "nst_u0042")
+HOST_EPISODES = 8
+THRESHOLDS = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def host_check(pool: dict[str, np.ndarray], settings: DiarizeSettings, minutes: float) -> dict[str, Any]:
+    """The host named in episode 1 (their voice registered), recognised in episodes 2-8: share of
+    the host's reference turns whose speaker got the host's name, and of guests' turns wrongly given it."""
+    from hmsearch.speakers.assign import speaker_at
+    from hmsearch.speakers.voices import recognise, speaker_vectors
+
+    out: dict[str, Any] = {}
+    for host in HOSTS:
+        episodes = []
+        for i in range(HOST_EPISODES):
+            conv = arrange(500 + 37 * i + len(host), pool, minutes, host=host)
+            p = prepare(conv, settings)
+            turns, _ = run(p, settings)
+            episodes.append((conv, turns, speaker_vectors(conv.audio, turns, settings)))
+        conv0, turns0, vectors0 = episodes[0]
+        said: dict[str, float] = {}
+        for r in conv0.reference:
+            if r.speaker == host:
+                who = speaker_at(turns0, r.start, r.end)
+                if who:
+                    said[who] = said.get(who, 0.0) + r.end - r.start
+        registry = {host: vectors0[max(said, key=lambda k: said[k])]}
+        rows = {}
+        for th in THRESHOLDS:
+            right = host_turns = wrong = guest_turns = 0
+            for conv, turns, vectors in episodes[1:]:
+                names = recognise(vectors, registry, threshold=th)
+                for r in conv.reference:
+                    who = speaker_at(turns, r.start, r.end)
+                    named = names.get(who or "") == host
+                    if r.speaker == host:
+                        host_turns += 1
+                        right += named
+                    else:
+                        guest_turns += 1
+                        wrong += named
+            rows[str(th)] = {
+                "host_turns_named_right": round(right / max(host_turns, 1), 4),
+                "guest_turns_named_host": round(wrong / max(guest_turns, 1), 4),
+                "host_turns": host_turns,
+                "guest_turns": guest_turns,
+            }
+            log(host, th, rows[str(th)])
+        out[host] = rows
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--host", action="store_true", help="only the host-recognition check")
     ap.add_argument("--hour", type=float, default=None, metavar="MINUTES", help="only the long-audio cost and memory")
     ap.add_argument("--whisper", action="store_true", help="time Whisper base on the first held-aside conversation")
     ap.add_argument("--minutes", type=float, default=2.5)
@@ -302,6 +358,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pool = voices(Path(tmp))
     base = DiarizeSettings()
+    if args.host:
+        hosts = host_check(pool, base, args.minutes)
+        md = [
+            "# Host recognition across episodes",
+            "",
+            f"The host named in episode 1 of {HOST_EPISODES}, recognised in the other {HOST_EPISODES - 1} (conversations of 2-4 voices, ~{args.minutes} min). `PYTHONPATH=src python benchmarks/bench_diarization.py --host`",
+            "",
+            "| host | similarity threshold | host turns named right | guest turns named host |",
+            "|---|---|---|---|",
+        ]
+        for host, rows in hosts.items():
+            for th, r in rows.items():
+                md.append(
+                    f"| {host} | {th} | {r['host_turns_named_right']:.1%} of {r['host_turns']} | {r['guest_turns_named_host']:.1%} of {r['guest_turns']} |"
+                )
+        write_results("diarization_host", {"hosts": hosts, "load": load()}, "\n".join(md))
+        return
     convs = {s: arrange(s, pool, args.minutes) for s in itertools.chain(DEV, HELD)}
     prepared = {s: prepare(c, base) for s, c in convs.items()}
     audio_minutes = {s: len(c.audio) / SAMPLE_RATE / 60 for s, c in convs.items()}

@@ -179,3 +179,20 @@ def test_mel_frames_match_resemblyzers_librosa_frames() -> None:
     want = wav_to_mel_spectrogram(x)
     assert mel_frames(x).shape == want.shape
     assert np.abs(mel_frames(x) - want).max() <= 1e-5 * want.max()
+
+
+def test_a_registered_voice_is_recognised_once_and_only_when_close(tmp_path: Path) -> None:
+    from hmsearch.speakers.voices import read_voices, recognise, register_voice
+
+    rng = np.random.default_rng(1)
+    host, guest = (v / np.linalg.norm(v) for v in rng.standard_normal((2, 256)))
+    register_voice(tmp_path, "Anne", host)
+    voices = read_voices(tmp_path)
+    assert set(voices) == {"Anne"} and float(voices["Anne"] @ host) > 0.999
+    near = host + 0.1 * guest
+    near /= np.linalg.norm(near)
+    # the closer of two speakers gets the name, a stranger none
+    assert recognise({"S1": guest, "S2": near, "S3": host}, voices) == {"S3": "Anne"}
+    assert recognise({"S1": guest}, voices) == {}
+    register_voice(tmp_path, "Anne", near)  # heard again: averaged
+    assert float(read_voices(tmp_path)["Anne"] @ host) < 0.9999
