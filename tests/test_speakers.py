@@ -148,6 +148,11 @@ def test_speakers_command_lists_imported_voices_and_stores_names(cli, tmp_path: 
     assert hits and hits[0]["speaker"] in {"Anne", "Bo"}
     answer = json.loads(cli("ask", "hvad skal vi tale om?", "--json").stdout)["answer"]
     assert answer and all(a["speaker"] in {"Anne", "Bo"} for a in answer)
+    only = json.loads(cli("search", "tomater", "--speaker", "bo jensen", "--json").stdout)["hits"]
+    assert only and only[0]["episode"] == "ep"
+    assert json.loads(cli("search", "tomater", "--speaker", "Nobody", "--json").stdout)["hits"] == []
+    named_answer = json.loads(cli("ask", "hvem er glad?", "--speaker", "Bo", "--json").stdout)["answer"]
+    assert named_answer and {a["speaker"] for a in named_answer} <= {"Anne", "Bo Jensen"}
     bad = cli("speakers", "ep", "--name", "S9=Carl")
     assert bad.exit_code != 0 and "no speaker S9" in bad.output
 

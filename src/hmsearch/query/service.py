@@ -102,11 +102,16 @@ class AskRequest:
 
 
 def _filters(d: dict[str, Any]) -> Filters:
-    return Filters(episode=d.get("episode") or None, since=d.get("since") or None, until=d.get("until") or None)
+    return Filters(
+        episode=d.get("episode") or None,
+        since=d.get("since") or None,
+        until=d.get("until") or None,
+        speaker=d.get("speaker") or None,
+    )
 
 
 def _filters_dict(f: Filters) -> dict[str, Any]:
-    return {"episode": f.episode, "since": f.since, "until": f.until}
+    return {"episode": f.episode, "since": f.since, "until": f.until, **({"speaker": f.speaker} if f.speaker else {})}
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,18 @@ def answer(
     hits = search(store, encoder, query, k=k, mode=mode, filters=filters, link=link, reader=reader)
     among = hits if answer_from is None else hits[:answer_from]
     return _said_by(answer_hits(store, encoder, query, among, max_sentences=max_sentences, link=link), among), hits
+
+
+def _named(store: IndexStore, items: list[Any]) -> list[Any]:
+    """Hits or answer sentences with a speaker's given name (`hmsearch speakers --name`) instead of its id."""
+    if not any(getattr(x, "speaker", None) for x in items):
+        return items
+    from ..speakers.names import read_names
+
+    names = read_names(store.root)
+    return [
+        replace(x, speaker=names[x.episode][x.speaker]) if x.speaker in names.get(x.episode, {}) else x for x in items
+    ]
 
 
 def _said_by(sentences: list[AnswerSentence], hits: list[Hit]) -> list[AnswerSentence]:
@@ -327,7 +344,7 @@ class QueryService:
             link=self.link,
             reader=self.reader,
         )
-        return SearchResult(request.query, hits)
+        return SearchResult(request.query, _named(store, hits))
 
     def ask(self, request: AskRequest) -> AnswerResult:
         store = self.store()
@@ -345,7 +362,7 @@ class QueryService:
             answer_from=request.answer_from,
             reader=self.reader,
         )
-        return AnswerResult(request.question, sentences, hits)
+        return AnswerResult(request.question, _named(store, sentences), _named(store, hits))
 
     # ---- episodes: what every surface and host tool reads besides search and ask -------------
     def episodes(self) -> list[Episode]:
