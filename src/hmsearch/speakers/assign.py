@@ -58,7 +58,7 @@ def assign_speakers(transcript: Transcript, turns: Sequence[Turn]) -> Transcript
     return replace(transcript, segments=tuple(out))
 
 
-def turns_from_sentences(sentences: Iterable[Sentence], *, join_gap: float = 2.0) -> list[Turn]:
+def turns_from_sentences(sentences: Iterable[Sentence], *, join_gap: float = 10.0) -> list[Turn]:
     """An episode's turns back from its sentences: consecutive sentences of one speaker make one
     turn (sentences without a speaker are left out)."""
     turns: list[Turn] = []
