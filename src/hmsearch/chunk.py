@@ -103,6 +103,7 @@ class _Piece:
     end: float
     text: str
     word: bool = False  # one word with its own timestamp
+    speaker: str | None = None
 
 
 def _ends_sentence(text: str) -> bool:
@@ -121,7 +122,9 @@ def _pieces(transcript: Transcript) -> list[_Piece]:
     for seg in transcript.segments:
         if seg.words:
             pieces.extend(
-                _Piece(w.start, max(w.end, w.start), w.text.strip(), word=True) for w in seg.words if w.text.strip()
+                _Piece(w.start, max(w.end, w.start), w.text.strip(), word=True, speaker=seg.speaker)
+                for w in seg.words
+                if w.text.strip()
             )
             continue
         parts = [p.strip() for p in _SENTENCE_SPLIT.split(seg.text.strip()) if p.strip()]
@@ -130,13 +133,14 @@ def _pieces(transcript: Transcript) -> list[_Piece]:
         span = max(seg.end - seg.start, 0.0)
         for p in parts:
             end = t + span * len(p) / total
-            pieces.append(_Piece(t, end, p))
+            pieces.append(_Piece(t, end, p, speaker=seg.speaker))
             t = end
     return pieces
 
 
 def transcript_sentences(transcript: Transcript, *, max_seconds: float = MAX_SENTENCE_SECONDS) -> list[Sentence]:
-    """Sentences across cue boundaries (subtitle cues often cut a sentence in two)."""
+    """Sentences across cue boundaries (subtitle cues often cut a sentence in two); a sentence
+    never spans two speakers (it ends where the speaker changes)."""
     sentences: list[Sentence] = []
     buf: list[_Piece] = []
 
@@ -151,12 +155,13 @@ def transcript_sentences(transcript: Transcript, *, max_seconds: float = MAX_SEN
                     end=max(p.end for p in buf),
                     text=text,
                     word_times=tuple(p.start for p in buf) if exact else (),
+                    speaker=buf[0].speaker,
                 )
             )
             buf.clear()
 
     for piece in _pieces(transcript):
-        if buf and piece.end - buf[0].start > max_seconds:
+        if buf and (piece.end - buf[0].start > max_seconds or piece.speaker != buf[0].speaker):
             flush()
         buf.append(piece)
         if _ends_sentence(piece.text):
@@ -183,7 +188,7 @@ def _split_long(sentence: Sentence, limit: int, count_tokens: CountTokens) -> li
     for part in parts:
         mine = spans[i : i + len(part)]
         exact = sentence.word_times[i : i + len(part)] if sentence.word_times else ()
-        out.append(Sentence(mine[0][1], mine[-1][2], " ".join(part), word_times=tuple(exact)))
+        out.append(Sentence(mine[0][1], mine[-1][2], " ".join(part), word_times=tuple(exact), speaker=sentence.speaker))
         i += len(part)
     return out
 
@@ -277,5 +282,5 @@ def transcript_from_passages(passages: Iterable[Passage], *, language: str | Non
         if s.word_times and len(s.word_times) == len(tokens):
             ends = [*s.word_times[1:], s.end]
             words = tuple(Word(a, max(a, b), f" {t}") for t, a, b in zip(tokens, s.word_times, ends))
-        segments.append(Segment(s.start, s.end, s.text, words=words))
+        segments.append(Segment(s.start, s.end, s.text, words=words, speaker=s.speaker))
     return Transcript(tuple(segments), language=language, source="index")

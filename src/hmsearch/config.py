@@ -39,6 +39,7 @@ BACKENDS = ("auto", "local", "processes", "ray")  # where transcription runs (hm
 RAY_AUDIO = ("auto", "path", "bytes")  # how a Ray worker gets the audio
 SEARCH_MODES = ("hybrid", "semantic", "lexical")  # fused, embeddings only, BM25 only
 TRANSCRIPT_FORMATS = ("json", "srt", "vtt", "txt")  # what `transcribe --format` writes
+SPEAKER_MODES = ("auto", "on", "off")  # speaker turns for audio episodes; auto: on when resemblyzer is installed
 _FALSE = ("", "0", "false", "no", "off")
 
 
@@ -269,6 +270,14 @@ SETTINGS: dict[str, Setting] = {
             "how Ray workers get the audio: path (a path every node sees: one machine, or shared storage), "
             "bytes (shipped through Ray's object store); auto: path when every node is this machine",
             choices=RAY_AUDIO,
+        ),
+        Setting(
+            "speakers",
+            "HMSEARCH_SPEAKERS",
+            "auto",
+            _as_str,
+            "speaker turns for audio episodes when indexing: on, off, auto (on when resemblyzer is installed)",
+            choices=SPEAKER_MODES,
         ),
         Setting("no_server", "HMSEARCH_NO_SERVER", False, _as_bool, "never use a running `hmsearch serve`"),
         Setting("raise_errors", "HMSEARCH_RAISE_ERRORS", False, _as_bool, "show tracebacks instead of one line"),

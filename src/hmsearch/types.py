@@ -86,6 +86,7 @@ class Sentence:
     end: float
     text: str
     word_times: tuple[float, ...] = ()
+    speaker: str | None = None  # a speaker id ("S1") or an imported voice's name, when known
 
     def word_spans(self) -> list[tuple[str, float, float]]:
         """(word, start, end) for each word: exact from word_times, else spread by characters."""
@@ -102,6 +103,15 @@ class Sentence:
                 pos += len(t) + 1
         ends = starts[1:] + [self.end]
         return [(t, a, max(a, b)) for t, a, b in zip(toks, starts, ends)]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker's stretch of speech: ``speaker`` is an id ("S1") or a voice's name."""
+
+    start: float
+    end: float
+    speaker: str
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,11 @@ class Hit:
     page: str | None = None  # the episode's web page, when a feed gave one
     published: str | None = None
     chapter: str | None = None  # the title of the episode's chapter the hit lies in most
+    speaker: str | None = None  # who says most of it, when known (from its sentences unless given)
+
+    def __post_init__(self) -> None:
+        if self.speaker is None and self.sentences:
+            object.__setattr__(self, "speaker", main_speaker(self.sentences))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +204,7 @@ class Hit:
             "page": self.page,
             "published": self.published,
             "chapter": self.chapter,
+            **({"speaker": self.speaker} if self.speaker else {}),  # absent when unknown
         }
 
     @classmethod
@@ -205,6 +221,7 @@ class Hit:
             page=d.get("page"),
             published=d.get("published"),
             chapter=d.get("chapter"),  # absent in JSON from before chapters
+            speaker=d.get("speaker"),
         )
 
 
@@ -219,6 +236,7 @@ class AnswerSentence:
     end: float
     score: float
     link: str
+    speaker: str | None = None  # who said it, when known
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,6 +246,7 @@ class AnswerSentence:
             **_span(self.start, self.end),
             "score": _score(self.score),
             "link": self.link,
+            **({"speaker": self.speaker} if self.speaker else {}),  # absent when unknown
         }
 
     @classmethod
@@ -240,7 +259,17 @@ class AnswerSentence:
             end=float(d["end"]),
             score=float(d["score"]),
             link=d["link"],
+            speaker=d.get("speaker"),
         )
+
+
+def main_speaker(sentences: tuple[Sentence, ...]) -> str | None:
+    """The speaker who says most of ``sentences`` (by time), None when none is known."""
+    said: dict[str, float] = {}
+    for s in sentences:
+        if s.speaker:
+            said[s.speaker] = said.get(s.speaker, 0.0) + max(s.end - s.start, 1e-3)
+    return max(said, key=lambda k: said[k]) if said else None
 
 
 def _span(start: float, end: float) -> dict[str, float]:

@@ -124,4 +124,4 @@ def main() -> None:
     cli(prog_name="hmsearch")
 
 
-from . import host, index, query, settings, transcripts, web  # noqa: E402,F401  (the commands register themselves)
+from . import host, index, query, settings, speakers, transcripts, web  # noqa: E402,F401  (the commands register themselves)

@@ -20,6 +20,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def filter_options(f: F) -> F:
     f = click.option("--until", metavar="DATE", callback=parse_date, help="Episodes published on or before DATE.")(f)
     f = click.option("--since", metavar="DATE", callback=parse_date, help="Episodes published on or after DATE.")(f)
+    f = click.option(
+        "--speaker",
+        metavar="NAME",
+        default=None,
+        help="Only passages where this speaker talks (a name given with `hmsearch speakers --name`, or S1...).",
+    )(f)
     f = click.option("--episode", metavar="ID", default=None, help="Search one episode only.")(f)
     f = click.option(
         "--mode",
@@ -81,6 +87,7 @@ def search(
     episode: str | None,
     since: str | None,
     until: str | None,
+    speaker: str | None,
     as_json: bool,
     clip_to: Path | None,
 ) -> None:
@@ -99,7 +106,7 @@ def search(
     """
     from ..query import Filters, SearchRequest
 
-    result = _answer(ctx, SearchRequest(query, k=k, mode=mode, filters=Filters(episode, since, until)))
+    result = _answer(ctx, SearchRequest(query, k=k, mode=mode, filters=Filters(episode, since, until, speaker)))
     if clip_to is not None and not result.hits:
         from ..errors import NotFoundError
 
@@ -133,6 +140,7 @@ def ask(
     episode: str | None,
     since: str | None,
     until: str | None,
+    speaker: str | None,
     as_json: bool,
 ) -> None:
     """Answer QUESTION with the sentences that say it, each with its own time.
@@ -144,7 +152,7 @@ def ask(
     """
     from ..query import AskRequest, Filters
 
-    result = _answer(ctx, AskRequest(question, k=k, mode=mode, filters=Filters(episode, since, until)))
+    result = _answer(ctx, AskRequest(question, k=k, mode=mode, filters=Filters(episode, since, until, speaker)))
     if as_json:
         echo_json(result.to_dict())
         return

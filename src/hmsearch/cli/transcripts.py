@@ -75,6 +75,7 @@ def transcribe(
     from ..audio import file_hash
     from ..formats import write_transcript
     from ..host.subtitles import write_subtitles
+    from ..speakers import speakers_enabled, transcript_with_speakers
 
     quiet = ctx.obj["quiet"]
     transcriber = load_transcriber(transcriber_spec(whisper_model, whisper_engine, language, greedy))
@@ -92,6 +93,8 @@ def transcribe(
             if (target.exists() or target.is_symlink()) and not force:
                 raise InputError(f"{clean(str(target))} exists: pass --force to overwrite it, or --out-dir")
             transcript = transcribe_cached(path, file_hash(path), transcriber, cache_dir, show_progress=show_progress)
+            if speakers_enabled():  # VTT gets <v S1> voices, JSON "speaker" fields (setting speakers)
+                transcript = transcript_with_speakers(transcript, path)
             if format_ in ("srt", "vtt"):  # player-ready cues (host/subtitles.py), not one per segment
                 write_subtitles(transcript, target, format_)
             else:

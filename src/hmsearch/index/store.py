@@ -91,7 +91,13 @@ def _passages_from_json(raw: list[Any]) -> list[Passage]:
             start=float(c["start"]),
             end=float(c["end"]),
             sentences=tuple(
-                Sentence(float(s[0]), float(s[1]), str(s[2]), tuple(float(w) for w in s[3]) if len(s) > 3 else ())
+                Sentence(
+                    float(s[0]),
+                    float(s[1]),
+                    str(s[2]),
+                    tuple(float(w) for w in s[3]) if len(s) > 3 else (),
+                    speaker=str(s[4]) if len(s) > 4 and s[4] is not None else None,  # absent before speakers
+                )
                 for s in c["sentences"]
             ),
         )
@@ -109,7 +115,8 @@ def _passages_to_json(passages: list[Passage]) -> list[dict[str, Any]]:
                     round(s.start, 3),
                     round(s.end, 3),
                     s.text,
-                    *([[round(w, 3) for w in s.word_times]] if s.word_times else []),
+                    *([[round(w, 3) for w in s.word_times]] if s.word_times or s.speaker else []),
+                    *([s.speaker] if s.speaker else []),
                 ]
                 for s in p.sentences
             ],

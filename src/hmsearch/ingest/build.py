@@ -16,6 +16,7 @@ from ..chunk import ChunkSettings, chunk_transcript
 from ..embed import Encoder
 from ..errors import InputError
 from ..formats import read_transcript
+from ..speakers import speakers_enabled, transcript_with_speakers
 from ..text import guess_language
 from ..types import Episode, Passage, Transcript
 from .plan import Job
@@ -90,8 +91,12 @@ def build_episode(
             )
         transcript_source = transcript.source
         duration = duration or transcript.duration
-    del samples
     lap("transcribe")
+    if source.audio and not source.transcript and transcript.segments and speakers_enabled():
+        # the transcript store keeps Whisper's output; turns are found anew from the audio
+        transcript = transcript_with_speakers(transcript, source.audio, samples=samples)
+        lap("speakers")
+    del samples
     if not transcript.segments:
         raise InputError(f"{source.name}: no speech found in the transcript")
     passages = chunk_transcript(

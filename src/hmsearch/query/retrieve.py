@@ -27,9 +27,10 @@ class Filters:
     episode: str | None = None
     since: str | None = None  # ISO date, inclusive, on the published date
     until: str | None = None
+    speaker: str | None = None  # passages where this speaker (id or name, any case) says something
 
     def active(self) -> bool:
-        return bool(self.episode or self.since or self.until)
+        return bool(self.episode or self.since or self.until or self.speaker)
 
     def allows(self, ep: Episode) -> bool:
         if self.episode and ep.id != self.episode:
@@ -105,7 +106,30 @@ def allowed_rows(store: IndexStore, filters: Filters) -> np.ndarray | None:
     parts = [
         np.arange(r.start, r.stop) for e in store.episodes() if filters.allows(e) for r in [rows.episode_rows(e.id)]
     ]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    allowed = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return allowed if not filters.speaker else _speaker_rows(store, allowed, filters.speaker)
+
+
+def _speaker_rows(store: IndexStore, allowed: np.ndarray, speaker: str) -> np.ndarray:
+    """The rows among ``allowed`` whose passage has a sentence by ``speaker`` (an id such as S1,
+    an imported voice, or a name given with `hmsearch speakers --name`). Reads the passages of
+    the allowed episodes: a filter for a host's archive, not a million-passage index."""
+    from ..speakers.names import read_names, speaker_name
+
+    wanted = speaker.casefold().strip()
+    names = read_names(store.root)
+    table = store.rows()
+    keep = []
+    for episode_id in dict.fromkeys(table.location(int(r))[0] for r in allowed):
+        given = names.get(episode_id, {})
+        first = table.episode_rows(episode_id).start
+        for i, p in enumerate(store.passages(episode_id)):
+            if any(
+                s.speaker and wanted in (s.speaker.casefold(), (speaker_name(s.speaker, given) or "").casefold())
+                for s in p.sentences
+            ):
+                keep.append(first + i)
+    return np.intersect1d(np.asarray(keep, dtype=np.int64), allowed)
 
 
 def top(scores: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..host.chapters import Chapter
     from ..host.clip import ClipResult
     from ..host.notes import ShowNotes
+    from ..speakers.names import EpisodeSpeakers
 from .answer import answer_from_hits
 from .episodes import EpisodeReader, EpisodeText, local_audio
 from .hits import hits_from_rows
@@ -101,11 +102,16 @@ class AskRequest:
 
 
 def _filters(d: dict[str, Any]) -> Filters:
-    return Filters(episode=d.get("episode") or None, since=d.get("since") or None, until=d.get("until") or None)
+    return Filters(
+        episode=d.get("episode") or None,
+        since=d.get("since") or None,
+        until=d.get("until") or None,
+        speaker=d.get("speaker") or None,
+    )
 
 
 def _filters_dict(f: Filters) -> dict[str, Any]:
-    return {"episode": f.episode, "since": f.since, "until": f.until}
+    return {"episode": f.episode, "since": f.since, "until": f.until, **({"speaker": f.speaker} if f.speaker else {})}
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,31 @@ def answer(
     query = Query(question, store, encoder.card)
     hits = search(store, encoder, query, k=k, mode=mode, filters=filters, link=link, reader=reader)
     among = hits if answer_from is None else hits[:answer_from]
-    return answer_hits(store, encoder, query, among, max_sentences=max_sentences, link=link), hits
+    return _said_by(answer_hits(store, encoder, query, among, max_sentences=max_sentences, link=link), among), hits
+
+
+def _named(store: IndexStore, items: list[Any]) -> list[Any]:
+    """Hits or answer sentences with a speaker's given name (`hmsearch speakers --name`) instead of its id."""
+    if not any(getattr(x, "speaker", None) for x in items):
+        return items
+    from ..speakers.names import read_names
+
+    names = read_names(store.root)
+    return [
+        replace(x, speaker=names[x.episode][x.speaker]) if x.speaker in names.get(x.episode, {}) else x for x in items
+    ]
+
+
+def _said_by(sentences: list[AnswerSentence], hits: list[Hit]) -> list[AnswerSentence]:
+    """Answer sentences with their speaker, from the hits' sentences they were picked from."""
+    who = {(h.episode, round(s.start, 3)): s.speaker for h in hits for s in h.sentences if s.speaker}
+    quotes = {(h.episode, round(h.start, 3)): h.speaker for h in hits if not h.sentences and h.speaker}
+    out = []
+    for a in sentences:
+        key = (a.episode, round(a.start, 3))
+        speaker = who.get(key) or quotes.get(key)
+        out.append(replace(a, speaker=speaker) if speaker and not a.speaker else a)
+    return out
 
 
 def answer_hits(
@@ -314,7 +344,7 @@ class QueryService:
             link=self.link,
             reader=self.reader,
         )
-        return SearchResult(request.query, hits)
+        return SearchResult(request.query, _named(store, hits))
 
     def ask(self, request: AskRequest) -> AnswerResult:
         store = self.store()
@@ -332,7 +362,7 @@ class QueryService:
             answer_from=request.answer_from,
             reader=self.reader,
         )
-        return AnswerResult(request.question, sentences, hits)
+        return AnswerResult(request.question, _named(store, sentences), _named(store, hits))
 
     # ---- episodes: what every surface and host tool reads besides search and ask -------------
     def episodes(self) -> list[Episode]:
@@ -351,6 +381,14 @@ class QueryService:
     def chapters(self, episode_id: str) -> list[Chapter]:
         """The episode's chapters: topic changes with times and titles (host/chapters.py)."""
         return self.reader.chapters(self.store(), episode_id)
+
+    def speakers(self, episode_id: str) -> EpisodeSpeakers:
+        """Who speaks when in the episode: turns from its sentences' speakers, with the names given."""
+        from ..speakers.names import episode_speakers, read_names
+
+        store = self.store()
+        text = self.reader.text(store, episode_id)
+        return episode_speakers(episode_id, text.sentences, read_names(store.root).get(episode_id, {}))
 
     def notes(self, episode_id: str, *, quotes: int = 5) -> ShowNotes:
         """A show-notes draft of the episode (host/notes.py)."""

@@ -1,0 +1,351 @@
+"""Who speaks when: voice activity -> speaker embeddings over short windows -> clustering with an
+automatic number of speakers -> turns.
+
+The speaker encoder is resemblyzer's GE2E model (a 3-layer LSTM over 40-channel mel frames, its
+weights inside the wheel, so it runs offline); voice activity is WebRTC's VAD. Audio is handled in
+blocks of ``BLOCK_SECONDS`` so the mel frames of an hour never sit in memory at once; what grows
+with the audio is one 256-float vector per window (4,800 an hour) and one byte per VAD frame.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import HmsearchError
+from ..types import Turn
+
+log = logging.getLogger("hmsearch.speakers")
+
+SAMPLE_RATE = 16_000
+VAD_FRAME_SECONDS = 0.03  # WebRTC's VAD takes 10, 20 or 30 ms frames
+VAD_FRAME = int(SAMPLE_RATE * VAD_FRAME_SECONDS)
+MEL_HOP_SECONDS = 0.01  # resemblyzer's mel frames: 25 ms windows every 10 ms
+BLOCK_SECONDS = 60.0  # mel frames are computed this much audio at a time
+MAX_CLUSTERED = 2_000  # windows clustered at once; the rest join their nearest cluster
+TARGET_DBFS = -30.0  # resemblyzer's training loudness
+BATCH = 32  # windows per encoder call
+
+
+class SpeakersUnavailable(HmsearchError):
+    """The speaker encoder (resemblyzer) is not installed."""
+
+
+@dataclass(frozen=True)
+class DiarizeSettings:
+    """The knobs, tuned on the dev arrangements of benchmarks/bench_diarization.py."""
+
+    window_seconds: float = 1.5
+    hop_seconds: float = 0.75
+    vad_mode: int = 2  # 0 (lenient) .. 3 (strict)
+    min_speech_seconds: float = 0.3  # shorter bursts of speech are noise
+    bridge_seconds: float = 0.3  # shorter pauses do not split speech
+    method: str = "agglomerative"  # or "spectral" (spectralcluster)
+    smooth_windows: int = 3  # clustering sees each window averaged with its neighbours (odd)
+    threshold: float = 0.25  # agglomerative: cosine distance at which clusters stop merging
+    min_speaker_seconds: float = 10.0  # a cluster with less speech joins its nearest neighbour
+    min_turn_seconds: float = 1.0  # a shorter turn between two turns of one speaker is theirs
+    join_gap_seconds: float = 1.5  # one speaker's turns closer than this become one turn
+
+
+def speakers_available() -> bool:
+    """Whether the speaker encoder can be imported (without importing it)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("resemblyzer", "webrtcvad", "sklearn"))
+
+
+def _require() -> None:
+    if not speakers_available():
+        raise SpeakersUnavailable(
+            "speaker turns need resemblyzer (its speaker encoder ships inside the package): "
+            "`uv pip install 'hmsearch[speakers]'`, or set HMSEARCH_SPEAKERS=off"
+        )
+
+
+_ENCODER: Any = None
+
+
+def _encoder() -> Any:
+    """resemblyzer's VoiceEncoder on the CPU, loaded once per process (~0.1 s)."""
+    global _ENCODER
+    if _ENCODER is None:
+        _require()
+        with warnings.catch_warnings():  # resemblyzer imports scipy.ndimage.morphology (deprecated)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from resemblyzer import VoiceEncoder
+
+        _ENCODER = VoiceEncoder(device="cpu", verbose=False)
+    return _ENCODER
+
+
+def voice_activity(samples: np.ndarray, settings: DiarizeSettings = DiarizeSettings()) -> list[tuple[float, float]]:
+    """Speech regions (start, end) in seconds: WebRTC's VAD per 30 ms frame, short pauses bridged
+    and short bursts dropped."""
+    _require()
+    import webrtcvad
+
+    vad = webrtcvad.Vad(settings.vad_mode)
+    n = len(samples) // VAD_FRAME
+    flags = np.zeros(n, dtype=bool)
+    step = VAD_FRAME * 2  # bytes per frame
+    per_block = int(BLOCK_SECONDS / VAD_FRAME_SECONDS)
+    for first in range(0, n, per_block):  # 16-bit PCM a block at a time, not a copy of the hour
+        last = min(n, first + per_block)
+        raw = (np.clip(samples[first * VAD_FRAME : last * VAD_FRAME], -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        for i in range(last - first):
+            flags[first + i] = vad.is_speech(raw[i * step : (i + 1) * step], SAMPLE_RATE)
+    return _regions(flags, VAD_FRAME_SECONDS, settings)
+
+
+def _regions(flags: np.ndarray, frame: float, settings: DiarizeSettings) -> list[tuple[float, float]]:
+    regions: list[list[float]] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        start, end = a * frame, b * frame
+        if regions and start - regions[-1][1] < settings.bridge_seconds:
+            regions[-1][1] = end
+        else:
+            regions.append([start, end])
+    return [(a, b) for a, b in regions if b - a >= settings.min_speech_seconds]
+
+
+N_FFT = 400  # 25 ms at 16 kHz
+MEL_HOP = 160  # 10 ms
+N_MELS = 40
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    mel = f / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, mel)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (m - 15.0)), m * (200.0 / 3))
+
+
+_FILTERS: np.ndarray | None = None
+
+
+def mel_filters() -> np.ndarray:
+    """The (40, 201) mel filterbank resemblyzer's encoder was trained on: librosa.filters.mel with
+    its defaults (Slaney scale and area norm), written out because librosa's first call compiles
+    numba code for seconds."""
+    global _FILTERS
+    if _FILTERS is None:
+        fft_freqs = np.linspace(0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
+        mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(SAMPLE_RATE / 2)), N_MELS + 2))
+        fdiff = np.diff(mel_f)
+        ramps = np.subtract.outer(mel_f, fft_freqs)
+        lower = -ramps[:-2] / fdiff[:-1, None]
+        upper = ramps[2:] / fdiff[1:, None]
+        weights = np.maximum(0, np.minimum(lower, upper)) * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+        _FILTERS = weights.astype(np.float32)
+    return _FILTERS
+
+
+def mel_frames(samples: np.ndarray) -> np.ndarray:
+    """(frames, 40) mel power, as resemblyzer's ``wav_to_mel_spectrogram`` computes it (centred
+    25 ms Hann windows every 10 ms, zero padded), in numpy."""
+    padded = np.pad(np.asarray(samples, dtype=np.float32), N_FFT // 2)
+    if len(padded) < N_FFT:
+        return np.zeros((0, N_MELS), dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::MEL_HOP]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+    return np.asarray(power @ mel_filters().T, dtype=np.float32)
+
+
+def window_embeddings(
+    samples: np.ndarray,
+    regions: list[tuple[float, float]],
+    settings: DiarizeSettings = DiarizeSettings(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """(centres in seconds, unit speaker vectors) of the windows that are mostly speech."""
+    import torch
+
+    encoder = _encoder()
+    win = round(settings.window_seconds / MEL_HOP_SECONDS)
+    hop = round(settings.hop_seconds / MEL_HOP_SECONDS)
+    speech = np.zeros(int(len(samples) / SAMPLE_RATE / MEL_HOP_SECONDS) + 1, dtype=bool)
+    for a, b in regions:
+        speech[int(a / MEL_HOP_SECONDS) : int(b / MEL_HOP_SECONDS)] = True
+    # One gain for the whole episode, from its speech (resemblyzer was trained at -30 dBFS).
+    power, count = 0.0, 0
+    for a, b in regions or [(0.0, len(samples) / SAMPLE_RATE)]:  # region by region: no copy of the speech
+        part = samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
+        power += float(np.dot(part, part))
+        count += len(part)
+    rms = float(np.sqrt(power / count)) if count else 0.0
+    gain = 10 ** (TARGET_DBFS / 20) / rms if rms > 1e-6 else 1.0
+    centres: list[float] = []
+    vectors: list[np.ndarray] = []
+    block = round(BLOCK_SECONDS / MEL_HOP_SECONDS)  # mel frames per block, a multiple of hop
+    block -= block % hop
+    total = len(speech) - 1
+    for first in range(0, max(total - win, 0) + 1, block):
+        # This block's windows start in [first, first + block); its audio runs one window further.
+        a = first * int(SAMPLE_RATE * MEL_HOP_SECONDS)
+        b = min(len(samples), (first + block + win) * int(SAMPLE_RATE * MEL_HOP_SECONDS))
+        mel = mel_frames(samples[a:b] * gain)
+        starts = [
+            s
+            for s in range(0, min(block, len(mel) - win + 1), hop)
+            if speech[first + s : first + s + win].mean() >= 0.5
+        ]
+        if not starts:
+            continue
+        for i in range(0, len(starts), BATCH):
+            batch = torch.from_numpy(np.stack([mel[s : s + win] for s in starts[i : i + BATCH]]))
+            vectors.append(_one_thread(encoder, batch))
+        centres.extend((first + s + win / 2) * MEL_HOP_SECONDS for s in starts)
+    if not vectors:
+        return np.zeros(0), np.zeros((0, 256), dtype=np.float32)
+    emb = np.concatenate(vectors).astype(np.float32)
+    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-9)
+    return np.asarray(centres), emb
+
+
+def _one_thread(encoder: Any, batch: Any) -> np.ndarray:
+    """The encoder on one thread: a small LSTM batch runs 5-15x slower on two threads of a busy
+    machine (measured with the load at 7 on 2 cores: 0.9 s against 6.6 s for 190 windows)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            return np.asarray(encoder(batch).numpy())
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cluster(vectors: np.ndarray, settings: DiarizeSettings = DiarizeSettings()) -> np.ndarray:
+    """A speaker label per window, the number of speakers found by the clustering itself."""
+    n = len(vectors)
+    if n < 3:
+        return np.zeros(n, dtype=int)
+    # Bounded work for long audio: cluster an even sample, then give every window its nearest centroid.
+    step = -(-n // MAX_CLUSTERED)
+    sample = smooth(vectors, settings.smooth_windows)[::step]
+    if settings.method == "spectral":
+        # Google's spectral clustering with the ICASSP 2018 affinity refinement; measured, not the default
+        from spectralcluster import SpectralClusterer, configs
+
+        clusterer = SpectralClusterer(
+            min_clusters=1, max_clusters=10, refinement_options=configs.icassp2018_refinement_options
+        )
+        labels = np.asarray(clusterer.predict(sample))
+    else:
+        from sklearn.cluster import AgglomerativeClustering
+
+        labels = AgglomerativeClustering(
+            n_clusters=None, metric="cosine", linkage="average", distance_threshold=settings.threshold
+        ).fit_predict(sample)
+    centroids = _centroids(vectors[::step], labels)  # of the windows themselves, not the smoothed ones
+    # Clusters with too little speech are noise or crosstalk: they join their nearest big cluster.
+    seconds = np.bincount(labels, minlength=len(centroids)) * step * settings.hop_seconds
+    keep = np.flatnonzero(seconds >= settings.min_speaker_seconds)
+    if len(keep) == 0:
+        keep = np.array([int(np.argmax(seconds))])
+    centroids = centroids[keep]
+    return np.asarray(np.argmax(vectors @ centroids.T, axis=1))
+
+
+def smooth(vectors: np.ndarray, width: int) -> np.ndarray:
+    """Each window's vector averaged with its ``width // 2`` neighbours on each side (renormalised):
+    one 1.5 s window is a noisy view of a voice, and neighbours are mostly the same speaker."""
+    if width % 2 == 0:
+        raise ValueError("smooth_windows must be odd")
+    half = width // 2
+    if half < 1 or len(vectors) < 2:
+        return vectors
+    padded = np.concatenate([np.repeat(vectors[:1], half, 0), vectors, np.repeat(vectors[-1:], half, 0)])
+    summed = np.cumsum(np.concatenate([np.zeros((1, vectors.shape[1]), vectors.dtype), padded]), axis=0)
+    out = summed[width:] - summed[:-width]
+    return np.asarray(out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9), dtype=np.float32)
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    k = int(labels.max()) + 1
+    out = np.zeros((k, vectors.shape[1]), dtype=np.float32)
+    for i in range(k):
+        c = vectors[labels == i].mean(axis=0)
+        out[i] = c / max(float(np.linalg.norm(c)), 1e-9)
+    return out
+
+
+def turns_from_labels(
+    regions: list[tuple[float, float]],
+    centres: np.ndarray,
+    labels: np.ndarray,
+    settings: DiarizeSettings = DiarizeSettings(),
+) -> list[Turn]:
+    """Speech regions cut where the nearest window's speaker changes; speakers named S1, S2, ...
+    in order of first appearance."""
+    raw: list[list[Any]] = []  # [start, end, label]
+    step = MEL_HOP_SECONDS * 10  # label resolution: 0.1 s
+    for a, b in regions:
+        t = a
+        while t < b:
+            u = min(b, t + step)
+            if len(centres):
+                label = int(labels[int(np.argmin(np.abs(centres - (t + u) / 2)))])
+            else:
+                label = 0
+            if raw and raw[-1][2] == label and t - raw[-1][1] < settings.join_gap_seconds:
+                raw[-1][1] = u
+            else:
+                raw.append([t, u, label])
+            t = u
+    # A short turn between two turns of one speaker is that speaker's (a window straddling a change).
+    changed = True
+    while changed and len(raw) > 2:
+        changed = False
+        for i in range(1, len(raw) - 1):
+            if raw[i][1] - raw[i][0] < settings.min_turn_seconds and raw[i - 1][2] == raw[i + 1][2]:
+                raw[i - 1][1] = raw[i + 1][1]
+                del raw[i : i + 2]
+                changed = True
+                break
+    names: dict[int, str] = {}
+    turns: list[Turn] = []
+    for a, b, label in raw:
+        speaker = names.setdefault(label, f"S{len(names) + 1}")
+        if turns and turns[-1].speaker == speaker and a - turns[-1].end < settings.join_gap_seconds:
+            turns[-1] = Turn(turns[-1].start, b, speaker)
+        else:
+            turns.append(Turn(a, b, speaker))
+    return turns
+
+
+def diarize(
+    samples: np.ndarray,
+    settings: DiarizeSettings = DiarizeSettings(),
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[Turn]:
+    """Speaker turns of 16 kHz mono float32 audio."""
+    _require()
+    regions = voice_activity(samples, settings)
+    if progress:
+        progress(f"voice activity: {len(regions)} speech regions")
+    centres, vectors = window_embeddings(samples, regions, settings)
+    labels = cluster(vectors, settings)
+    turns = turns_from_labels(regions, centres, labels, settings)
+    log.info(
+        "diarized %.0f s: %d windows, %d speakers, %d turns",
+        len(samples) / SAMPLE_RATE,
+        len(vectors),
+        len({t.speaker for t in turns}),
+        len(turns),
+    )
+    return turns
