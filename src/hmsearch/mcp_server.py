@@ -149,7 +149,8 @@ def build_server(service: QueryService, *, link: LinkFn = playback_link) -> Any:
     @server.tool()
     def transcript(episode: str, start: float = 0.0, end: float | None = None) -> dict[str, Any]:
         """An episode's transcript, sentence by sentence, from `start` to `end` seconds (the whole
-        episode by default): {episode, title, start, end, link, sentences: [{start, end, text, link}]}."""
+        episode by default): {episode, title, start, end, link, sentences: [{start, end, text, link,
+        speaker (when known)}]}."""
 
         def go() -> dict[str, Any]:
             text_arg(episode)
@@ -161,6 +162,7 @@ def build_server(service: QueryService, *, link: LinkFn = playback_link) -> Any:
                 raise InputError(f"start and end must satisfy 0 <= start <= end, not {start} and {end}")
             text = service.transcript(episode)
             ep = text.episode
+            names = service.speaker_names(episode)
             sentences = text.between(start, end)
             return {
                 "episode": ep.id,
@@ -169,7 +171,13 @@ def build_server(service: QueryService, *, link: LinkFn = playback_link) -> Any:
                 "end": round(sentences[-1].end, 3) if sentences else start,
                 "link": link(ep, sentences[0].start if sentences else start),
                 "sentences": [
-                    {"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text, "link": link(ep, s.start)}
+                    {
+                        "start": round(s.start, 3),
+                        "end": round(s.end, 3),
+                        "text": s.text,
+                        "link": link(ep, s.start),
+                        **({"speaker": names.get(s.speaker, s.speaker)} if s.speaker else {}),
+                    }
                     for s in sentences
                 ],
             }

@@ -390,6 +390,12 @@ class QueryService:
         text = self.reader.text(store, episode_id)
         return episode_speakers(episode_id, text.sentences, read_names(store.root).get(episode_id, {}))
 
+    def speaker_names(self, episode_id: str) -> dict[str, str]:
+        """The names given to the episode's speaker ids (``S1`` -> "Anne Hansen"); empty when none."""
+        from ..speakers.names import read_names
+
+        return dict(read_names(self.store().root).get(episode_id, {}))
+
     def notes(self, episode_id: str, *, quotes: int = 5) -> ShowNotes:
         """A show-notes draft of the episode (host/notes.py)."""
         from ..host.notes import show_notes
