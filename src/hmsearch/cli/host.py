@@ -168,17 +168,50 @@ def _report_clip(ctx: click.Context, result: object, as_json: bool) -> None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file."
 )
+@click.option(
+    "--base-url",
+    metavar="URL",
+    default=None,
+    help="Link to `hmsearch web` served at URL (its episode page from each time).",
+)
+@click.option(
+    "--local-links", is_flag=True, help="Link to the local audio file (file://) where there is no public one."
+)
 @click.pass_context
-def notes(ctx: click.Context, episode: str, quotes: int, as_json: bool, output: Path | None) -> None:
+def notes(
+    ctx: click.Context,
+    episode: str,
+    quotes: int,
+    as_json: bool,
+    output: Path | None,
+    base_url: str | None,
+    local_links: bool,
+) -> None:
     """A Markdown draft of EPISODE's show notes: title and date, chapters with links that play
-    from each start, the most quotable sentences with times and links, key terms.
+    from each start, the most quotable sentences with who said them, times and links, key terms.
+
+    Links are public: the feed's episode page (with the time where it takes one) or its enclosure
+    URL with #t=SECONDS, or with --base-url the `hmsearch web` page at URL; a local file:// link
+    only with --local-links.
 
     \b
     Examples:
       hmsearch notes hm-sample-001
-      hmsearch notes hm-sample-001 -o notes.md
+      hmsearch notes hm-sample-001 -o notes.md --base-url https://search.example.com
       hmsearch notes hm-sample-001 --json
     """
-    draft = service_of(ctx).notes(episode, quotes=quotes)
+    from ..query.links import playback_link, public_link, web_link
+
+    if base_url is not None and local_links:
+        raise click.UsageError("--base-url and --local-links choose the links two ways: pass one")
+    if base_url is not None:
+        from urllib.parse import urlsplit
+
+        if urlsplit(base_url).scheme.lower() not in ("http", "https") or not urlsplit(base_url).netloc:
+            raise click.BadParameter(f"{base_url!r} is not an http(s) URL", param_hint="--base-url")
+        link = web_link(base_url)
+    else:
+        link = playback_link if local_links else public_link
+    draft = service_of(ctx).notes(episode, quotes=quotes, link=link)
     text = json.dumps(draft.to_dict(), ensure_ascii=False, indent=2) + "\n" if as_json else draft.markdown()
     _emit(ctx, text, output)

@@ -367,8 +367,9 @@ class QueryService:
         """The episode's chapters: topic changes with times and titles (host/chapters.py)."""
         return self.reader.chapters(self.store(), episode_id)
 
-    def notes(self, episode_id: str, *, quotes: int = 5) -> ShowNotes:
-        """A show-notes draft of the episode (host/notes.py)."""
+    def notes(self, episode_id: str, *, quotes: int = 5, link: LinkFn | None = None) -> ShowNotes:
+        """A show-notes draft of the episode (host/notes.py); its links by ``link`` (default the
+        service's own)."""
         from ..host.notes import show_notes
 
         store = self.store()
@@ -377,7 +378,7 @@ class QueryService:
             text.episode,
             list(text.sentences),
             self.reader.chapters(store, episode_id),
-            link=self.link,
+            link=link or self.link,
             other_texts=self.reader.other_texts(store, episode_id),
             quotes=quotes,
         )
