@@ -62,3 +62,11 @@ def test_a_chapter_without_a_phrase_is_numbered() -> None:
 
 def test_chapters_version_was_bumped_for_the_new_titles() -> None:
     assert CHAPTERS_VERSION >= 3
+
+
+def test_a_title_never_runs_over_punctuation() -> None:
+    texts = [
+        "The perception system. Output of the perception system is a box. The perception system sees.",
+        "Lane change and lane change again: the lane change is hard.",
+    ]
+    assert chapter_titles(texts, "en")[0][0] == "Perception system"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -369,6 +370,7 @@ _VERB_BEFORE = {
     ),
 }
 MAX_TITLE_WORDS = 6
+_PUNCTUATION = re.compile(r"[.,;:!?()\[\]\"“”…–—]")
 MIN_TITLE_WORDS = 2
 
 
@@ -383,7 +385,10 @@ def _candidates(text: str, lang: str, stop: set[str] | frozenset[str]) -> dict[t
     """Phrases of 2-6 words said in ``text``: runs of content words, connectors only inside."""
     from ..text import _TOKEN, _stemmer
 
-    toks = [m.group(0) for m in _TOKEN.finditer(text)]
+    found = list(_TOKEN.finditer(text))
+    toks = [m.group(0) for m in found]
+    # a phrase never runs over punctuation ("perception system. Output" is two)
+    broken = [False] + [bool(_PUNCTUATION.search(text, a.end(), b.start())) for a, b in itertools.pairwise(found)]
     low = [t.lower() for t in toks]
     stemmer = _stemmer(lang)
     stems = stemmer.stemWords(low) if stemmer else low
@@ -395,7 +400,7 @@ def _candidates(text: str, lang: str, stop: set[str] | frozenset[str]) -> dict[t
         if not content[i]:
             continue
         for j in range(i + 1, min(len(toks), i + MAX_TITLE_WORDS)):
-            if not content[j] and low[j] not in connectors:
+            if broken[j] or (not content[j] and low[j] not in connectors):
                 break
             if not content[j]:
                 continue

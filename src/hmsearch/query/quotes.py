@@ -129,6 +129,8 @@ def closest_quotes(
         similarity = aligned.score / 100
         i = max(0, next((x for x, o in enumerate(offsets) if o + len(tokens[x]) > aligned.dest_start), 0))
         j = max((x + 1 for x, o in enumerate(offsets) if tokens[x] and o < aligned.dest_end), default=i + 1)
+        while j - i > 1 and spans[i][0].endswith((".", "!", "?")):  # the end of the sentence before
+            i += 1
         if episode_id not in episodes:
             episodes[episode_id] = store.episode(episode_id)
         ep = episodes[episode_id]
