@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import EXIT_SOME_FAILED
+from ..errors import EXIT_SOME_FAILED, HmsearchError
 from . import cli
 from ._common import (
     Reporter,
@@ -94,11 +94,14 @@ def index(
         nothing = not (report.added or report.replaced or report.failed)
         summary = report.summary() + (" (nothing to do)" if nothing else "")
         reporter.line(f"index: {summary}")
+    except BaseException as exc:
+        _log_outcome(ctx, reporter, "index", exc)
+        raise
     finally:
         reporter.close()
     if as_json:
         echo_json(report.to_dict())
-    else:
+    elif report.failed or not ctx.obj["quiet"]:  # -q: silence on success
         click.echo(summary)
     if report.failed:
         ctx.exit(EXIT_SOME_FAILED)
@@ -190,6 +193,9 @@ def update(
         )
         summary = report.summary()
         reporter.line(f"update {feed}: {summary}")
+    except BaseException as exc:
+        _log_outcome(ctx, reporter, f"update {feed}", exc)
+        raise
     finally:
         reporter.close()
     if as_json:
@@ -205,10 +211,25 @@ def update(
             f"{sum(a == 'changed' for _, a in report.planned)} changed, "
             f"{sum(a == 'unchanged' for _, a in report.planned)} unchanged"
         )
-    else:
+    elif report.failed or not ctx.obj["quiet"]:  # -q: silence on success
         click.echo(summary)
     if report.failed:
         ctx.exit(EXIT_SOME_FAILED)
+
+
+def _log_outcome(ctx: click.Context, reporter: Reporter, what: str, exc: BaseException) -> None:
+    """A run that did not finish is one line in --log-file too (a refused lock, exit 5, included);
+    Ctrl-C says how many episodes were committed and that the same command continues."""
+    if isinstance(exc, KeyboardInterrupt):
+        message = reporter.interrupted()
+        reporter.line(f"{what}: {message} (exit 130)")
+        err(message[:1].upper() + message[1:])
+        reporter.close()
+        ctx.exit(130)
+    if isinstance(exc, HmsearchError):
+        reporter.line(f"{what}: error (exit {exc.exit_code}): {exc}")
+    elif isinstance(exc, Exception) and not isinstance(exc, (click.exceptions.Exit, click.ClickException)):
+        reporter.line(f"{what}: internal error: {type(exc).__name__}: {exc}")
 
 
 @cli.command()
