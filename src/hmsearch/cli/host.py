@@ -215,3 +215,67 @@ def notes(
     draft = service_of(ctx).notes(episode, quotes=quotes, link=link)
     text = json.dumps(draft.to_dict(), ensure_ascii=False, indent=2) + "\n" if as_json else draft.markdown()
     _emit(ctx, text, output)
+
+
+@cli.command()
+@click.argument("episodes", nargs=-1, required=True)
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="The folder to write to."
+)
+@click.option("--base-url", metavar="URL", required=True, help="Where the files will be served (the tags point there).")
+@click.option(
+    "--soundbites",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 20),
+    help="<podcast:soundbite>s from the episode's most quotable sentences.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: per episode, the files written and the XML tags.")
+@click.pass_context
+def publish(
+    ctx: click.Context, episodes: tuple[str, ...], out: Path, base_url: str, soundbites: int, as_json: bool
+) -> None:
+    """Write what a podcast feed can carry for each EPISODE (Podcasting 2.0) into --out: its
+    transcript as WebVTT and JSON (word times), its chapters JSON, and the <item> tags that point
+    at them under --base-url (<podcast:transcript>, <podcast:chapters>, <podcast:soundbite>,
+    <podcast:person>) as EPISODE.item.xml; the tags are also printed.
+
+    \b
+    Examples:
+      hmsearch publish hm-sample-001 --out public/ --base-url https://example.com/podcast/
+      hmsearch publish ep1 ep2 --out public/ --base-url https://example.com/p --soundbites 0 --json
+    """
+    from urllib.parse import urlsplit
+
+    from ..errors import InputError
+    from ..fsutil import atomic_write
+    from ..host.publish import Soundbite
+    from ..host.publish import publish as publish_episode
+
+    parts = urlsplit(base_url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"{base_url!r} is not an http(s) URL", param_hint="--base-url")
+    service = service_of(ctx)
+    made = []
+    for episode_id in episodes:
+        text = service.transcript(episode_id)
+        picks = service.notes(episode_id, quotes=soundbites).quotes if soundbites else []
+        bites = [Soundbite(q.start, max(0.1, q.end - q.start), q.text) for q in picks]
+        result = publish_episode(
+            text.episode, list(text.sentences), service.chapters(episode_id), bites, base_url=base_url
+        )
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for name, content in result.files.items():
+                atomic_write(out / name, content.encode("utf-8"), make_parents=False)
+                (out / name).chmod(0o644)  # to be served: readable by the web server
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write ({exc.strerror or exc})") from None
+        if not ctx.obj["quiet"] and not as_json:
+            err(f"wrote {', '.join(str(out / n) for n in result.files)}")
+        made.append({"episode": episode_id, "files": [str(out / n) for n in result.files], "tags": result.snippet})
+    if as_json:
+        echo_json(made)
+        return
+    for m in made:
+        click.echo(m["tags"], nl=False)
