@@ -11,7 +11,8 @@ punctuation aside), the share that are a comma list, distinct titles per episode
 times the title's phrase is said in the episode, the share said in its chapter (1.0 = it names this
 chapter and no other).
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_chapter_titles.py --out benchmarks/results/chapter_titles.md
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_chapter_titles.py --out benchmarks/results/chapter_titles.md \
+        [--index-dir INDEX ...]   # also the chapters `hmsearch chapters` makes there (e5 boundaries), before vs now
 
 The "before" titles come from the chapters module as of ``--before`` (a git revision), loaded from git.
 YAKE (pip install yake) is scored if it imports (``--yake-path DIR`` adds a folder to sys.path).
@@ -153,11 +154,37 @@ def score(titles: list[list[str]], chapters: list[list[str]]) -> dict[str, float
     }
 
 
+def real_pipeline(index_dir: Path, old: types.ModuleType) -> list[str]:
+    """The chapters the real pipeline makes (the index's e5 vectors), titled as before and now."""
+    from hmsearch.query import QueryService
+
+    service = QueryService(index_dir)
+    lines = [f"## The real pipeline: `hmsearch chapters` on {index_dir.name} (e5 boundaries)", ""]
+    for ep in service.episodes():
+        chapters = service.chapters(ep.id)
+        text = service.transcript(ep.id)
+        texts = [" ".join(s.text for s in text.sentences if c.start <= s.start < c.end) for c in chapters]
+        before = [old._title(p, i, ep.language) for i, p in enumerate(old.key_terms(texts, ep.language))]
+        lines += [f"### {ep.id}", "", "| start | before | now |", "|---|---|---|"]
+        for c, b in zip(chapters, before):
+            t = int(c.start)
+            lines.append(f"| {t // 3600}:{t // 60 % 60:02d}:{t % 60:02d} | {b} | {c.title} |")
+        lines.append("")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--each", type=int, default=5, help="episodes per corpus")
     ap.add_argument("--before", default="23b1ab5", help="git revision of the titles of before")
     ap.add_argument("--yake-path", type=Path, help="a folder holding the yake package (added to sys.path)")
+    ap.add_argument(
+        "--index-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="also title the chapters `hmsearch chapters` makes (e5 boundaries) of every episode in this index",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.yake_path:
@@ -212,6 +239,8 @@ def main() -> None:
             clock = f"{int(st) // 3600}:{int(st) // 60 % 60:02d}:{int(st) % 60:02d}"
             lines.append(f"| {clock} | " + " | ".join(titles[n][e][i].replace("|", "/") for n in names) + " |")
         lines.append("")
+    for index_dir in args.index_dir:
+        lines += real_pipeline(index_dir, before_module(args.before))
     text = "\n".join(lines)
     if args.out:
         args.out.write_text(text)

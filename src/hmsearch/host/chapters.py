@@ -188,7 +188,7 @@ _EN_FILLERS = (
     "anything everything nothing everybody somebody kinds whole course mhm hmm huh wow awesome nice "
     "start started let lets put give back first last new old big long part parts point "
     "people person today day days thanks thank welcome show episode podcast another other every "
-    "enough com slash dot org www http https without within away super vs versus"
+    "enough com slash dot org www http https without within away super vs versus via"
 )
 _DA_FILLERS = (
     "altså ja nej okay ok jo nok bare lige sådan også godt rigtig faktisk egentlig synes tror får gør "
