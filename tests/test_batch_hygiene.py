@@ -94,3 +94,23 @@ def test_hoisting_leaves_the_commands_own_options_and_what_follows_double_dash()
     ]
     assert hoist_global_options(["--help"], commands) == ["--help"]
     assert hoist_global_options(["nope", "--index-dir", "I"], commands) == ["nope", "--index-dir", "I"]
+
+
+def test_feed_downloads_go_to_the_index_folder_by_default(cli, tmp_path, monkeypatch) -> None:
+    """`update --feed` then `index audio/` (the README's first line) must not index a feed episode
+    twice: the downloads are the index's own (<index>/downloads/), never ./audio/."""
+    import hmsearch.ingest.update as update_module
+    from hmsearch.ingest.feeds import UpdateReport
+
+    seen: list[Path] = []
+
+    def fake_update_feed(feed, store, *, audio_dir, **kwargs):
+        seen.append(audio_dir)
+        return UpdateReport()
+
+    monkeypatch.setattr(cli_index, "indexing_encoder", lambda store, name: HashingEncoder())
+    monkeypatch.setattr(update_module, "update_feed", fake_update_feed)
+    root = tmp_path / "ix"
+    assert cli("--index-dir", str(root), "update", "--feed", "feed.xml").exit_code == 0
+    assert cli("--index-dir", str(root), "update", "--feed", "feed.xml", "--audio-dir", "mine").exit_code == 0
+    assert seen == [root / "downloads", Path("mine")]

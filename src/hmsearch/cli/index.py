@@ -112,9 +112,9 @@ def index(
 @click.option(
     "--audio-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("audio"),
-    show_default=True,
-    help="Where downloaded episodes are kept.",
+    default=None,
+    help="Where downloaded episodes are kept [default: the index folder's downloads/, so that "
+    "`hmsearch index FOLDER` of your own files never indexes a feed episode a second time].",
 )
 @click.option("--since", metavar="DATE", callback=parse_date, help="Only items published on or after DATE.")
 @click.option("--limit", type=click.IntRange(0), default=None, help="Only the newest N items.")
@@ -132,7 +132,7 @@ def index(
 def update(
     ctx: click.Context,
     feed: str,
-    audio_dir: Path,
+    audio_dir: Path | None,
     since: str | None,
     limit: int | None,
     dry_run: bool,
@@ -152,9 +152,9 @@ def update(
     """Index what is new in a podcast feed (a batch job: safe to kill, safe to run twice).
 
     Items are identified by GUID. A published transcript (<podcast:transcript>: SRT, VTT,
-    JSON) is indexed as it is; otherwise the audio is downloaded to --audio-dir (resumably)
-    and transcribed. Items already indexed are skipped, changed ones replaced; a failed
-    item is reported and retried next run. Exit 0 when all succeeded, 8 when some failed.
+    JSON) is indexed as it is; otherwise the audio is downloaded to --audio-dir (resumably; by
+    default the index folder's downloads/) and transcribed. Items already indexed are skipped,
+    changed ones replaced; a failed item is reported and retried next run. Exit 0 when all succeeded, 8 when some failed.
 
     \b
     Examples:
@@ -166,6 +166,7 @@ def update(
     from ..ingest.update import update_feed
 
     store = store_of(ctx)
+    audio_dir = audio_dir if audio_dir is not None else store.root / "downloads"
     reporter = Reporter(ctx, quiet=as_json)
     try:
         spec = transcriber_spec(whisper_model, whisper_engine, language, greedy)
