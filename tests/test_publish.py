@@ -110,3 +110,18 @@ def test_speakers_are_vtt_voices_json_speakers_and_persons() -> None:
     persons = [p.text for p in item.findall("podcast:person", {"podcast": PODCAST_NS})]
     assert persons == ["Ada Lovelace", "Grace"]
     assert 'url="https://x.org/p/a-b-c.vtt"' in result.snippet and "Welcome &amp; hello" in result.snippet
+
+
+def test_soundbites_the_host_picked(sample_index, cli, tmp_path) -> None:
+    root = str(sample_index.root)
+    r = cli("--index-dir", root, "publish", "hm-sample-001", "--out", str(tmp_path / "o"),
+            "--base-url", "https://x.org", "--soundbite", "2:22.8-2:27.4")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    item = ET.fromstring(_feed(r.stdout)).find("channel/item")
+    assert item is not None
+    bites = item.findall("podcast:soundbite", {"podcast": PODCAST_NS})
+    assert len(bites) == 1 and bites[0].get("startTime") == "142.800" and bites[0].get("duration") == "4.600"
+    assert "svare inden for 2 timer" in (bites[0].text or "")
+    bad = cli("--index-dir", root, "publish", "hm-sample-001", "--out", str(tmp_path / "o"),
+              "--base-url", "https://x.org", "--soundbite", "2:30-2:20")  # fmt: skip
+    assert bad.exit_code == 2

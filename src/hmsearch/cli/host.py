@@ -85,8 +85,10 @@ def _emit(ctx: click.Context, text: str, output: Path | None) -> None:
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     """Seconds as 83.5, 1:23.5 or 0:01:23.5."""
-    if value is None:
-        return None
+    return None if value is None else _clock_seconds(value)
+
+
+def _clock_seconds(value: str) -> float:
     parts = value.strip().split(":")
     try:
         numbers = [float(p) for p in parts]
@@ -230,10 +232,24 @@ def notes(
     type=click.IntRange(0, 20),
     help="<podcast:soundbite>s from the episode's most quotable sentences.",
 )
+@click.option(
+    "--soundbite",
+    "picked",
+    multiple=True,
+    metavar="START-END",
+    help="A soundbite the host picked (times as for `clip`: 2:23-2:32); replaces the quotable ones. "
+    "With several EPISODEs it applies to each.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: per episode, the files written and the XML tags.")
 @click.pass_context
 def publish(
-    ctx: click.Context, episodes: tuple[str, ...], out: Path, base_url: str, soundbites: int, as_json: bool
+    ctx: click.Context,
+    episodes: tuple[str, ...],
+    out: Path,
+    base_url: str,
+    soundbites: int,
+    picked: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Write what a podcast feed can carry for each EPISODE (Podcasting 2.0) into --out: its
     transcript as WebVTT and JSON (word times), its chapters JSON, and the <item> tags that point
@@ -244,6 +260,7 @@ def publish(
     Examples:
       hmsearch publish hm-sample-001 --out public/ --base-url https://example.com/podcast/
       hmsearch publish ep1 ep2 --out public/ --base-url https://example.com/p --soundbites 0 --json
+      hmsearch publish hm-sample-001 --out public/ --base-url https://example.com/p --soundbite 2:22-2:28
     """
     from urllib.parse import urlsplit
 
@@ -255,12 +272,26 @@ def publish(
     parts = urlsplit(base_url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise click.BadParameter(f"{base_url!r} is not an http(s) URL", param_hint="--base-url")
+    ranges = []
+    for value in picked:
+        start_text, _, end_text = value.partition("-")
+        start = _clock_seconds(start_text)
+        end = _clock_seconds(end_text) if end_text else None
+        if end is None or end <= start:
+            raise click.BadParameter(f"'{value}' is not START-END with END after START", param_hint="--soundbite")
+        ranges.append((start, end))
     service = service_of(ctx)
     made = []
     for episode_id in episodes:
         text = service.transcript(episode_id)
-        picks = service.notes(episode_id, quotes=soundbites).quotes if soundbites else []
-        bites = [Soundbite(q.start, max(0.1, q.end - q.start), q.text) for q in picks]
+        if ranges:  # the host's own picks, titled with what is said there
+            bites = [
+                Soundbite(a, b - a, " ".join(s.text for s in text.between(a, b)) or text.episode.title)
+                for a, b in ranges
+            ]
+        else:
+            picks = service.notes(episode_id, quotes=soundbites).quotes if soundbites else []
+            bites = [Soundbite(q.start, max(0.1, q.end - q.start), q.text) for q in picks]
         result = publish_episode(
             text.episode, list(text.sentences), service.chapters(episode_id), bites, base_url=base_url
         )
