@@ -136,8 +136,23 @@ def test_search_quote_clip(sample_index, cli, tmp_path) -> None:
     )
     assert r.exit_code == 0, r.output
     subs = list(srt.parse(out.with_suffix(".srt").read_text()))
+    said = " ".join(s.content.replace("\n", " ") for s in subs)
+    assert said == "Mit klare råd er at svare inden for 2 timer på hverdage mellem klokken 8 og 16."  # its sentence
+    assert 4.0 < probe_audio(out).duration < 5.5
+    words = tmp_path / "words.mp3"
+    r = cli(
+        "--index-dir",
+        str(sample_index.root),
+        "search",
+        '"svare inden for to timer"',
+        "--clip",
+        str(words),
+        "--words-only",
+    )
+    assert r.exit_code == 0, r.output
+    subs = list(srt.parse(words.with_suffix(".srt").read_text()))
     assert " ".join(s.content.replace("\n", " ") for s in subs) == "svare inden for 2 timer"
-    assert 0.8 < probe_audio(out).duration < 3.0
+    assert 0.8 < probe_audio(words).duration < 3.0
     none = cli("--index-dir", str(sample_index.root), "search", '"zebra giraffe"', "--clip", str(tmp_path / "n.mp3"))
     assert none.exit_code == 6 and not (tmp_path / "n.mp3").exists()
 

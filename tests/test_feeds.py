@@ -273,6 +273,9 @@ def test_killed_update_then_rerun_equals_uninterrupted(server, tmp_path):
     if second.returncode != 0:  # the first may have finished before the second started
         assert second.returncode == 5 and "another hmsearch job is writing this index" in err
     assert state(killed) == expected
-    again = _hmsearch(*args)
+    again = _hmsearch(*(a for a in args if a != "-q"))
     out, _ = again.communicate(timeout=600)
     assert out.strip() == "0 new, 0 updated, 0 failed, 16 unchanged"
+    quiet = _hmsearch(*args)
+    out, err = quiet.communicate(timeout=600)
+    assert quiet.returncode == 0 and out == "" and err == ""  # -q: cron sees silence on success

@@ -67,7 +67,7 @@ def test_cli_notes_markdown_and_json(store: IndexStore, cli, tmp_path: Path) -> 
     root = str(store.root)
     r = cli("--index-dir", root, "notes", "hm-sample-001", "-o", str(tmp_path / "n.md"))
     assert r.exit_code == 0 and (tmp_path / "n.md").read_text().startswith("# HM-sample 001")
-    obj = json.loads(cli("--index-dir", root, "notes", "hm-sample-001", "--json").output)
+    obj = json.loads(cli("--index-dir", root, "notes", "hm-sample-001", "--json", "--local-links").output)
     assert set(obj) >= {"episode", "title", "published", "duration", "chapters", "quotes", "key_terms"}
-    assert obj["chapters"][0]["link"].endswith("#t=0")
+    assert obj["chapters"][0]["link"].endswith("#t=0")  # the local file, asked for
     assert cli("--index-dir", root, "notes", "nope").exit_code == 6

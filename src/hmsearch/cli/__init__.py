@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,49 @@ def _raise_errors() -> bool:
         return False
 
 
+_GLOBAL_VALUE = ("--index-dir", "--log-file")  # the global options that take a value
+_GLOBAL_FLAGS = ("-q", "--quiet", "-v", "-vv", "-vvv", "--verbose")
+
+
+def hoist_global_options(args: list[str], commands: Mapping[str, click.Command]) -> list[str]:
+    """``hmsearch search X --index-dir I`` as ``hmsearch --index-dir I search X``: the global
+    options given after the command (one the command does not have itself) move before it.
+    Nothing after ``--`` moves."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):  # the global options already before it
+        i += 2 if args[i] in _GLOBAL_VALUE else 1
+    if i >= len(args) or args[i] not in commands:
+        return args
+    own = {name for p in commands[args[i]].params for name in (*p.opts, *p.secondary_opts)}
+    before, after = list(args[:i]), [args[i]]
+    rest = args[i + 1 :]
+    j = 0
+    while j < len(rest):
+        a = rest[j]
+        if a == "--":
+            after += rest[j:]
+            break
+        name = a.split("=", 1)[0]
+        if name in _GLOBAL_VALUE and name not in own:
+            if "=" in a:
+                before.append(a)
+            else:
+                before += rest[j : j + 2]
+                j += 1
+        elif a in _GLOBAL_FLAGS and a not in own:
+            before.append(a)
+        else:
+            after.append(a)
+        j += 1
+    return before + after
+
+
 class HmsearchGroup(click.Group):
     """Turns library errors into one line on stderr and an exit code; never a traceback
-    (set HMSEARCH_RAISE_ERRORS=1 to see one)."""
+    (set HMSEARCH_RAISE_ERRORS=1 to see one). Global options are accepted after the command too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args), self.commands))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -204,6 +204,9 @@ class Reporter:
         self._episode = ""  # the episode Whisper hears now, its length, and the last step said
         self._length = 0.0
         self._said = 0
+        self.planned = 0  # episodes the run set out to index, and how many were unchanged,
+        self.skipped = 0  # committed and failed: for "N of M committed" after Ctrl-C
+        self.committed = 0
         path = ctx.obj.get("log_file")
         self.log = None
         if path:
@@ -229,9 +232,21 @@ class Reporter:
         else:
             err(text)
 
+    def interrupted(self) -> str:
+        """What to say after Ctrl-C: how far the run got, and that running it again continues."""
+        todo = max(self.planned - self.skipped, self.committed)
+        return f"interrupted: {self.committed} of {todo} episodes committed; run the same command to continue"
+
     def __call__(self, event: Any) -> None:
         kind = event.kind
-        if kind in ("plan", "download"):
+        if kind == "plan":
+            self.planned += event.count
+            return
+        if kind == "unchanged" and self.planned:
+            self.skipped += 1
+        elif kind in ("added", "replaced"):
+            self.committed += 1
+        if kind == "download":
             return
         if kind == "work":
             self._total = event.seconds

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import EXIT_SOME_FAILED
+from ..errors import EXIT_SOME_FAILED, HmsearchError
 from . import cli
 from ._common import (
     Reporter,
@@ -94,11 +94,14 @@ def index(
         nothing = not (report.added or report.replaced or report.failed)
         summary = report.summary() + (" (nothing to do)" if nothing else "")
         reporter.line(f"index: {summary}")
+    except BaseException as exc:
+        _log_outcome(ctx, reporter, "index", exc)
+        raise
     finally:
         reporter.close()
     if as_json:
         echo_json(report.to_dict())
-    else:
+    elif report.failed or not ctx.obj["quiet"]:  # -q: silence on success
         click.echo(summary)
     if report.failed:
         ctx.exit(EXIT_SOME_FAILED)
@@ -109,9 +112,9 @@ def index(
 @click.option(
     "--audio-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("audio"),
-    show_default=True,
-    help="Where downloaded episodes are kept.",
+    default=None,
+    help="Where downloaded episodes are kept [default: the index folder's downloads/, so that "
+    "`hmsearch index FOLDER` of your own files never indexes a feed episode a second time].",
 )
 @click.option("--since", metavar="DATE", callback=parse_date, help="Only items published on or after DATE.")
 @click.option("--limit", type=click.IntRange(0), default=None, help="Only the newest N items.")
@@ -129,7 +132,7 @@ def index(
 def update(
     ctx: click.Context,
     feed: str,
-    audio_dir: Path,
+    audio_dir: Path | None,
     since: str | None,
     limit: int | None,
     dry_run: bool,
@@ -149,9 +152,9 @@ def update(
     """Index what is new in a podcast feed (a batch job: safe to kill, safe to run twice).
 
     Items are identified by GUID. A published transcript (<podcast:transcript>: SRT, VTT,
-    JSON) is indexed as it is; otherwise the audio is downloaded to --audio-dir (resumably)
-    and transcribed. Items already indexed are skipped, changed ones replaced; a failed
-    item is reported and retried next run. Exit 0 when all succeeded, 8 when some failed.
+    JSON) is indexed as it is; otherwise the audio is downloaded to --audio-dir (resumably; by
+    default the index folder's downloads/) and transcribed. Items already indexed are skipped,
+    changed ones replaced; a failed item is reported and retried next run. Exit 0 when all succeeded, 8 when some failed.
 
     \b
     Examples:
@@ -163,6 +166,7 @@ def update(
     from ..ingest.update import update_feed
 
     store = store_of(ctx)
+    audio_dir = audio_dir if audio_dir is not None else store.root / "downloads"
     reporter = Reporter(ctx, quiet=as_json)
     try:
         spec = transcriber_spec(whisper_model, whisper_engine, language, greedy)
@@ -190,6 +194,9 @@ def update(
         )
         summary = report.summary()
         reporter.line(f"update {feed}: {summary}")
+    except BaseException as exc:
+        _log_outcome(ctx, reporter, f"update {feed}", exc)
+        raise
     finally:
         reporter.close()
     if as_json:
@@ -205,10 +212,25 @@ def update(
             f"{sum(a == 'changed' for _, a in report.planned)} changed, "
             f"{sum(a == 'unchanged' for _, a in report.planned)} unchanged"
         )
-    else:
+    elif report.failed or not ctx.obj["quiet"]:  # -q: silence on success
         click.echo(summary)
     if report.failed:
         ctx.exit(EXIT_SOME_FAILED)
+
+
+def _log_outcome(ctx: click.Context, reporter: Reporter, what: str, exc: BaseException) -> None:
+    """A run that did not finish is one line in --log-file too (a refused lock, exit 5, included);
+    Ctrl-C says how many episodes were committed and that the same command continues."""
+    if isinstance(exc, KeyboardInterrupt):
+        message = reporter.interrupted()
+        reporter.line(f"{what}: {message} (exit 130)")
+        err(message[:1].upper() + message[1:])
+        reporter.close()
+        ctx.exit(130)
+    if isinstance(exc, HmsearchError):
+        reporter.line(f"{what}: error (exit {exc.exit_code}): {exc}")
+    elif isinstance(exc, Exception) and not isinstance(exc, (click.exceptions.Exit, click.ClickException)):
+        reporter.line(f"{what}: internal error: {type(exc).__name__}: {exc}")
 
 
 @cli.command()

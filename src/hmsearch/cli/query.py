@@ -76,8 +76,25 @@ def _hit_lines(i: int, hit: Any, max_chars: int | None = None) -> list[str]:
     "clip_to",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also cut the best hit's audio into this .mp3 or .m4a (see `hmsearch clip`).",
+    help="Also cut the best hit's audio into this .mp3 or .m4a (see `hmsearch clip`): a quote's whole sentence(s).",
 )
+@click.option(
+    "--pad",
+    type=click.FloatRange(0, 30),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --clip: this much more audio before and after.",
+)
+@click.option(
+    "--max-clip",
+    type=click.FloatRange(1, 600),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --clip: the longest clip (cut back evenly around the quote).",
+)
+@click.option("--words-only", is_flag=True, help="With --clip: only the quoted words, not their whole sentence(s).")
 @click.pass_context
 def search(
     ctx: click.Context,
@@ -90,11 +107,16 @@ def search(
     speaker: str | None,
     as_json: bool,
     clip_to: Path | None,
+    pad: float,
+    max_clip: float,
+    words_only: bool,
 ) -> None:
     """Find the passages that match QUERY, best first, with time and a playback link.
 
     A QUERY in double quotes finds that exact phrase (tolerating case, punctuation and a
-    misheard word) and returns the quote's own start and end, for citing and clipping.
+    misheard word) and returns the quote's own start and end, for citing and clipping; a quote
+    remembered slightly wrong gets "No exact match; closest:" and the places said most like it.
+    --clip cuts a quote's whole sentence(s) (--words-only: its words), --pad more, --max-clip at most.
 
     \b
     Examples:
@@ -102,7 +124,7 @@ def search(
       hmsearch search "LinkedIn profile tips" -k 10 --json
       hmsearch search '"svare inden for to timer"'
       hmsearch search "nyhedsbreve" --since 2024-01-01 --mode lexical
-      hmsearch search '"svare inden for to timer"' --clip svar.mp3
+      hmsearch search '"svare inden for to timer"' --clip svar.mp3 --pad 1.5
     """
     from ..query import Filters, SearchRequest
 
@@ -110,14 +132,24 @@ def search(
     if clip_to is not None and not result.hits:
         from ..errors import NotFoundError
 
-        raise NotFoundError(f"nothing matches {query!r}: no clip written")
+        near = "".join(f'; closest: "{h.text}" ({h.episode} {fmt_time(h.start)})' for h in result.closest[:1])
+        raise NotFoundError(
+            f"nothing matches {query!r}{near}: no clip written" + (" (quote it as said)" if near else "")
+        )
     if clip_to is not None:
         top = result.hits[0]
-        made = service_of(ctx).clip(top.episode, top.start, top.end, clip_to)
+        made = service_of(ctx).clip(
+            top.episode, top.start, top.end, clip_to, sentences=not words_only, pad=pad, max_seconds=max_clip
+        )
         if not ctx.obj["quiet"]:
             err(f"wrote {made.audio} ({made.end - made.start:.1f} s of {top.episode}) and its .srt/.vtt")
     if as_json:
         echo_json(result.to_dict())
+        return
+    if not result.hits and result.closest:
+        click.echo("No exact match; closest:\n")
+        for i, hit in enumerate(result.closest, 1):
+            click.echo("\n".join(_hit_lines(i, hit)) + "\n")
         return
     if not result.hits:
         click.echo("No matches.")

@@ -13,9 +13,12 @@ Measured on joins of excerpts of different real episodes (benchmarks/bench_chapt
 "Host tools"): F1 0.85 at ±30 s on the test joins, where TextTiling depth scores over the same
 (uncentred) vectors, tried first, reached 0.39 and a fixed interval 0.17.
 
-A title is the chapter's own key words: stems that are frequent in the chapter and rare in the
-other chapters (sublinear tf-idf with chapters as documents; stopwords and spoken fillers left
-out), shown as the words were said, a pair first when two key words were said together.
+A title is a phrase of 2-6 words said in the chapter (``chapter_titles``): runs of content words
+with connectors such as "of" only inside, scored by their stems' weight in this chapter against the
+other chapters (sublinear tf-idf, chapters as documents), by how often the phrase was said and how
+much of its use falls in this chapter, starting and ending on words said as nouns rather than verbs
+(judged by the words before them: "the", "a" vs "I", "to"). On ten long real episodes every title is
+such a phrase; YAKE, measured beside it, named its own chapter less often (benchmarks/results/chapter_titles.md).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -34,7 +38,7 @@ from ..chunk import sentences_from_passages
 from ..errors import IndexStateError
 from ..types import Passage, Sentence
 
-CHAPTERS_VERSION = 2  # bump when boundaries or titles are made differently: cached chapters are made again
+CHAPTERS_VERSION = 3  # bump when boundaries or titles are made differently: cached chapters are made again
 SHORT_MIN_SECONDS = 45.0
 
 
@@ -183,7 +187,8 @@ _EN_FILLERS = (
     "come comes came take takes took talk talking tell told feel lots able yes also something someone "
     "anything everything nothing everybody somebody kinds whole course mhm hmm huh wow awesome nice "
     "start started let lets put give back first last new old big long part parts point "
-    "people person today day days thanks thank welcome show episode podcast another other every"
+    "people person today day days thanks thank welcome show episode podcast another other every "
+    "enough com slash dot org www http https without within away super vs versus via"
 )
 _DA_FILLERS = (
     "altså ja nej okay ok jo nok bare lige sådan også godt rigtig faktisk egentlig synes tror får gør "
@@ -256,11 +261,291 @@ def key_terms(texts: Sequence[str], language: str | None, *, k: int = 3) -> list
     return out
 
 
-def _title(phrases: Sequence[str], index: int, language: str | None) -> str:
-    if not phrases:
-        return ("Del" if language == "da" else "Part") + f" {index + 1}"
-    title = ", ".join(phrases)
-    return title[:1].upper() + title[1:]
+# Words that may stand inside a title phrase ("history of Python", "state of the art"), never at its ends.
+_CONNECTORS = {
+    "en": {"of", "and", "for", "in", "on", "the", "with"},
+    "da": {"og", "af", "for", "i", "på", "med"},
+}
+# Without a part-of-speech tagger: a word said after a determiner is taken for a noun (or its
+# adjective), one said after a pronoun, "to" or a modal for a verb. A title neither starts nor ends
+# on a word said mostly as a verb, and ends on one said as a noun at least sometimes.
+_NOUN_BEFORE = {
+    "en": set(
+        [
+            "the",
+            "a",
+            "an",
+            "this",
+            "that",
+            "these",
+            "those",
+            "his",
+            "her",
+            "my",
+            "our",
+            "your",
+            "their",
+            "its",
+            "some",
+            "any",
+            "every",
+            "each",
+            "no",
+        ]
+    ),
+    "da": set(
+        [
+            "en",
+            "et",
+            "den",
+            "det",
+            "de",
+            "min",
+            "mit",
+            "mine",
+            "din",
+            "dit",
+            "sin",
+            "sit",
+            "vores",
+            "jeres",
+            "deres",
+            "hans",
+            "hendes",
+            "nogle",
+        ]
+    ),
+}
+_VERB_BEFORE = {
+    "en": set(
+        [
+            "i",
+            "you",
+            "we",
+            "they",
+            "he",
+            "she",
+            "to",
+            "will",
+            "would",
+            "can",
+            "could",
+            "should",
+            "must",
+            "might",
+            "don't",
+            "didn't",
+            "doesn't",
+            "can't",
+            "won't",
+            "i'll",
+            "we'll",
+            "you'll",
+            "they'll",
+            "i'd",
+            "we'd",
+            "just",
+            "never",
+        ]
+    ),
+    "da": set(
+        [
+            "jeg",
+            "du",
+            "vi",
+            "de",
+            "han",
+            "hun",
+            "at",
+            "vil",
+            "kan",
+            "skal",
+            "må",
+            "skulle",
+            "kunne",
+            "ville",
+            "har",
+            "havde",
+        ]
+    ),
+}
+MAX_TITLE_WORDS = 6
+_PUNCTUATION = re.compile(r"[.,;:!?()\[\]\"“”…–—]")
+MIN_TITLE_WORDS = 2
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    stems: tuple[str, ...]  # the stems of the phrase's words (connectors too), in order
+    count: int  # how often it was said in the chapter
+    surface: str  # as it was said (its commonest form)
+
+
+def _candidates(text: str, lang: str, stop: set[str] | frozenset[str]) -> dict[tuple[str, ...], _Candidate]:
+    """Phrases of 2-6 words said in ``text``: runs of content words, connectors only inside."""
+    from ..text import _TOKEN, _stemmer
+
+    found = list(_TOKEN.finditer(text))
+    toks = [m.group(0) for m in found]
+    # a phrase never runs over punctuation ("perception system. Output" is two)
+    broken = [False] + [bool(_PUNCTUATION.search(text, a.end(), b.start())) for a, b in itertools.pairwise(found)]
+    low = [t.lower() for t in toks]
+    stemmer = _stemmer(lang)
+    stems = stemmer.stemWords(low) if stemmer else low
+    connectors = _CONNECTORS.get(lang, set())
+    content = [_content_word(t, lang, stop) for t in low]
+    counts: Counter[tuple[str, ...]] = Counter()
+    forms: dict[tuple[str, ...], Counter[str]] = {}
+    for i in range(len(toks)):
+        if not content[i]:
+            continue
+        for j in range(i + 1, min(len(toks), i + MAX_TITLE_WORDS)):
+            if broken[j] or (not content[j] and low[j] not in connectors):
+                break
+            if not content[j]:
+                continue
+            key = tuple(stems[x] for x in range(i, j + 1))  # connectors' stems too: "state of art" != "state art"
+            counts[key] += 1
+            forms.setdefault(key, Counter())[" ".join(toks[i : j + 1])] += 1
+    return {k: _Candidate(k, c, _commonest_form(forms[k])) for k, c in counts.items()}
+
+
+def _content_word(token: str, lang: str, stop: set[str] | frozenset[str]) -> bool:
+    """A word a title may hold: not a stopword or filler, no digits, no contraction ("I'm",
+    "that's"; a possessive "Cousin's" is kept), in English no adverb in -ly."""
+    base = token[:-2] if token.endswith(("'s", "’s")) else token
+    if "'" in base or "’" in base or base in stop or token in stop:
+        return False
+    if lang == "en" and len(base) >= 7 and base.endswith("ly"):
+        return False
+    return len(base) > 2 and not any(c.isdigit() for c in base)
+
+
+def word_roles(texts: Sequence[str], lang: str) -> dict[str, tuple[int, int]]:
+    """For each word of ``texts``: how often it follows a determiner (a noun's place) and how often
+    a pronoun, "to" or a modal (a verb's place)."""
+    from ..text import words
+
+    nouns, verbs = _NOUN_BEFORE.get(lang, set()), _VERB_BEFORE.get(lang, set())
+    roles: dict[str, list[int]] = {}
+    for text in texts:
+        toks = words(text)
+        for a, b in itertools.pairwise(toks):
+            if a in nouns:
+                roles.setdefault(b, [0, 0])[0] += 1
+            elif a in verbs:
+                roles.setdefault(b, [0, 0])[1] += 1
+    return {w: (n, v) for w, (n, v) in roles.items()}
+
+
+_ADJECTIVE_ENDINGS = ("ed", "al", "ous", "ive", "ble", "ful", "less", "ic", "ing", "ble", "ish")
+
+
+def _nounish(word: str, roles: dict[str, tuple[int, int]], *, head: bool) -> float:
+    """How likely ``word`` is a noun (or, not as the head, its adjective): 0 for a word said
+    mostly as a verb, up to 1 for one said after determiners; names (capitals) count as nouns."""
+    if word[:1].isupper():
+        return 1.0
+    n, v = roles.get(word.lower(), (0, 0))
+    if v > n + 1:
+        return 0.0
+    if head and n == 0:
+        return 0.4
+    share = (n + 1) / (n + v + 2)
+    if head and word.endswith(_ADJECTIVE_ENDINGS) and n < 3:  # "two dimensional", "passed away" are no names
+        share *= 0.3
+    return share
+
+
+def _commonest_form(forms: Counter[str]) -> str:
+    """The phrase as said most often; lower case where it was said both ways (a sentence start)."""
+    by_lower: Counter[str] = Counter()
+    for f, c in forms.items():
+        by_lower[f.lower()] += c
+    best = by_lower.most_common(1)[0][0]
+    variants = [f for f in forms if f.lower() == best]
+    # a name keeps its capitals ("Python"); a word capitalised only at a sentence start does not
+    return min(variants, key=lambda f: (sum(ch.isupper() for ch in f[:1]), -forms[f]))
+
+
+def _longest(c: _Candidate, cands: dict[tuple[str, ...], _Candidate]) -> _Candidate:
+    """``c`` or a longer phrase holding it that was said nearly as often ("rotating black" ->
+    "rotating black hole")."""
+    best = c
+    for other in cands.values():
+        k = len(c.stems)
+        longer = len(other.stems) > len(best.stems) and other.count >= max(2, 0.7 * c.count)
+        if longer and any(other.stems[i : i + k] == c.stems for i in range(len(other.stems) - k + 1)):
+            best = other
+    return best
+
+
+def chapter_titles(texts: Sequence[str], language: str | None) -> list[tuple[str, list[str]]]:
+    """For each text (a chapter), a title of 2-6 words said in it and its key phrases.
+
+    A title is a phrase said in the chapter (content words, connectors such as "of" only inside),
+    scored by its words' weight in this chapter against the episode's other chapters (sublinear
+    tf-idf over stems, chapters as documents), by how often the phrase itself was said, and by how
+    much of its use falls in this chapter; phrases of 2-3 content words are preferred, a title
+    used by an earlier chapter is not repeated. The key phrases are the next best, non-overlapping.
+    """
+    lang = stem_language(language)
+    from ..text import stopwords
+
+    stop = stopwords(lang) | _FILLERS.get(lang, set())
+    docs = [content_terms(t, lang) for t in texts]
+    tfs = [Counter(t[0] for t in doc if t) for doc in docs]
+    df: Counter[str] = Counter()
+    for tf in tfs:
+        df.update(tf.keys())
+    n = len(texts)
+    cands = [_candidates(t, lang, stop) for t in texts]
+    roles = word_roles(texts, lang)
+    total: Counter[tuple[str, ...]] = Counter()
+    for found in cands:
+        total.update({k: v.count for k, v in found.items()})
+    out: list[tuple[str, list[str]]] = []
+    used_titles: set[str] = set()
+    for i, (tf, cand) in enumerate(zip(tfs, cands)):
+
+        def weight(stem: str, tf: Counter[str] = tf) -> float:
+            if not tf[stem]:
+                return 0.0
+            return (1 + math.log(tf[stem])) * math.log((n + 1) / df[stem])
+
+        def score(c: _Candidate) -> float:
+            content = [s for s in c.stems if weight(s) > 0]
+            if not content or len(set(c.stems)) < len(c.stems):  # "money money money"
+                return 0.0
+            said_words = c.surface.split()
+            first, last = _nounish(said_words[0], roles, head=False), _nounish(said_words[-1], roles, head=True)
+            if min(first, last) == 0.0:
+                return 0.0
+            words = sorted((weight(s) for s in content), reverse=True)
+            base = words[0] + 0.5 * sum(words[1:3])  # the phrase's best words, a long phrase not summed up
+            said = (1 + math.log(c.count)) * (1.0 if c.count >= 2 else 0.35)
+            own = c.count / total[c.stems]  # how much of the phrase's use is in this chapter
+            size = {1: 0.0, 2: 1.0, 3: 1.0, 4: 0.8}.get(len(content), 0.6)
+            return base * said * (0.5 + own) * size * (0.5 + last) * (0.75 + 0.25 * first)
+
+        ranked = sorted(cand.values(), key=lambda c: (-score(c), c.surface))
+        ranked = [_longest(c, cand) for c in ranked if score(c) > 0]
+        title = next((c.surface for c in ranked if c.surface.lower() not in used_titles), None)
+        keys: list[str] = []
+        seen: set[str] = set()
+        for c in ranked:
+            if len(keys) >= 3:
+                break
+            if set(c.stems) & seen:
+                continue
+            keys.append(c.surface)
+            seen.update(c.stems)
+        if title is None:
+            title = ("Del" if language == "da" else "Part") + f" {i + 1}"
+        else:
+            used_titles.add(title.lower())
+        out.append((title[:1].upper() + title[1:], keys))
+    return out
 
 
 # ---------------------------------------------------------------------------------- chapters
@@ -285,10 +570,9 @@ def make_chapters(
     starts = [0.0, *bounds]
     ends = [*bounds, end]
     texts = [" ".join(s.text for s in sentences if a <= s.start < b) for a, b in zip(starts, ends)]
-    phrases = key_terms(texts, language)
+    titled = chapter_titles(texts, language)
     return [
-        Chapter(start=a, end=b, title=_title(p, i, language), keywords=tuple(p))
-        for i, (a, b, p) in enumerate(zip(starts, ends, phrases))
+        Chapter(start=a, end=b, title=title, keywords=tuple(keys)) for a, b, (title, keys) in zip(starts, ends, titled)
     ]
 
 

@@ -10,7 +10,7 @@ encoding go through PyAV, which bundles ffmpeg's libraries (no system ffmpeg).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AudioError, InputError, one_line
-from ..types import Episode, Segment, Transcript, Word
+from ..types import Episode, Segment, Sentence, Transcript, Word
 
 FADE_IN = 0.03
 FADE_OUT = 0.12
@@ -59,6 +59,37 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == Path(b).resolve() or (a.exists() and a.samefile(b))
     except OSError:
         return False
+
+
+QUOTE_CLIP_MAX_SECONDS = 60.0  # a quote's clip, widened to its sentences, is cut back to this around the quote
+
+
+def quote_range(
+    sentences: Sequence[Sentence],
+    start: float,
+    end: float,
+    *,
+    pad: float = 0.0,
+    max_seconds: float = QUOTE_CLIP_MAX_SECONDS,
+    duration: float = 0.0,
+) -> tuple[float, float]:
+    """The range a quote's clip covers: the whole sentence(s) the quote (``start``-``end``) was said
+    in, then ``pad`` seconds either side, at most ``max_seconds`` long (cut back evenly around the
+    quote itself, which is always kept) and within the episode."""
+    around = [s for s in sentences if s.end > start and s.start < end]
+    a = min([start, *(s.start for s in around)])
+    b = max([end, *(s.end for s in around)])
+    a, b = a - max(0.0, pad), b + max(0.0, pad)
+    if b - a > max_seconds:
+        spare = max(0.0, max_seconds - (end - start))
+        before = min(start - a, spare / 2)
+        after = min(b - end, spare - before)
+        before = min(start - a, spare - after)  # what the end could not use goes to the start
+        a, b = start - before, end + after
+    a = max(0.0, a)
+    if duration:
+        b = min(duration, b)
+    return a, b
 
 
 def check_range(start: float, end: float, duration: float) -> None:

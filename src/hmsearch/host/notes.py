@@ -91,6 +91,7 @@ class Quote:
     end: float
     score: float
     link: str
+    speaker: str | None = None  # who said it, where the transcript knows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +100,7 @@ class Quote:
             "end": round(self.end, 3),
             "score": round(self.score, 4),
             "link": self.link,
+            "speaker": self.speaker,
         }
 
 
@@ -154,7 +156,8 @@ class ShowNotes:
         out += ["", "## Quotes", ""]
         for q in self.quotes:
             where = f"[{stamp(q.start)}]({url(q.link)})" if url(q.link) else stamp(q.start)
-            out += [f"> {md(q.text)}", ">", f"> — {where}", ""]
+            who = f"{md(q.speaker)}, " if q.speaker else ""
+            out += [f"> {md(q.text)}", ">", f"> — {who}{where}", ""]
         if self.key_terms:
             out += ["## Key terms", "", ", ".join(md(t) for t in self.key_terms), ""]
         return "\n".join(out).rstrip() + "\n"
@@ -217,6 +220,12 @@ def quotable(
     return sorted(picked, key=lambda x: x[0].start)
 
 
+def _speaker(sentence: Sentence) -> str | None:
+    """The sentence's speaker where the transcript names one (``Sentence.speaker``, when it has it)."""
+    name = getattr(sentence, "speaker", None)
+    return one_line(name) if isinstance(name, str) and name.strip() else None
+
+
 def show_notes(
     episode: Episode,
     sentences: list[Sentence],
@@ -237,7 +246,7 @@ def show_notes(
         published=episode.published,
         duration=episode.duration,
         chapters=[(c, link(episode, c.start)) for c in chapters],
-        quotes=[Quote(s.text, s.start, s.end, score, link(episode, s.start)) for s, score in picks],
+        quotes=[Quote(s.text, s.start, s.end, score, link(episode, s.start), _speaker(s)) for s, score in picks],
         key_terms=key_terms(texts, episode.language, k=terms)[0],
         page=episode.url,
     )

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from ..types import Episode, LinkFn
 
-__all__ = ["LinkFn", "episode_href", "http_url", "playback_link", "web_link"]
+__all__ = ["LinkFn", "episode_href", "http_url", "playback_link", "public_link", "web_link"]
 _TIMED_PAGES = ("youtube.com", "youtu.be", "vimeo.com")  # pages that take a start time (?t=)
 
 
@@ -34,6 +34,13 @@ def playback_link(episode: Episode, start: float) -> str:
     if episode.audio:
         return f"{Path(episode.audio).resolve().as_uri()}#t={seconds}"
     return page or ""
+
+
+def public_link(episode: Episode, start: float) -> str:
+    """A link anyone can open (for published show notes): as ``playback_link`` but never a local
+    file; "" when the episode has no http(s) page or enclosure."""
+    link = playback_link(episode, start)
+    return link if http_url(link) else (http_url(episode.url) or "")
 
 
 def episode_href(episode_id: str, start: float | None = None, end: float | None = None) -> str:

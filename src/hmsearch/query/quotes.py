@@ -84,6 +84,75 @@ def find_quote(
     return [h for _, _, h in best[:k]]
 
 
+CLOSEST_MIN_SIMILARITY = 0.6  # character-level, of the quote and the best stretch of a passage
+
+
+def closest_quotes(
+    store: IndexStore,
+    phrase: str,
+    *,
+    k: int = 3,
+    filters: Filters = Filters(),
+    link: LinkFn = playback_link,
+    min_similarity: float = CLOSEST_MIN_SIMILARITY,
+) -> list[Hit]:
+    """The places said most like ``phrase`` when it was not said as such (a quote remembered
+    slightly wrong: "we are going to have" for "we're gonna have"): rapidfuzz's partial ratio of
+    the quote's letters against each BM25 candidate passage's, the hit spanning the words of the
+    best-aligned stretch; its score is that similarity (0-1)."""
+    from rapidfuzz import fuzz
+
+    target = " ".join(t for t in (_norm(w) for w in phrase.split()) if t)
+    if not target:
+        return []
+    store.require()
+    allowed = allowed_rows(store, filters)
+    if allowed is not None and len(allowed) == 0:
+        return []
+    rows = lexical_candidates(store, Query(phrase, store).exact_terms, allowed, CANDIDATES)[1]
+    table = store.rows()
+    found: dict[tuple[str, float], tuple[float, int, Hit]] = {}
+    episodes: dict[str, Episode] = {}
+    for rank, row in enumerate(rows):
+        episode_id, idx = table.location(int(row))
+        spans = [w for s in store.passages(episode_id)[idx].sentences for w in s.word_spans()]
+        tokens = [_norm(w) for w, _, _ in spans]
+        text, offsets = "", []
+        for t in tokens:  # each token's first character in ``text`` ("" tokens take no room)
+            offsets.append(len(text) + (1 if text and t else 0))
+            text = f"{text} {t}" if text and t else text + t
+        if not text:
+            continue
+        aligned = fuzz.partial_ratio_alignment(target, text, score_cutoff=100 * min_similarity)
+        if aligned is None:
+            continue
+        similarity = aligned.score / 100
+        i = max(0, next((x for x, o in enumerate(offsets) if o + len(tokens[x]) > aligned.dest_start), 0))
+        j = max((x + 1 for x, o in enumerate(offsets) if tokens[x] and o < aligned.dest_end), default=i + 1)
+        while j - i > 1 and spans[i][0].endswith((".", "!", "?")):  # the end of the sentence before
+            i += 1
+        if episode_id not in episodes:
+            episodes[episode_id] = store.episode(episode_id)
+        ep = episodes[episode_id]
+        start, end = spans[i][1], spans[j - 1][2]
+        hit = Hit(
+            episode=episode_id,
+            title=ep.title,
+            start=start,
+            end=end,
+            text=" ".join(w for w, _, _ in spans[i:j]),
+            score=round(similarity, 3),
+            link=link(ep, start),
+            page=ep.url,
+            published=ep.published,
+        )
+        key = (episode_id, round(start, 0))
+        if key not in found or similarity > found[key][0]:
+            found[key] = (similarity, -rank, hit)
+    best = sorted(found.values(), key=lambda t: (-t[0], -t[1]))
+    return [h for _, _, h in best[:k]]
+
+
 def _best_window(
     target: list[str], spans: list[tuple[str, float, float]], min_similarity: float = QUOTE_MIN_SIMILARITY
 ) -> tuple[float, int, int] | None:

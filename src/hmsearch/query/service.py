@@ -31,12 +31,13 @@ from .answer import answer_from_hits
 from .episodes import EpisodeReader, EpisodeText, local_audio
 from .hits import hits_from_rows
 from .links import LinkFn, playback_link
-from .quotes import find_quote, quoted
+from .quotes import closest_quotes, find_quote, quoted
 from .retrieve import Filters, Query, check_mode, rank
 
 log = logging.getLogger(__name__)
 
 MAX_K = 1000
+CLOSEST_K = 3  # near-matches offered for a quote with no exact match
 # An unquoted query of at least this many words that matches a transcript's word sequence this
 # closely (SequenceMatcher ratio: two misheard words in eight is 0.75) is treated as a phrase.
 PHRASE_MIN_WORDS = 5
@@ -118,13 +119,22 @@ def _filters_dict(f: Filters) -> dict[str, Any]:
 class SearchResult:
     query: str
     hits: list[Hit]
+    # a quote with no exact match: the places said most like it ("closest" in JSON, only then)
+    closest: list[Hit] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "hits": [h.to_dict() for h in self.hits]}
+        d: dict[str, Any] = {"query": self.query, "hits": [h.to_dict() for h in self.hits]}
+        if self.closest:
+            d["closest"] = [h.to_dict() for h in self.closest]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchResult:
-        return cls(query=d["query"], hits=[Hit.from_dict(h) for h in d["hits"]])
+        return cls(
+            query=d["query"],
+            hits=[Hit.from_dict(h) for h in d["hits"]],
+            closest=[Hit.from_dict(h) for h in d.get("closest") or ()],
+        )
 
 
 @dataclass(frozen=True)
@@ -344,7 +354,12 @@ class QueryService:
             link=self.link,
             reader=self.reader,
         )
-        return SearchResult(request.query, _named(store, hits))
+        phrase = quoted(request.query)
+        if hits or not phrase:
+            return SearchResult(request.query, _named(store, hits))
+        # remembered slightly wrong: the places said most like it, for the user to pick from
+        near = closest_quotes(store, phrase, k=CLOSEST_K, filters=request.filters, link=self.link)
+        return SearchResult(request.query, hits, closest=_named(store, self.reader.with_chapters(store, near)))
 
     def ask(self, request: AskRequest) -> AnswerResult:
         store = self.store()
@@ -396,8 +411,9 @@ class QueryService:
 
         return dict(read_names(self.store().root).get(episode_id, {}))
 
-    def notes(self, episode_id: str, *, quotes: int = 5) -> ShowNotes:
-        """A show-notes draft of the episode (host/notes.py)."""
+    def notes(self, episode_id: str, *, quotes: int = 5, link: LinkFn | None = None) -> ShowNotes:
+        """A show-notes draft of the episode (host/notes.py); its links by ``link`` (default the
+        service's own)."""
         from ..host.notes import show_notes
 
         store = self.store()
@@ -406,21 +422,42 @@ class QueryService:
             text.episode,
             list(text.sentences),
             self.reader.chapters(store, episode_id),
-            link=self.link,
+            link=link or self.link,
             other_texts=self.reader.other_texts(store, episode_id),
             quotes=quotes,
         )
 
     def clip(
-        self, episode_id: str, start: float, end: float, out: Path, *, download: bool = False, force: bool = False
+        self,
+        episode_id: str,
+        start: float,
+        end: float,
+        out: Path,
+        *,
+        download: bool = False,
+        force: bool = False,
+        sentences: bool = False,
+        pad: float = 0.0,
+        max_seconds: float | None = None,
     ) -> ClipResult:
         """The episode's audio from ``start`` to ``end`` (snapped to whole words) cut into ``out``
-        with its subtitles beside it (host/clip.py); a remote enclosure is fetched only when asked."""
+        with its subtitles beside it (host/clip.py); a remote enclosure is fetched only when asked.
+        ``sentences``: widened to the whole sentences said there (a quote's clip), then ``pad``
+        seconds either side, at most ``max_seconds`` (host/clip.py quote_range)."""
         from ..errors import AudioError
-        from ..host.clip import make_clip
+        from ..host.clip import QUOTE_CLIP_MAX_SECONDS, make_clip, quote_range
 
         store = self.store()
         text = self.reader.text(store, episode_id)
+        if sentences or pad:
+            start, end = quote_range(
+                text.between(start, end) if sentences else [],
+                start,
+                end,
+                pad=pad,
+                max_seconds=QUOTE_CLIP_MAX_SECONDS if max_seconds is None else max_seconds,
+                duration=text.episode.duration,
+            )
         found: list[Path] = []
 
         def audio() -> Path:
