@@ -66,7 +66,7 @@ def test_sample_episode_end_to_end(cli, sample_dir):
     res = cli("ask", "Hvor mange opslag om ugen skal en sælger lave?", "--json")
     assert res.exit_code == 0, res.stderr
     out = json.loads(res.stdout)
-    assert set(out) == {"question", "answer", "hits"}
+    assert set(out) == {"question", "answer", "hits", "abstained"} and out["abstained"] is False
     best = out["answer"][0]
     assert "2 opslag om ugen" in best["text"]
     assert best["start"] == pytest.approx(101.329, abs=0.01)  # the sentence's own time, from the script
