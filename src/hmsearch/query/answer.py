@@ -38,7 +38,7 @@ QUESTION_HANDOFF = 0.02  # a question sentence hands the sentence after it its s
 QUESTION_PENALTY = 1.0  # ...and drops below any answer itself
 ANSWER_MARGIN = 0.08  # further answer sentences must score within this of the best
 REPLY_SPILL = 3  # sentences after a passage that may still belong to its reply
-MODEL_MARGIN = 0.03  # further answer sentences must score within this of the best
+MODEL_MARGIN = 0.06  # further answer sentences must score within this of the best
 MIN_WORDS = 3  # shorter sentences ("Ja.", "Præcis.") are not answers, unless nothing else is
 _WORD = re.compile(r"\w+", re.UNICODE)
 

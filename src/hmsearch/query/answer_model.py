@@ -233,7 +233,7 @@ def feature_matrix(
 # of the sentence with its neighbours, of the question it replies to, term overlap, the passage's
 # min-max search score, and the learned model's log-odds (0: the mined question -> reply model did
 # not beat similarity on the listener questions of the dev sets; see benchmarks/results/answers.md).
-BLEND = {"dense": 1.0, "context": 0.5, "asked": 0.3, "overlap": 0.05, "passage": 0.06, "model": 0.0}
+BLEND = {"dense": 1.0, "context": 0.25, "asked": 0.1, "overlap": 0.1, "passage": 0.03, "model": 0.0}
 
 
 @dataclass(frozen=True)
