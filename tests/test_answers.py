@@ -144,3 +144,37 @@ def test_an_empty_answer_is_an_abstention_in_json():
 def test_outro_phrases_near_the_end(text):
     said = sentences("A long answer about marketing on social media and what it costs.", text, step=200.0)
     assert boilerplate(episode_text(said), 1)
+
+
+class _Axes:
+    """A stand-in encoder (no model loads in the fast lane): a text's vector marks which of three
+    words it contains, so similarities are known exactly."""
+
+    words = ("python", "garden", "music")
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.array([float(w in text.lower()) for w in self.words]) + 0.01
+        return v / np.linalg.norm(v)
+
+    def encode_documents(self, texts, *, progress=None):
+        return np.stack([self._vec(t) for t in texts])
+
+    def encode_queries(self, texts):
+        return self.encode_documents(texts)
+
+
+def test_rerank_lifts_the_passage_whose_sentences_say_it():
+    from hmsearch.query.rerank import rerank_hits
+    from hmsearch.types import Hit
+
+    def hit(ep: str, score: float, *texts: str) -> Hit:
+        said = tuple(sentences(*texts))
+        return Hit(ep, ep, 0.0, 30.0, " ".join(texts), score, "", sentences=said)
+
+    hits = [
+        hit("a", 1.0, "We talk about the garden.", "And music."),
+        hit("b", 0.9, "Python is great.", "Python again."),
+    ]
+    out = rerank_hits(_Axes(), "python", hits, weight=0.75)  # type: ignore[arg-type]
+    assert [h.episode for h in out] == ["b", "a"]
+    assert [h.episode for h in rerank_hits(_Axes(), "python", hits, weight=0.0)] == ["a", "b"]  # type: ignore[arg-type]

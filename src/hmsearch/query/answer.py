@@ -187,7 +187,8 @@ def answer_candidates(store: IndexStore, encoder: Encoder, query: Query, hits: l
     asked = without_names(query.text, list(texts_of.values()), [h.title for h in hits])
     qvec = encoder.encode_queries([asked])[0]
     vecs = encoder.encode_documents(texts)
-    qterms = set(analyze(asked, query.language))
+    # the question's terms in every language of the index (dictionary translations included)
+    qterms = set(query.terms if asked == query.text else Query(asked, store, encoder.card).terms)
     term_sets = [set(analyze(t, langs.get(h.episode))) for t, (h, _) in zip(texts, where)]
     x = feature_matrix(qvec, qterms, texts, vecs, rows, term_sets=term_sets, runs=runs)
     return Candidates(x, minmax(np.array(passage, dtype=np.float32)), [where[j] for j in rows], encoder.card.id)
