@@ -178,3 +178,19 @@ def test_rerank_lifts_the_passage_whose_sentences_say_it():
     out = rerank_hits(_Axes(), "python", hits, weight=0.75)  # type: ignore[arg-type]
     assert [h.episode for h in out] == ["b", "a"]
     assert [h.episode for h in rerank_hits(_Axes(), "python", hits, weight=0.0)] == ["a", "b"]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt"),
+    [
+        ("Lad os tale om kunderne, der skriver til virksomheden i kommentarfeltet.", True),
+        ("So let's talk about the early days of the company.", True),
+        ("Why does the car show what it sees?", True),
+        ("Let me tell you what happened at the launch of the rocket.", False),
+        ("Mit klare råd er at svare inden for 2 timer på hverdage.", False),
+    ],
+)
+def test_a_hosts_prompt_is_not_an_answer(text, prompt):
+    from hmsearch.query.answer_model import prompts
+
+    assert prompts(text) is prompt

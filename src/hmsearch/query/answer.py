@@ -24,8 +24,8 @@ from .answer_model import (
     episode_text,
     feature_matrix,
     filler,
-    is_question,
     load_model,
+    prompts,
 )
 from .fusion import minmax
 from .links import LinkFn, playback_link
@@ -105,9 +105,10 @@ def pick_answers(
 
 
 def answerable(text: EpisodeText, i: int) -> bool:
-    """Whether sentence ``i`` may be an answer at all: not boilerplate, not filler, not a question."""
+    """Whether sentence ``i`` may be an answer at all: not boilerplate, not filler, not a question
+    or a "let's talk about ..." (what the next turn answers)."""
     said = text.sentences[i].text
-    return not (boilerplate(text, i) or filler(said) or is_question(said))
+    return not (boilerplate(text, i) or filler(said) or prompts(said))
 
 
 _CAPITALISED = re.compile(r"\b[A-ZÆØÅ][\w'’-]*(?:\s+[A-ZÆØÅ][\w'’-]*)+")

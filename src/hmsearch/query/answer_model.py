@@ -70,6 +70,19 @@ _BOILERPLATE = re.compile(
 )
 
 # What feature_matrix measures of each candidate.
+# A host's turn that announces the next topic ("Let's talk about ...", "Lad os tale om ..."): it
+# introduces what the next turn answers, like a question.
+_PROMPT = re.compile(
+    r"^\W*(and |so |now |og |så |nu )?(let'?s|let us|lad os) (talk|turn|move|get|look|go|tale|snakke|se|kigge|gå)\b",
+    re.IGNORECASE,
+)
+
+
+def prompts(text: str) -> bool:
+    """A question, or a host's "let's talk about ..." that hands the next turn the topic."""
+    return is_question(text) or bool(_PROMPT.search(text))
+
+
 FEATURES = (
     "dense",  # e5 cosine of question and sentence
     "dense_gap",  # ... less the best among the candidates
