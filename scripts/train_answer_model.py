@@ -50,7 +50,7 @@ QUERY_WORDS = 14  # a listener's question is short: the last words of the host's
 BEFORE, AFTER = 6, 8  # sentences around the question in its candidate run
 POSITIVES = 3  # the reply's first sentences that count as its answer
 DISTRACTORS = 10  # sentences of a run elsewhere in the episode
-DROP = 0.3  # share of the question's words left out of the query: a listener says it otherwise
+DROP = 0.5  # share of the question's words left out of the query: a listener says it otherwise
 
 
 def held_out_episodes() -> set[str]:
