@@ -3,7 +3,9 @@
 A question line (JSONL): {"id", "question", "episode", "start", "end", "type", "lang"} with an
 optional "also": [{"episode", "start", "end"}] for other places that answer it. A hit is relevant
 when its episode matches and its span overlaps a gold span by at least a second (or by the whole
-gold span when that is shorter).
+gold span when that is shorter). A question the episodes never answer has ``"answerable": false``
+and no span: it scores only whether ``ask`` abstained. An optional ``"split"`` ("dev", "test")
+lets a held-back slice be scored apart.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 MIN_OVERLAP = 1.0  # seconds
 ASK_PASSAGES = 3  # `hmsearch ask`'s default -k: the passages its answer sentences come from
 CUTOFFS = (1, 5, 10)
+METRICS = (*(f"R@{c}" for c in CUTOFFS), "MRR@10", "nDCG@10", "answer@1", "answer@3")
+INTRO_SECONDS = 180.0  # an answer sentence this early in an episode is most likely its introduction
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,17 @@ class Question:
     spans: tuple[tuple[str, float, float], ...]  # (episode, start, end); the first is the main one
     type: str = "topical"
     lang: str = ""
+    split: str = ""
+    names_guest: bool | None = None  # whether the question names the guest (None: not marked)
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.spans)
 
 
-def load_questions(path: Path) -> list[Question]:
-    """Read a questions JSONL file; a malformed line is a one-line error naming it."""
+def load_questions(path: Path, *, split: str | None = None) -> list[Question]:
+    """Read a questions JSONL file (only the lines of ``split`` when given); a malformed line is a
+    one-line error naming it."""
     try:
         lines = Path(path).read_bytes().decode("utf-8").splitlines()
     except FileNotFoundError:
@@ -54,8 +65,13 @@ def load_questions(path: Path) -> list[Question]:
             continue
         try:
             obj = json.loads(line)
-            spans = [(str(obj["episode"]), float(obj["start"]), float(obj["end"]))]
-            spans += [(str(a["episode"]), float(a["start"]), float(a["end"])) for a in obj.get("also", [])]
+            if obj.get("answerable", True) is False:
+                spans = []
+            else:
+                spans = [(str(obj["episode"]), float(obj["start"]), float(obj["end"]))]
+                spans += [(str(a["episode"]), float(a["start"]), float(a["end"])) for a in obj.get("also", [])]
+            if split is not None and str(obj.get("split", "")) != split:
+                continue
             out.append(
                 Question(
                     id=str(obj.get("id", n)),
@@ -63,6 +79,8 @@ def load_questions(path: Path) -> list[Question]:
                     spans=tuple(spans),
                     type=str(obj.get("type", "topical")),
                     lang=str(obj.get("lang", "")),
+                    split=str(obj.get("split", "")),
+                    names_guest=bool(obj["names_guest"]) if "names_guest" in obj else None,
                 )
             )
         except RecursionError:
@@ -71,7 +89,7 @@ def load_questions(path: Path) -> list[Question]:
             reason = f"{type(exc).__name__}: {exc}"[:120]
             raise InputError(f"{path}: line {n}: not a question ({reason!r})") from None
     if not out:
-        raise InputError(f"{path}: no questions")
+        raise InputError(f"{path}: no questions" + (f" in split {split!r}" if split is not None else ""))
     return out
 
 
@@ -127,30 +145,60 @@ class EvalReport:
             out.setdefault(f"type={q.type}", []).append(m)
             if q.lang:
                 out.setdefault(f"lang={q.lang}", []).append(m)
+            if q.names_guest is not None:
+                out.setdefault(f"guest={'named' if q.names_guest else 'unnamed'}", []).append(m)
         return out
 
     def table(self) -> dict[str, dict[str, float]]:
-        metrics = [*(f"R@{c}" for c in CUTOFFS), "MRR@10", "nDCG@10"]
-        if self.results and "answer@1" in self.results[0][1]:
-            metrics.append("answer@1")
-        return {
-            name: {"n": len(rows), **{m: sum(r[m] for r in rows) / len(rows) for m in metrics}}
-            for name, rows in self.groups().items()
-        }
+        """Each group's mean of each metric over the questions that have it (retrieval and answer
+        metrics over answerable questions, abstention over all), plus abstention precision
+        (abstained questions that were unanswerable) and recall (unanswerable ones abstained)."""
+        out: dict[str, dict[str, float]] = {}
+        for name, rows in self.groups().items():
+            row: dict[str, float] = {"n": len(rows)}
+            for m in (*METRICS, "intro@1"):
+                have = [r[m] for r in rows if m in r]
+                if have:
+                    row[m] = sum(have) / len(have)
+            if any("abstained" in r for r in rows):
+                abstained = [r for r in rows if r.get("abstained")]
+                unanswerable = [r for r in rows if "unanswerable" in r]
+                row["abst-P"] = sum("unanswerable" in r for r in abstained) / len(abstained) if abstained else 0.0
+                if unanswerable:
+                    row["abst-R"] = sum(bool(r.get("abstained")) for r in unanswerable) / len(unanswerable)
+                answerable = [r for r in rows if "unanswerable" not in r and "abstained" in r]
+                if answerable:
+                    row["refused"] = sum(bool(r["abstained"]) for r in answerable) / len(answerable)
+            out[name] = row
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
             "metrics": self.table(),
             "questions": [
-                {"id": q.id, "type": q.type, "lang": q.lang, "rank": int(m["rank"])} for q, m in self.results
+                {"id": q.id, "type": q.type, "lang": q.lang, "rank": int(m.get("rank", 0))}
+                | {key: m[key] for key in ("answer@1", "answer@3", "abstained") if key in m}
+                for q, m in self.results
             ],
         }
 
 
-def judge_answer(answer: list[AnswerSentence], question: Question) -> float:
-    """answer@1: 1.0 when the first answer sentence overlaps a gold span, else 0.0."""
-    return float(bool(answer) and any(_relevant(answer[0], span) for span in question.spans))
+def judge_answer(answer: list[AnswerSentence], question: Question, k: int = 1) -> float:
+    """answer@k: 1.0 when one of the first ``k`` answer sentences overlaps a gold span, else 0.0."""
+    return float(any(_relevant(s, span) for s in answer[:k] for span in question.spans))
+
+
+def judge_answers(answer: list[AnswerSentence], question: Question) -> dict[str, float]:
+    """answer@1, answer@3 and whether ``ask`` abstained (an empty answer) for an answerable
+    question; only the abstention for one the episodes never answer."""
+    out = {"abstained": float(not answer)}
+    if not question.answerable:
+        return {**out, "unanswerable": 1.0}
+    out["answer@1"] = judge_answer(answer, question, 1)
+    out["answer@3"] = judge_answer(answer, question, 3)
+    out["intro@1"] = float(bool(answer) and answer[0].start < INTRO_SECONDS)
+    return out
 
 
 def evaluate(
@@ -164,18 +212,18 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
 ) -> EvalReport:
     """Ask every question through the query path and judge the hits (and, with ``answers``, the
-    first sentence ``ask`` would answer with: answer@1)."""
+    sentences ``ask`` would answer with: answer@1, answer@3, abstention)."""
     from .query import search
     from .query.service import answer_hits
 
     report = EvalReport(mode=mode)
     for q in questions:
         hits = search(store, None if mode == "lexical" else encoder, q.question, k=k, mode=mode)
-        metrics = judge(hits, q, k)
+        metrics = judge(hits, q, k) if q.answerable else {}
         if answers and encoder is not None:
             # As `ask` answers: from its default number of supporting passages.
             sentences = answer_hits(store, encoder, q.question, hits[:ASK_PASSAGES])
-            metrics["answer@1"] = judge_answer(sentences, q)
+            metrics.update(judge_answers(sentences, q))
         report.results.append((q, metrics))
         if progress:
             progress(1)

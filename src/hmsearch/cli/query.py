@@ -158,11 +158,14 @@ def search(
         click.echo("\n".join(_hit_lines(i, hit)) + "\n")
 
 
+NOT_DISCUSSED = "Not discussed in the indexed episodes."
+
+
 @cli.command()
 @click.argument("question")
 @click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 100), help="Supporting passages to show.")
 @filter_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: {question, answer: [...], hits: [...]}.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {question, answer: [...], hits: [...], abstained}.")
 @click.pass_context
 def ask(
     ctx: click.Context,
@@ -188,14 +191,17 @@ def ask(
     if as_json:
         echo_json(result.to_dict())
         return
-    if not result.answer:
-        click.echo("No answer found in the index.")
-        return
-    click.echo("Answer:")
-    for s in result.answer:
-        click.echo(clean(f"  [{fmt_time(s.start)}] {s.text}"))
-        click.echo(clean(f"     — {s.title}" + (f"  ▶ {s.link}" if s.link else "")))
-    click.echo("\nSupporting passages (full text: `hmsearch search` or --json):")
+    if result.abstained:
+        click.echo(NOT_DISCUSSED)
+        if not result.hits:
+            return
+        click.echo("\nClosest passages:")
+    else:
+        click.echo("Answer:")
+        for s in result.answer:
+            click.echo(clean(f"  [{fmt_time(s.start)}] {s.text}"))
+            click.echo(clean(f"     — {s.title}" + (f"  ▶ {s.link}" if s.link else "")))
+        click.echo("\nSupporting passages (full text: `hmsearch search` or --json):")
     for i, hit in enumerate(result.hits, 1):
         click.echo("\n".join(_hit_lines(i, hit, max_chars=300)) + "\n")
 
@@ -230,16 +236,19 @@ def serve(ctx: click.Context) -> None:
     help="Search mode to score; 'all' compares the three side by side.",
 )
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 100), help="Hits per question.")
+@click.option("--split", default=None, help="Score only the questions of this split (e.g. dev, test).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: per mode, metrics per group and per-question ranks.")
 @click.pass_context
-def eval_(ctx: click.Context, questions: Path, mode: str, k: int, as_json: bool) -> None:
+def eval_(ctx: click.Context, questions: Path, mode: str, k: int, split: str | None, as_json: bool) -> None:
     """Score search on QUESTIONS (JSONL with known answers): R@1, R@5, R@10, MRR@10, nDCG@10,
-    overall and per question type and language, and (hybrid) answer@1: the first sentence `ask`
-    answers with overlaps the answer.
+    overall and per question type and language, and (hybrid) answer@1 / answer@3: the first (or
+    one of the first three) sentences `ask` answers with overlaps the answer; abst-P / abst-R: how
+    many of ask's refusals were unanswerable questions, and how many of those it refused.
 
     \b
     A line: {"id", "question", "episode", "start", "end", "type": "topical|known-item|quote",
-             "lang", "also": [{"episode", "start", "end"}] (optional)}
+             "lang", "also": [{"episode", "start", "end"}] (optional), "split" (optional)}
+    or, for a question the episodes never answer: {"id", "question", "answerable": false}
     A hit counts when its episode matches and it overlaps the answer span by a second.
 
     \b
@@ -250,7 +259,7 @@ def eval_(ctx: click.Context, questions: Path, mode: str, k: int, as_json: bool)
     from ..embed import load_encoder
     from ..evaluate import evaluate, load_questions
 
-    qs = load_questions(questions)
+    qs = load_questions(questions, split=split)
     store = store_of(ctx)
     manifest = store.require()
     modes = ["lexical", "semantic", "hybrid"] if mode == "all" else [mode]
@@ -270,7 +279,19 @@ def eval_(ctx: click.Context, questions: Path, mode: str, k: int, as_json: bool)
     if as_json:
         echo_json({"questions": str(questions), "k": k, "modes": [r.to_dict() for r in reports]})
         return
-    metrics = ["R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "answer@1"]
+    metrics = [
+        "R@1",
+        "R@5",
+        "R@10",
+        "MRR@10",
+        "nDCG@10",
+        "answer@1",
+        "answer@3",
+        "intro@1",
+        "refused",
+        "abst-P",
+        "abst-R",
+    ]
     click.echo(f"{'group':<18} {'n':>4} {'mode':<9} " + " ".join(f"{m:>8}" for m in metrics))
     tables = [(r.mode, r.table()) for r in reports]
     for group in tables[0][1]:

@@ -1,15 +1,32 @@
-"""Answers: the sentences within the top passages that say what was asked, each with its own time."""
+"""Answers: the sentences within the top passages that say what was asked, each with its own time.
+
+``answer_from_hits`` reads the question against each sentence with its neighbours through the
+answer model (answer_model.py) and abstains when nothing is close. ``score_sentences`` and
+``pick_answers`` are the earlier similarity scorer, kept for comparison (benchmarks/answer_quality.py)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..embed import Encoder
 from ..index import IndexStore
 from ..text import analyze
-from ..types import AnswerSentence, Hit
+from ..types import AnswerSentence, Hit, Sentence
+from .answer_model import (
+    FEATURES,
+    FOLLOW_WINDOW,
+    AnswerModel,
+    EpisodeText,
+    boilerplate,
+    episode_text,
+    feature_matrix,
+    filler,
+    load_model,
+    prompts,
+)
 from .fusion import minmax
 from .links import LinkFn, playback_link
 from .retrieve import Query
@@ -20,6 +37,8 @@ SENTENCE_WEIGHT = 0.7
 QUESTION_HANDOFF = 0.02  # a question sentence hands the sentence after it its score, less this
 QUESTION_PENALTY = 1.0  # ...and drops below any answer itself
 ANSWER_MARGIN = 0.08  # further answer sentences must score within this of the best
+REPLY_SPILL = 3  # sentences after a passage that may still belong to its reply
+MODEL_MARGIN = 0.06  # further answer sentences must score within this of the best
 MIN_WORDS = 3  # shorter sentences ("Ja.", "Præcis.") are not answers, unless nothing else is
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -85,6 +104,134 @@ def pick_answers(
     return picked
 
 
+def answerable(text: EpisodeText, i: int) -> bool:
+    """Whether sentence ``i`` may be an answer at all: not boilerplate, not filler, not a question
+    or a "let's talk about ..." (what the next turn answers)."""
+    said = text.sentences[i].text
+    return not (boilerplate(text, i) or filler(said) or prompts(said))
+
+
+_CAPITALISED = re.compile(r"\b[A-ZÆØÅ][\w'’-]*(?:\s+[A-ZÆØÅ][\w'’-]*)+")
+
+
+def without_names(question: str, texts: list[EpisodeText], titles: list[str]) -> str:
+    """``question`` less the names (two or more capitalised words) that the episodes' titles or
+    introductions say: a guest's name finds the episode, not the answer inside it (the intro says it)."""
+    known = " ".join([*titles, *(" ".join(s.text for s in t.sentences[: max(t.intro_end, 5)]) for t in texts)])
+    known = known.lower()
+    out = question
+    for run in _CAPITALISED.findall(question):
+        words = run.split()
+        spans = sorted(
+            ((i, j) for i in range(len(words)) for j in range(i + 2, len(words) + 1)), key=lambda ij: ij[0] - ij[1]
+        )
+        for i, j in spans:
+            name = re.sub(r"['’]s$", "", " ".join(words[i:j]))
+            if name.lower() in known:
+                out = re.sub(rf"(,?\s*according to\s+)?{re.escape(name)}(['’]s)?,?", " ", out)
+                break
+    out = re.sub(r"\s+", " ", out).strip()
+    return out if len(out.split()) >= 2 else question
+
+
+def _episode_texts(store: IndexStore, hits: list[Hit]) -> dict[str, EpisodeText]:
+    out: dict[str, EpisodeText] = {}
+    for h in hits:
+        if h.episode not in out:
+            sentences = [s for p in store.passages(h.episode) for s in p.sentences]
+            out[h.episode] = episode_text(sentences, store.episode(h.episode).duration)
+    return out
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The sentences that may answer a question, with their features and where they were said."""
+
+    features: np.ndarray  # one row of FEATURES per candidate
+    passage: np.ndarray  # each candidate's passage score, min-max over the candidates
+    spoken: list[tuple[Hit, Sentence]]  # each candidate's passage and sentence
+    model: str  # the embedding model that measured the similarities
+
+    @property
+    def best_similarity(self) -> float:
+        """The highest e5 similarity of a candidate to the question: what abstention looks at."""
+        return float(self.features[:, FEATURES.index("dense")].max())
+
+
+def answer_candidates(store: IndexStore, encoder: Encoder, query: Query, hits: list[Hit]) -> Candidates | None:
+    """The candidate answers in ``hits``: each passage's sentences and the few after it (a reply
+    may run on past a passage), minus boilerplate and filler; None when there are none."""
+    texts_of = _episode_texts(store, hits)
+    langs = {e.id: e.language for e in store.episodes()}
+    texts: list[str] = []
+    runs: list[int] = []
+    rows: list[int] = []
+    where: list[tuple[Hit, Sentence]] = []
+    passage: list[float] = []
+    taken: set[tuple[str, int]] = set()
+    for r, hit in enumerate(hits):
+        if not hit.sentences:
+            continue
+        text = texts_of[hit.episode]
+        a, b = text.index_of(hit.sentences[0].start), text.index_of(hit.sentences[-1].start)
+        for i in range(max(0, a - FOLLOW_WINDOW), min(len(text.sentences), b + 1 + REPLY_SPILL)):
+            sentence = text.sentences[i]
+            if i >= a and (hit.episode, i) not in taken and answerable(text, i):
+                taken.add((hit.episode, i))
+                rows.append(len(texts))
+                passage.append(hit.score)
+            texts.append(sentence.text)
+            runs.append(r)
+            where.append((hit, sentence))
+    if not rows:
+        return None
+    asked = without_names(query.text, list(texts_of.values()), [h.title for h in hits])
+    qvec = encoder.encode_queries([asked])[0]
+    vecs = encoder.encode_documents(texts)
+    # the question's terms in every language of the index (dictionary translations included)
+    qterms = set(query.terms if asked == query.text else Query(asked, store, encoder.card).terms)
+    term_sets = [set(analyze(t, langs.get(h.episode))) for t, (h, _) in zip(texts, where)]
+    x = feature_matrix(qvec, qterms, texts, vecs, rows, term_sets=term_sets, runs=runs)
+    return Candidates(x, minmax(np.array(passage, dtype=np.float32)), [where[j] for j in rows], encoder.card.id)
+
+
+def choose_answers(
+    store: IndexStore,
+    candidates: Candidates,
+    model: AnswerModel,
+    *,
+    max_sentences: int = 3,
+    link: LinkFn = playback_link,
+    floor: float | None = None,
+) -> list[AnswerSentence]:
+    """The best candidates by the answer model plus their passage's score; none when even the
+    closest is below the model's floor (or ``floor``)."""
+    if floor is None:
+        floor = model.floors.get(candidates.model, -1.0)
+    if candidates.best_similarity < floor:
+        return []
+    scores = model.score(candidates.features, candidates.passage)
+    order = np.argsort(-scores, kind="stable")
+    best = float(scores[order[0]])
+    picked: list[AnswerSentence] = []
+    for j in order:
+        if len(picked) >= max_sentences or (picked and float(scores[j]) < best - MODEL_MARGIN):
+            break
+        hit, sentence = candidates.spoken[int(j)]
+        picked.append(
+            AnswerSentence(
+                text=sentence.text,
+                episode=hit.episode,
+                title=hit.title,
+                start=sentence.start,
+                end=sentence.end,
+                score=float(scores[j]),
+                link=link(store.episode(hit.episode), sentence.start),
+            )
+        )
+    return picked
+
+
 def answer_from_hits(
     store: IndexStore,
     encoder: Encoder,
@@ -93,12 +240,17 @@ def answer_from_hits(
     *,
     max_sentences: int = 3,
     link: LinkFn = playback_link,
+    model: AnswerModel | None = None,
+    abstain: bool = True,
 ) -> list[AnswerSentence]:
-    """The sentences of ``hits`` that best answer ``query``."""
-    candidates = [(h, i) for h in hits for i, s in enumerate(h.sentences) if len(_WORD.findall(s.text)) >= MIN_WORDS]
-    if not candidates:
-        candidates = [(h, i) for h in hits for i in range(len(h.sentences))]
-    if not candidates:
+    """The sentences of ``hits`` (and the few after each, where a reply may run on) that best
+    answer ``query``, by the answer model; none (abstain) when nothing is close enough.
+
+    An introduction, outro, sponsor read, announcement or filler is never an answer."""
+    candidates = answer_candidates(store, encoder, query, hits) if hits else None
+    if candidates is None:
         return []
-    scores = score_sentences(store, encoder, query, candidates)
-    return pick_answers(store, candidates, scores, max_sentences=max_sentences, link=link)
+    model = model or load_model()
+    return choose_answers(
+        store, candidates, model, max_sentences=max_sentences, link=link, floor=None if abstain else -1.0
+    )

@@ -143,11 +143,17 @@ class AnswerResult:
     answer: list[AnswerSentence]
     hits: list[Hit]
 
+    @property
+    def abstained(self) -> bool:
+        """Nothing in the index answers the question (the hits are only the closest passages)."""
+        return not self.answer
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": [s.to_dict() for s in self.answer],
             "hits": [h.to_dict() for h in self.hits],
+            "abstained": self.abstained,
         }
 
     @classmethod

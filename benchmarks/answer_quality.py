@@ -1,0 +1,103 @@
+"""Answer quality on a dev set: the earlier similarity scorer against the answer model, and a sweep
+of the answer model's passage weight and abstention floor (what ``ask`` answers, from its default
+3 supporting passages).
+
+    PYTHONPATH=src python benchmarks/answer_quality.py --index-dir IDX \
+        benchmarks/data/en_interview_dev/questions.jsonl --split dev
+
+Prints one row per setting: answer@1, answer@3, intro@1 (first answer in the episode's first 3
+minutes), refused (answerable questions abstained), abst-R (unanswerable questions abstained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hmsearch.embed import load_encoder
+from hmsearch.evaluate import ASK_PASSAGES, judge_answers, load_questions
+from hmsearch.index import IndexStore
+from hmsearch.query import search
+from hmsearch.query.answer import _WORD, MIN_WORDS, answer_candidates, choose_answers, pick_answers, score_sentences
+from hmsearch.query.answer_model import load_model
+from hmsearch.query.quotes import quoted
+from hmsearch.query.retrieve import Query
+from hmsearch.query.service import answer_hits
+
+
+def old_answer(store, encoder, query, hits):  # type: ignore[no-untyped-def]
+    """The similarity scorer of the landed code (before issue 23)."""
+    cands = [(h, i) for h in hits for i, s in enumerate(h.sentences) if len(_WORD.findall(s.text)) >= MIN_WORDS]
+    cands = cands or [(h, i) for h in hits for i in range(len(h.sentences))]
+    if not cands:
+        return []
+    return pick_answers(store, cands, score_sentences(store, encoder, query, cands), max_sentences=3)
+
+
+def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
+    answerable = [r for r in rows if "unanswerable" not in r]
+    unanswerable = [r for r in rows if "unanswerable" in r]
+    out = {m: float(np.mean([r[m] for r in answerable])) for m in ("answer@1", "answer@3", "intro@1")}
+    out["refused"] = float(np.mean([r["abstained"] for r in answerable]))
+    if unanswerable:
+        out["abst-R"] = float(np.mean([r["abstained"] for r in unanswerable]))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("questions", type=Path)
+    ap.add_argument("--index-dir", type=Path, required=True)
+    ap.add_argument("--split", default=None)
+    ap.add_argument("--weights", default="0,0.03,0.06,0.1", help="passage weights to try")
+    ap.add_argument("--floors", default="0,0.78,0.8,0.81,0.82,0.83,0.84")
+    ap.add_argument("--json", type=Path, default=None, help="write the rows here too")
+    args = ap.parse_args()
+    store = IndexStore(args.index_dir)
+    encoder = load_encoder(store.require().embedding_model, role="query", model_cache=store.model_cache)
+    model = load_model()
+    qs = load_questions(args.questions, split=args.split)
+    prepared = []
+    old_rows = []
+    t0 = time.time()
+    for q in qs:
+        hits = search(store, encoder, q.question, k=10, mode="hybrid")[:ASK_PASSAGES]
+        if quoted(q.question):
+            fixed = answer_hits(store, encoder, q.question, hits)
+            prepared.append((q, None, fixed))
+            old_rows.append(judge_answers(fixed, q))
+            continue
+        query = Query(q.question, store, encoder.card)
+        prepared.append((q, answer_candidates(store, encoder, query, hits), None))
+        old_rows.append(judge_answers(old_answer(store, encoder, query, hits), q))
+    print(f"{len(qs)} questions prepared in {time.time() - t0:.0f} s", file=sys.stderr)
+    table = [{"scorer": "similarity (landed)", **summarise(old_rows)}]
+    for w in [float(v) for v in args.weights.split(",")]:
+        for floor in [float(v) for v in args.floors.split(",")]:
+            rows = []
+            for q, cands, fixed in prepared:
+                if fixed is not None:
+                    got = fixed
+                elif cands is None:
+                    got = []
+                else:
+                    got = choose_answers(store, cands, replace(model, blend={**model.blend, "passage": w}), floor=floor)
+                rows.append(judge_answers(got, q))
+            table.append({"scorer": f"model w={w:g} floor={floor:g}", **summarise(rows)})
+    keys = ["answer@1", "answer@3", "intro@1", "refused", "abst-R"]
+    print(f"{'scorer':<28} " + " ".join(f"{k:>8}" for k in keys))
+    for row in table:
+        print(f"{row['scorer']:<28} " + " ".join(f"{row[k]:>8.3f}" if k in row else f"{'–':>8}" for k in keys))
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
