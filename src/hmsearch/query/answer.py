@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..chunk import sentences_from_passages
 from ..embed import Encoder
 from ..index import IndexStore
 from ..text import analyze
@@ -138,7 +139,8 @@ def _episode_texts(store: IndexStore, hits: list[Hit]) -> dict[str, EpisodeText]
     out: dict[str, EpisodeText] = {}
     for h in hits:
         if h.episode not in out:
-            sentences = [s for p in store.passages(h.episode) for s in p.sentences]
+            # the one way back from passages to sentences (chunk.py), as every reader takes it
+            sentences = sentences_from_passages(store.passages(h.episode))
             out[h.episode] = episode_text(sentences, store.episode(h.episode).duration)
     return out
 
@@ -186,7 +188,8 @@ def answer_candidates(store: IndexStore, encoder: Encoder, query: Query, hits: l
     if not rows:
         return None
     asked = without_names(query.text, list(texts_of.values()), [h.title for h in hits])
-    qvec = encoder.encode_queries([asked])[0]
+    # the question as retrieval embedded it, unless a name was taken out of it
+    qvec = query.vector(encoder) if asked == query.text else encoder.encode_queries([asked])[0]
     vecs = encoder.encode_documents(texts)
     # the question's terms in every language of the index (dictionary translations included)
     qterms = set(query.terms if asked == query.text else Query(asked, store, encoder.card).terms)
