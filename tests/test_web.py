@@ -25,7 +25,7 @@ from hmsearch.asr import TranscriberSpec
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.query import AskRequest, QueryService, SearchRequest
-from hmsearch.types import Episode, Sentence
+from hmsearch.types import Episode, Hit, Sentence
 from hmsearch.web import pages
 from hmsearch.web.app import WebLimits, create_app, web_link
 
@@ -419,3 +419,36 @@ def test_clock_and_helpers():
     assert pages.asked_span(s, 4.5, None) == (2, 2) and pages.asked_span(s, 1, 5.5) == (0, 2)
     assert pages.asked_span(s, None, None) == (-1, -1)
     assert pages.highlight("Sociale <medier>", frozenset({"medi"}), "da") == "Sociale &lt;<mark>medier</mark>&gt;"
+
+
+def _text(fragment: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+
+
+def test_results_are_short_snippets_with_the_whole_passage_on_demand(server):
+    status, _, body = server.get("/?q=salgsteam+sociale+medier")
+    html = body.decode()
+    snippets = re.findall(r'<p class="snippet">(.*?)</p>', html)
+    assert status == 200 and snippets
+    assert all(len(_text(s).split()) <= pages.SNIPPET_WORDS + 2 for s in snippets)  # + the ellipses
+    assert any("<mark>" in s for s in snippets)  # the matched words are marked in the snippet
+    # the whole passage is there without script, folded (<details>), and longer than its snippet
+    wholes = re.findall(r'<details class="whole"><summary>[^<]*</summary><p class="passage">(.*?)</p>', html)
+    assert wholes and max(len(_text(w).split()) for w in wholes) > max(len(_text(s).split()) for s in snippets)
+    assert "matches your words" in html
+
+
+def test_snippet_is_the_best_sentence_and_reads_a_speaker_when_there_is_one():
+    sentences = tuple(
+        Sentence(float(i), i + 1.0, t)
+        for i, t in enumerate(["Hej og velkommen.", "Vi taler om nyhedsbreve i dag.", "Det var det."])
+    )
+    hit = Hit("e", "t", 0.0, 3.0, " ".join(s.text for s in sentences), 1.0, "", sentences=sentences)
+    snip = pages.snippet(hit, pages.query_terms("nyhedsbreve", "da"), "da")
+    assert snip.start == 1.0 and snip.text.startswith("Vi taler om nyhedsbreve") and snip.by_words
+    assert snip.speaker is None
+    long = "ord " * 200 + "nyhedsbreve " + "ord " * 200
+    trimmed = pages.trim_words(long, pages.query_terms("nyhedsbreve", "da"), "da")
+    assert "nyhedsbreve" in trimmed and len(trimmed.split()) <= pages.SNIPPET_WORDS + 2
+    nothing = pages.snippet(hit, pages.query_terms("zebra", "da"), "da")
+    assert nothing.start == 0.0 and not nothing.by_words  # found by meaning: the first sentence

@@ -87,6 +87,53 @@ def query_terms(query: str, lang: str | None) -> frozenset[str]:
     return frozenset(analyze(query, lang))
 
 
+SNIPPET_WORDS = 50  # a result's snippet: one or two lines, as podcast apps and yt-fts show them
+
+
+def matched(text: str, terms: frozenset[str], lang: str | None) -> int:
+    """How many of ``terms`` the text holds (each counted once)."""
+    return len(terms.intersection(analyze(text, lang))) if terms else 0
+
+
+def trim_words(text: str, terms: frozenset[str], lang: str | None, limit: int = SNIPPET_WORDS) -> str:
+    """``text`` cut to ``limit`` words around its first matched word, with an ellipsis where cut."""
+    words = text.split()
+    if len(words) <= limit:
+        return text
+    first = next((i for i, w in enumerate(words) if matched(w, terms, lang)), 0)
+    lo = max(0, min(first - limit // 3, len(words) - limit))
+    cut = " ".join(words[lo : lo + limit])
+    return ("… " if lo else "") + cut + (" …" if lo + limit < len(words) else "")
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """The line or two of a hit shown in the results: the sentence that matches the question best
+    (most of its words; the first sentence when none does), with the next one when both fit."""
+
+    text: str
+    start: float
+    end: float
+    speaker: str | None
+    by_words: bool  # the question's words are in the passage (else it was found by meaning alone)
+
+
+def snippet(hit: Hit, terms: frozenset[str], lang: str | None, limit: int = SNIPPET_WORDS) -> Snippet:
+    sentences = hit.sentences
+    by_words = matched(hit.text, terms, lang) > 0
+    if not sentences:  # a quote's hit spans exactly the words said
+        return Snippet(trim_words(hit.text, terms, lang, limit), hit.start, hit.end, None, by_words)
+    counts = [matched(s.text, terms, lang) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (counts[i], -i))
+    chosen = [sentences[best]]
+    nxt = best + 1
+    if nxt < len(sentences) and len((sentences[best].text + " " + sentences[nxt].text).split()) <= limit:
+        chosen.append(sentences[nxt])
+    text = trim_words(" ".join(s.text for s in chosen), terms, lang, limit)
+    speaker = getattr(chosen[0], "speaker", None)  # speaker names arrive with issue 24
+    return Snippet(text, chosen[0].start, chosen[-1].end, speaker, by_words)
+
+
 @dataclass(frozen=True)
 class SearchForm:
     """What the search box and filters hold (echoed back into the form)."""
@@ -144,6 +191,12 @@ def _player() -> str:
     )
 
 
+def _speaker(item: object) -> str:
+    """``Name: `` when the item carries a speaker (issue 24 adds them; absent before)."""
+    name = getattr(item, "speaker", None)
+    return f'<span class="speaker">{esc(name)}:</span> ' if name else ""
+
+
 def _play_attrs(episode: Episode, start: float, end: float) -> str:
     src = audio_src(episode)
     attrs = f' data-start="{start:.3f}" data-end="{end:.3f}" data-title="{esc(episode.title)}"'
@@ -191,7 +244,7 @@ def search_page(
                 continue
             items.append(
                 f'<li><a class="play" href="{esc(episode_href(s.episode, s.start, s.end))}"{_play_attrs(ep, s.start, s.end)}>'
-                f'<span class="ts">[{clock(s.start)}]</span></a> <q>{esc(s.text)}</q> '
+                f'<span class="ts">[{clock(s.start)}]</span></a> {_speaker(s)}<q>{esc(s.text)}</q> '
                 f'<span class="from">— <a href="{esc(episode_href(s.episode, s.start, s.end))}">{esc(s.title)}</a></span></li>'
             )
         parts.append(
@@ -212,11 +265,22 @@ def search_page(
         terms = query_terms(form.q, ep.language)
         items = []
         for h in group:
-            href = episode_href(h.episode, h.start, h.end)
+            snip = snippet(h, terms, ep.language)
+            href = episode_href(h.episode, snip.start, snip.end)
+            why = "matches your words" if snip.by_words else "related in meaning"
+            who = f'<span class="speaker">{esc(snip.speaker)}:</span> ' if snip.speaker else ""
+            chapter = f' <span class="chapter-name">{esc(h.chapter)}</span>' if h.chapter else ""
+            whole = ""
+            if h.sentences and snip.text != h.text:
+                whole = (
+                    f'<details class="whole"><summary>Whole passage [{clock(h.start)}–{clock(h.end)}]</summary>'
+                    f'<p class="passage">{highlight(h.text, terms, ep.language)}</p></details>'
+                )
             items.append(
-                f'<li class="hit"><a class="play" href="{esc(href)}"{_play_attrs(ep, h.start, h.end)}>'
-                f'<span class="ts">[{clock(h.start)}]</span><span class="sr"> play from here</span></a> '
-                f'<p class="passage">{highlight(h.text, terms, ep.language)}</p>'
+                f'<li class="hit"><a class="play" href="{esc(href)}"{_play_attrs(ep, snip.start, snip.end)}>'
+                f'<span class="ts">[{clock(snip.start)}]</span><span class="sr"> play from here</span></a> '
+                f'<span class="why">{why}</span>{chapter}'
+                f'<p class="snippet">{who}{highlight(snip.text, terms, ep.language)}</p>{whole}'
                 f'<a class="read" href="{esc(href)}">Read along</a></li>'
             )
         date = f' <span class="date">{esc(ep.published)}</span>' if ep.published else ""
