@@ -452,3 +452,45 @@ def test_snippet_is_the_best_sentence_and_reads_a_speaker_when_there_is_one():
     assert "nyhedsbreve" in trimmed and len(trimmed.split()) <= pages.SNIPPET_WORDS + 2
     nothing = pages.snippet(hit, pages.query_terms("zebra", "da"), "da")
     assert nothing.start == 0.0 and not nothing.by_words  # found by meaning: the first sentence
+
+
+def test_episode_page_lists_chapters_a_search_within_it_downloads_and_its_source(server, index):
+    status, _, body = server.get("/episode/hm-sample-001")
+    html = body.decode()
+    assert status == 200
+    service = QueryService(index, encoder=HashingEncoder(), link=web_link)
+    chapters = service.chapters("hm-sample-001")
+    assert chapters and html.count('class="chapter"') == len(chapters)
+    first = chapters[-1]
+    assert f'href="{pages.esc(pages.episode_href("hm-sample-001", first.start))}"' in html
+    assert f'data-start="{first.start:.3f}"' in html and pages.esc(first.title) in html
+    # a search within the episode: the search form with the episode filter set
+    form = re.search(r'<form class="find".*?</form>', html).group(0)
+    assert 'action="/"' in form and '<input type="hidden" name="episode" value="hm-sample-001">' in form
+    assert "Transcribed by Whisper" in html or "transcript, from the file hm-sample-001" in html
+    for fmt in ("vtt", "srt", "json", "txt"):
+        assert f'href="/download/{fmt}/hm-sample-001"' in html
+
+
+def test_transcript_downloads_in_four_formats(server, index):
+    from hmsearch.formats import read_transcript_bytes
+
+    _, tr = server.json("/api/episodes/hm-sample-001/transcript")
+    texts = [s["text"] for s in tr["sentences"]]
+    for fmt, media in (("vtt", "text/vtt"), ("srt", "application/x-subrip"), ("json", "application/json")):
+        status, headers, body = server.get(f"/download/{fmt}/hm-sample-001")
+        assert status == 200 and headers["content-type"].startswith(media), fmt
+        assert headers["content-disposition"] == f'attachment; filename="hm-sample-001.{fmt}"'
+        back = read_transcript_bytes(body, f".{fmt}")  # each reads back as the transcript it is
+        assert [seg.text.strip() for seg in back.segments] == texts, fmt
+        assert abs(back.segments[3].start - tr["sentences"][3]["start"]) < 0.002
+    status, _, body = server.get("/download/txt/hm-sample-001")
+    assert status == 200 and body.decode().splitlines()[0].endswith(texts[0])
+    # markup in a transcript stays text in every format; an id with odd characters gets a safe name
+    evil = _evil_id(index)
+    status, headers, body = server.get(f"/download/vtt/{pages.quote(evil, safe='')}")
+    assert status == 200 and b"<script>" not in body and b"&lt;script&gt;" in body
+    assert re.fullmatch(r'attachment; filename="[A-Za-z0-9._-]+\.vtt"', headers["content-disposition"])
+    assert server.get("/download/exe/hm-sample-001")[0] == 404
+    assert server.get("/download/vtt/no-such-episode")[0] == 404
+    assert server.get("/download/vtt/..%2F..%2Fetc%2Fpasswd")[0] == 404

@@ -13,6 +13,8 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from ..query.links import episode_href, http_url
@@ -309,9 +311,88 @@ def asked_span(sentences: Sequence[Sentence], t: float | None, end: float | None
     return len(sentences) - 1, len(sentences) - 1
 
 
-def episode_page(episode: Episode, sentences: Sequence[Sentence], *, t: float | None, end: float | None) -> str:
+class ChapterLike(Protocol):
+    """What the page reads of a chapter (the service's ``chapters`` gives host/chapters.Chapter)."""
+
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def end(self) -> float: ...
+
+    @property
+    def title(self) -> str: ...
+
+
+DOWNLOADS = {"vtt": "WebVTT", "srt": "SRT", "json": "JSON", "txt": "Text"}
+
+
+def download_href(episode_id: str, format_: str) -> str:
+    """The transcript as a file: /download/FORMAT/ID (the id last, so any id, slashes and all, maps
+    to exactly one URL and never shadows an episode page)."""
+    return f"/download/{format_}/{quote(episode_id, safe='')}"
+
+
+def source_note(episode: Episode) -> str:
+    """Where the transcript came from, in words: the feed or file, and Whisper's model or the
+    transcript file's format."""
+    how = episode.transcript_source or ""
+    if how.startswith("whisper:"):
+        made = f"transcribed by Whisper ({how.partition(':')[2]})"
+    elif how:
+        made = f"read from a {how.upper() if len(how) <= 4 else how} transcript"
+    else:
+        made = "transcript"
+    if http_url(episode.enclosure) or http_url(episode.url):
+        where = "an episode of a feed"
+    else:
+        where = f"the file {PurePath(episode.source).name}" if episode.source else "a file"
+    return f"{made[0].upper()}{made[1:]}, from {where}" + (f"; language {episode.language}" if episode.language else "")
+
+
+def _chapters(episode: Episode, chapters: Sequence[ChapterLike]) -> str:
+    if not chapters:
+        return ""
+    items = [
+        f'<li><a class="chapter" href="{esc(episode_href(episode.id, c.start))}" data-start="{c.start:.3f}" '
+        f'data-end="{c.end:.3f}"><span class="ts">[{clock(c.start)}]</span> {esc(c.title)}</a></li>'
+        for c in chapters
+    ]
+    return (
+        f'<details class="chapters" open><summary><h2 id="chapters-h">Chapters ({len(chapters)})</h2></summary>'
+        f'<ol id="chapters" aria-labelledby="chapters-h">{"".join(items)}</ol></details>'
+    )
+
+
+def _find_in_episode(episode: Episode, max_query: int) -> str:
+    return (
+        '<form class="find" role="search" action="/" method="get">'
+        f'<input type="hidden" name="episode" value="{esc(episode.id)}">'
+        '<label for="find-q">Search this episode</label> '
+        f'<input id="find-q" name="q" type="search" maxlength="{max_query}" required autocomplete="off">'
+        '<button type="submit">Find</button></form>'
+    )
+
+
+def _downloads(episode: Episode) -> str:
+    links = " ".join(
+        f'<a href="{esc(download_href(episode.id, fmt))}" download>{name}</a>' for fmt, name in DOWNLOADS.items()
+    )
+    return f'<p class="downloads">Download the transcript: {links}</p>'
+
+
+def episode_page(
+    episode: Episode,
+    sentences: Sequence[Sentence],
+    *,
+    t: float | None,
+    end: float | None,
+    chapters: Sequence[ChapterLike] = (),
+    max_query: int = 500,
+) -> str:
     """The whole transcript with timestamps, the passage asked for highlighted (and scrolled to by
-    its fragment or by app.js), each sentence a link that seeks there."""
+    its fragment or by app.js), each sentence a link that seeks there; above it the chapters, a
+    search within the episode, the transcript as files and where it came from."""
     first, last = asked_span(sentences, t, end)
     src = audio_src(episode)
     start_at = t if t is not None else 0.0
@@ -337,14 +418,17 @@ def episode_page(episode: Episode, sentences: Sequence[Sentence], *, t: float | 
         items.append(
             f'<li id="s-{i}" class="{cls}" data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
             f'<a class="ts" href="{esc(href)}" aria-label="Play from {clock(s.start)}">[{clock(s.start)}]</a> '
-            f'<span class="text">{esc(s.text)}</span></li>'
+            f'{_speaker(s)}<span class="text">{esc(s.text)}</span></li>'
         )
     asked = f' data-asked="s-{first}"' if first >= 0 else ""
     body = (
         f'<article class="episode" data-episode="{esc(episode.id)}">'
         f"<h1>{esc(episode.title)}</h1>"
         f'<p class="meta">{" · ".join(meta)}</p>'
+        f'<p class="source">{esc(source_note(episode))}</p>'
         f"{player}"
+        f"{_chapters(episode, chapters)}"
+        f'<div class="tools">{_find_in_episode(episode, max_query)}{_downloads(episode)}</div>'
         f'<h2 class="sr">Transcript</h2>'
         f'<ol class="transcript" id="transcript"{asked}>{"".join(items)}</ol></article>'
     )

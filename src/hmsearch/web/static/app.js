@@ -79,6 +79,29 @@
     player.addEventListener("timeupdate", mark);
     player.addEventListener("seeked", mark);
 
+    // chapters: a click seeks there; the chapter being played is marked
+    var chapterLinks = Array.prototype.slice.call(document.querySelectorAll("a.chapter"));
+    var chapterStarts = chapterLinks.map(function (a) { return parseFloat(a.getAttribute("data-start")) || 0; });
+    var currentChapter = null;
+    function markChapter() {
+      var t = player.currentTime, found = null;
+      for (var i = 0; i < chapterStarts.length; i++) { if (chapterStarts[i] <= t + 0.05) { found = chapterLinks[i]; } }
+      if (found === currentChapter) { return; }
+      if (currentChapter) { currentChapter.classList.remove("current"); currentChapter.removeAttribute("aria-current"); }
+      currentChapter = found;
+      if (found) { found.classList.add("current"); found.setAttribute("aria-current", "true"); }
+    }
+    player.addEventListener("timeupdate", markChapter);
+    player.addEventListener("seeked", markChapter);
+    chapterLinks.forEach(function (a) {
+      a.addEventListener("click", function (ev) {
+        if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button > 0) { return; }
+        ev.preventDefault();
+        seekAndPlay(player, parseFloat(a.getAttribute("data-start")) || 0);
+        if (history.replaceState) { history.replaceState(null, "", a.getAttribute("href")); }
+      });
+    });
+
     list.addEventListener("click", function (ev) {
       var link = ev.target.closest ? ev.target.closest("a.ts") : null;
       if (!link || ev.ctrlKey || ev.metaKey || ev.shiftKey) { return; }
