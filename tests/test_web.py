@@ -494,3 +494,24 @@ def test_transcript_downloads_in_four_formats(server, index):
     assert server.get("/download/exe/hm-sample-001")[0] == 404
     assert server.get("/download/vtt/no-such-episode")[0] == 404
     assert server.get("/download/vtt/..%2F..%2Fetc%2Fpasswd")[0] == 404
+
+
+def test_error_page_keeps_the_question_and_filters_fold_away(server):
+    status, _, body = server.get("/?q=nyhedsbrev+%3Cb%3E&since=yesterday")
+    html = body.decode()
+    assert status == 400 and "is not a date" in html
+    assert 'value="nyhedsbrev &lt;b&gt;"' in html and "<b>" not in html  # kept, and escaped
+    # filters are folded away (a phone shows the answer first), and open when one is set
+    html = server.get("/?q=nyhedsbrev")[2].decode()
+    assert '<details class="filters-box"><summary>Filters</summary>' in html
+    html = server.get("/?q=nyhedsbrev&episode=hm-sample-001")[2].decode()
+    assert '<details class="filters-box" open><summary>Filters (on)</summary>' in html
+
+
+def test_player_controls_are_hidden_until_script_can_work_them(server):
+    for target in ("/?q=nyhedsbrev", "/episode/hm-sample-001"):
+        html = server.get(target)[2].decode()
+        assert '<div class="controls" id="controls" hidden>' in html, target
+        assert all(i in html for i in ('id="back15"', 'id="fwd30"', 'id="speed"', 'id="share"')), target
+    html = server.get("/?q=nyhedsbrev")[2].decode()
+    assert 'data-episode="hm-sample-001"' in html  # what the share button links to

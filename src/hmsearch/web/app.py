@@ -210,7 +210,8 @@ class RateLimit:
         if scope["path"].startswith("/api/"):
             response = JSONResponse(_error_body("RateLimited", message), status_code=429, headers=headers)
         else:
-            response = HTMLResponse(pages.error_page(429, message), status_code=429, headers=headers)
+            q = Request(scope).query_params.get("q", "")
+            response = HTMLResponse(pages.error_page(429, message, q=q), status_code=429, headers=headers)
         await response(scope, receive, send)
 
 
@@ -492,11 +493,12 @@ class WebApp:
         return _json(openapi_spec(self.limits.max_query_chars, self.limits.max_k))
 
     # ---- errors --------------------------------------------------------------------------
-    @staticmethod
-    def _error(request: Request, status: int, kind: str, message: str) -> Response:
+    def _error(self, request: Request, status: int, kind: str, message: str) -> Response:
         if request.url.path.startswith("/api/"):
             return _json(_error_body(kind, message), status)
-        return HTMLResponse(pages.error_page(status, message), status_code=status)
+        q = request.query_params.get("q", "")  # the question stays in the box, to fix and ask again
+        page = pages.error_page(status, message, q=q, max_query=self.limits.max_query_chars)
+        return HTMLResponse(page, status_code=status)
 
     def on_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HmsearchError)

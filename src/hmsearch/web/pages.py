@@ -169,6 +169,8 @@ def _search_form(form: SearchForm, episodes: Sequence[Episode], max_query: int) 
     for ep in episodes:
         selected = " selected" if ep.id == form.episode else ""
         options.append(f'<option value="{esc(ep.id)}"{selected}>{esc(ep.title)}</option>')
+    filtered = bool(form.episode or form.since or form.until)
+    summary = "Filters (on)" if filtered else "Filters"
     return (
         '<form class="search" role="search" action="/" method="get">\n'
         '<label for="q">Ask a question, or search a "quoted phrase" (Danish or English)</label>\n'
@@ -176,11 +178,32 @@ def _search_form(form: SearchForm, episodes: Sequence[Episode], max_query: int) 
         f'<input id="q" name="q" type="search" value="{esc(form.q)}" maxlength="{max_query}" '
         'required autocomplete="off" placeholder="Hvad skal salgsafdelingen gøre på sociale medier?">'
         '<button type="submit">Search</button></div>\n'
-        '<fieldset class="filters"><legend>Filters</legend>\n'
+        # folded away unless one is set: on a phone open filters pushed the answer below the fold
+        f'<details class="filters-box"{" open" if filtered else ""}><summary>{summary}</summary>'
+        '<fieldset class="filters"><legend class="sr">Filters</legend>\n'
         f'<label for="episode">Episode</label> <select id="episode" name="episode">{"".join(options)}</select>\n'
         f'<label for="since">From</label> <input id="since" name="since" type="date" value="{esc(form.since)}">\n'
         f'<label for="until">To</label> <input id="until" name="until" type="date" value="{esc(form.until)}">\n'
-        "</fieldset>\n</form>\n"
+        "</fieldset></details>\n</form>\n"
+    )
+
+
+SPEEDS = ("0.75", "1", "1.25", "1.5", "1.75", "2")
+
+
+def _controls() -> str:
+    """Skip, speed and share: buttons only script can work, so hidden until app.js shows them."""
+    speeds = "".join(f'<option value="{v}"{" selected" if v == "1" else ""}>{v}×</option>' for v in SPEEDS)
+    return (
+        '<div class="controls" id="controls" hidden>'
+        '<button type="button" id="back15" aria-label="Back 15 seconds">↺ 15 s</button>'
+        '<button type="button" id="fwd30" aria-label="Forward 30 seconds">30 s ↻</button>'
+        f'<label for="speed">Speed</label> <select id="speed">{speeds}</select>'
+        '<button type="button" id="share">Share this moment</button>'
+        '<span id="share-out" role="status" aria-live="polite"></span>'
+        '<details class="keys"><summary>Keys</summary><p><kbd>/</kbd> search · <kbd>Space</kbd> play/pause · '
+        "<kbd>j</kbd>/<kbd>k</kbd> next/previous sentence or result · <kbd>←</kbd>/<kbd>→</kbd> 15 s back/30 s on</p></details>"
+        "</div>"
     )
 
 
@@ -189,7 +212,7 @@ def _player() -> str:
     return (
         '<div class="player-bar" id="player-bar" hidden>'
         '<audio id="player" controls preload="none"></audio>'
-        '<p id="now-playing" aria-live="polite"></p></div>\n'
+        f'{_controls()}<p id="now-playing" aria-live="polite"></p></div>\n'
     )
 
 
@@ -201,7 +224,10 @@ def _speaker(item: object) -> str:
 
 def _play_attrs(episode: Episode, start: float, end: float) -> str:
     src = audio_src(episode)
-    attrs = f' data-start="{start:.3f}" data-end="{end:.3f}" data-title="{esc(episode.title)}"'
+    attrs = (
+        f' data-start="{start:.3f}" data-end="{end:.3f}" data-title="{esc(episode.title)}"'
+        f' data-episode="{esc(episode.id)}"'
+    )
     return attrs + (f' data-audio="{esc(src)}"' if src else "")
 
 
@@ -406,7 +432,7 @@ def episode_page(
         fragment = f"#t={start_at:.3f}" if t is not None else ""
         player = (
             f'<div class="player-bar episode-player"><audio id="player" controls preload="metadata" '
-            f'src="{esc(src + fragment)}" data-start="{start_at:.3f}"></audio>'
+            f'src="{esc(src + fragment)}" data-start="{start_at:.3f}"></audio>{_controls()}'
             '<label class="follow"><input type="checkbox" id="follow" checked> Follow the transcript</label></div>'
         )
     else:
@@ -439,8 +465,19 @@ def episodes_page(episodes: Sequence[Episode]) -> str:
     return layout("Episodes – hmsearch", f"<h1>Episodes</h1>{episodes_table(episodes)}", page_class="episodes-page")
 
 
-def error_page(status: int, message: str) -> str:
+def error_page(status: int, message: str, *, q: str = "", max_query: int = 500) -> str:
+    """The error in one line, and the search box holding the question that was asked (if any)."""
     titles = {400: "Bad request", 404: "Not found", 429: "Too many requests", 503: "Index unavailable"}
     title = titles.get(status, "Error")
-    body = f'<h1>{esc(title)}</h1><p class="error" role="alert">{esc(message)}</p><p><a href="/">Back to search</a></p>'
+    q = q[:max_query].replace("\x00", "")
+    box = (
+        '<form class="search" role="search" action="/" method="get">'
+        '<label for="q">Search again</label><div class="box">'
+        f'<input id="q" name="q" type="search" value="{esc(q)}" maxlength="{max_query}" required autocomplete="off">'
+        '<button type="submit">Search</button></div></form>'
+    )
+    body = (
+        f'<h1>{esc(title)}</h1><p class="error" role="alert">{esc(message)}</p>{box}'
+        '<p><a href="/">Back to search</a></p>'
+    )
     return layout(f"{title} – hmsearch", body, page_class="error-page")
