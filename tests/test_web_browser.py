@@ -299,3 +299,114 @@ def test_keyboard_alone_searches_and_plays(site, browser):
     ActionChains(browser).send_keys(Keys.ENTER).perform()
     _wait(browser, lambda b: not _player(b)["paused"], timeout=30)
     assert abs(_player(browser)["t"] - float(first.get_attribute("data-start"))) < 1.0
+
+
+def _dark(browser, on: bool) -> None:
+    """prefers-color-scheme as the system would set it (Chromium's DevTools emulation)."""
+    features = [{"name": "prefers-color-scheme", "value": "dark" if on else "light"}]
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": features})
+
+
+def _rgb(css: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+
+
+def test_chapters_seek_skip_and_share_a_moment(site, browser):
+    from selenium.webdriver.common.by import By
+
+    url, _ = site
+    browser.get(url + "/episode/hm-sample-001?t=100")  # the sample is one chapter: start away from it
+    _wait(browser, lambda b: _player(b)["ready"] >= 1, timeout=30)
+    chapters = browser.find_elements(By.CSS_SELECTOR, "a.chapter")
+    assert chapters
+    target = chapters[-1]
+    start = float(target.get_attribute("data-start"))
+    assert abs(_player(browser)["t"] - start) > 30
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", target)
+    target.click()
+    _wait(browser, lambda b: not _player(b)["paused"] and abs(_player(b)["t"] - start) < 1.0, timeout=30)
+    _wait(browser, lambda b: "current" in target.get_attribute("class"), timeout=10)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "a.chapter.current")) == 1
+    browser.execute_script("window.scrollTo(0, 0);")
+    _shot(browser, "web-chapters.png")
+    # skip back 15 s and on 30 s
+    before = _player(browser)["t"]
+    browser.find_element(By.ID, "fwd30").click()
+    _wait(browser, lambda b: _player(b)["t"] > before + 25, timeout=10)
+    before = _player(browser)["t"]
+    browser.find_element(By.ID, "back15").click()
+    _wait(browser, lambda b: _player(b)["t"] < before - 10, timeout=10)
+    # share: the link to this second (copied, or shown to copy where the clipboard is refused)
+    browser.execute_script("document.getElementById('player').pause();")
+    at = _player(browser)["t"]
+    browser.find_element(By.ID, "share").click()
+    _wait(
+        browser,
+        lambda b: (
+            "/episode/"
+            in (
+                b.find_element(By.ID, "share-out").text
+                + "".join(f.get_attribute("value") for f in b.find_elements(By.CSS_SELECTOR, "#share-out input"))
+            )
+        ),
+        timeout=10,
+    )
+    fields = browser.find_elements(By.CSS_SELECTOR, "#share-out input")
+    link = fields[0].get_attribute("value") if fields else browser.find_element(By.ID, "share-out").text.split()[-1]
+    assert link.startswith(url + "/episode/hm-sample-001?t=")
+    second = int(link.rsplit("t=", 1)[1])
+    assert abs(second - at) < 1.5
+    browser.get(link)  # the shared link opens at that second
+    _wait(browser, lambda b: _player(b)["ready"] >= 1, timeout=30)
+    assert abs(_player(browser)["t"] - second) < 1.0
+    assert not _csp_violations(browser)
+
+
+def test_keys_reach_the_first_result_and_search(site, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    url, _ = site
+    browser.get(url + "/?q=" + QUESTION.replace(" ", "+"))
+    _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "li.hit"))
+    _shot(browser, "web-results.png")
+    ActionChains(browser).send_keys("j").perform()  # one press: the first result (the answer)
+    first = browser.find_elements(By.CSS_SELECTOR, "a.play")[0]
+    assert browser.execute_script("return document.activeElement === arguments[0];", first)
+    ActionChains(browser).send_keys("j").perform()
+    assert browser.execute_script("return document.activeElement;") != first
+    ActionChains(browser).send_keys("/").perform()  # / goes to the search box
+    assert browser.switch_to.active_element.get_attribute("id") == "q"
+    # snippets are short: at most ~50 words each, the whole passage one click away
+    snippets = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "li.hit .snippet")]
+    assert snippets and all(len(s.split()) <= 52 for s in snippets)
+    whole = browser.find_elements(By.CSS_SELECTOR, "li.hit details.whole")
+    if whole:
+        assert not whole[0].find_element(By.CSS_SELECTOR, ".passage").is_displayed()
+        whole[0].find_element(By.TAG_NAME, "summary").click()
+        assert whole[0].find_element(By.CSS_SELECTOR, ".passage").is_displayed()
+
+
+def test_dark_mode_renders_dark_and_a_phone_shows_the_answer_first(site, browser):
+    from selenium.webdriver.common.by import By
+
+    url, _ = site
+    search = url + "/?q=" + QUESTION.replace(" ", "+")
+    _dark(browser, True)
+    browser.get(search)
+    _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "li.hit"))
+    bg = _rgb(browser.execute_script("return getComputedStyle(document.body).backgroundColor;"))
+    fg = _rgb(browser.execute_script("return getComputedStyle(document.body).color;"))
+    assert sum(bg) < 120 and sum(fg) > 600, (bg, fg)
+    _shot(browser, "web-dark.png")
+    _dark(browser, False)
+    browser.get(search)
+    assert sum(_rgb(browser.execute_script("return getComputedStyle(document.body).backgroundColor;"))) > 700
+    # 390 px: the filters are folded away and the first answer sentence is on the first screen
+    browser.set_window_size(390, 844)
+    browser.get(search)
+    _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "section.answer li"))
+    first = browser.find_element(By.CSS_SELECTOR, "section.answer li")
+    bottom = browser.execute_script("return arguments[0].getBoundingClientRect().bottom;", first)
+    assert bottom <= browser.execute_script("return window.innerHeight;"), bottom
+    assert not browser.find_element(By.ID, "episode").is_displayed()  # inside the closed <details>

@@ -309,7 +309,7 @@ def search_page(
                 f'<span class="ts">[{clock(snip.start)}]</span><span class="sr"> play from here</span></a> '
                 f'<span class="why">{why}</span>{chapter}'
                 f'<p class="snippet">{who}{highlight(snip.text, terms, ep.language)}</p>{whole}'
-                f'<a class="read" href="{esc(href)}">Read along</a></li>'
+                f'<a class="read" href="{esc(episode_href(h.episode, h.start, h.end))}">Read along</a></li>'
             )
         date = f' <span class="date">{esc(ep.published)}</span>' if ep.published else ""
         sections.append(
