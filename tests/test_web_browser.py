@@ -410,3 +410,31 @@ def test_dark_mode_renders_dark_and_a_phone_shows_the_answer_first(site, browser
     bottom = browser.execute_script("return arguments[0].getBoundingClientRect().bottom;", first)
     assert bottom <= browser.execute_script("return window.innerHeight;"), bottom
     assert not browser.find_element(By.ID, "episode").is_displayed()  # inside the closed <details>
+
+
+def test_axe_core_finds_no_critical_or_serious_violations(site, browser):
+    """axe-core's audit in the real browser, on the search, results and episode pages (light and
+    dark). axe is not vendored: `npm pack axe-core` somewhere and point AXE_CORE_JS at its
+    package/axe.min.js (it is injected by the driver, so the page's CSP stays as it is)."""
+    axe = os.environ.get("AXE_CORE_JS")
+    if not axe or not Path(axe).is_file():
+        pytest.skip("AXE_CORE_JS is not set to axe.min.js (npm pack axe-core; tar xzf axe-core-*.tgz)")
+    source = Path(axe).read_text(encoding="utf-8")
+    url, _ = site
+    pages_ = ["/", "/?q=" + QUESTION.replace(" ", "+"), "/episode/hm-sample-001?t=60", "/episodes"]
+    found = []
+    for dark in (False, True):
+        _dark(browser, dark)
+        for page in pages_:
+            browser.get(url + page)
+            browser.execute_script(source)
+            result = browser.execute_async_script(
+                "var done = arguments[arguments.length - 1];"
+                "axe.run(document, {resultTypes: ['violations']}).then(function (r) { done(r.violations); },"
+                " function (e) { done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]); });"
+            )
+            for v in result:
+                if v["impact"] in ("critical", "serious"):
+                    targets = [n["target"] for n in v["nodes"]][:3]
+                    found.append(f"{'dark ' if dark else ''}{page}: {v['id']} ({v['impact']}): {v['help']} {targets}")
+    assert not found, "\n".join(found)

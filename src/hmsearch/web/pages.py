@@ -196,8 +196,8 @@ def _controls() -> str:
     speeds = "".join(f'<option value="{v}"{" selected" if v == "1" else ""}>{v}×</option>' for v in SPEEDS)
     return (
         '<div class="controls" id="controls" hidden>'
-        '<button type="button" id="back15" aria-label="Back 15 seconds">↺ 15 s</button>'
-        '<button type="button" id="fwd30" aria-label="Forward 30 seconds">30 s ↻</button>'
+        '<button type="button" id="back15"><span aria-hidden="true">↺</span> 15 s<span class="sr"> back</span></button>'
+        '<button type="button" id="fwd30">30 s<span class="sr"> forward</span> <span aria-hidden="true">↻</span></button>'
         f'<label for="speed">Speed</label> <select id="speed">{speeds}</select>'
         '<button type="button" id="share">Share this moment</button>'
         '<span id="share-out" role="status" aria-live="polite"></span>'
