@@ -515,3 +515,11 @@ def test_player_controls_are_hidden_until_script_can_work_them(server):
         assert all(i in html for i in ('id="back15"', 'id="fwd30"', 'id="speed"', 'id="share"')), target
     html = server.get("/?q=nyhedsbrev")[2].decode()
     assert 'data-episode="hm-sample-001"' in html  # what the share button links to
+
+
+def test_a_mistyped_episode_id_offers_the_nearest(server):
+    status, _, body = server.get("/episode/hm-sampel-001")
+    html = body.decode()
+    assert status == 404 and "Did you mean" in html and 'href="/episode/hm-sample-001"' in html
+    status, _, body = server.get("/episode/zzzzzzzzzzzz")
+    assert status == 404 and b"Did you mean" not in body

@@ -23,6 +23,7 @@ one line, as HTML or JSON; never a traceback.
 from __future__ import annotations
 
 import datetime
+import difflib
 import json
 import logging
 import math
@@ -401,7 +402,17 @@ class WebApp:
 
     def episode_page(self, request: Request) -> Response:
         t, end = self._seconds(request, "t"), self._seconds(request, "end")
-        text = self.service.transcript(request.path_params["episode_id"])
+        episode_id = request.path_params["episode_id"]
+        try:
+            text = self.service.transcript(episode_id)
+        except NotFoundError as exc:  # a mistyped or outdated link: offer the nearest ids
+            episodes = self.service.episodes()
+            near = difflib.get_close_matches(episode_id, [e.id for e in episodes], n=3, cutoff=0.6)
+            if not near:
+                raise
+            by_id = {e.id: e for e in episodes}
+            page = pages.error_page(404, self._public(one_line(exc)), suggest=[by_id[i] for i in near])
+            return HTMLResponse(page, status_code=404)
         episode, sentences = text.episode, list(text.sentences)
         body = pages.episode_page(
             episode,

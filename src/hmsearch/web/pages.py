@@ -465,8 +465,16 @@ def episodes_page(episodes: Sequence[Episode]) -> str:
     return layout("Episodes – hmsearch", f"<h1>Episodes</h1>{episodes_table(episodes)}", page_class="episodes-page")
 
 
-def error_page(status: int, message: str, *, q: str = "", max_query: int = 500) -> str:
-    """The error in one line, and the search box holding the question that was asked (if any)."""
+def _did_you_mean(episodes: Sequence[Episode]) -> str:
+    if not episodes:
+        return ""
+    items = "".join(f'<li><a href="{esc(episode_href(e.id))}">{esc(e.title)}</a> ({esc(e.id)})</li>' for e in episodes)
+    return f'<p>Did you mean:</p><ul class="suggest">{items}</ul>'
+
+
+def error_page(status: int, message: str, *, q: str = "", max_query: int = 500, suggest: Sequence[Episode] = ()) -> str:
+    """The error in one line, the episodes meant when an id was mistyped, and the search box
+    holding the question that was asked (if any)."""
     titles = {400: "Bad request", 404: "Not found", 429: "Too many requests", 503: "Index unavailable"}
     title = titles.get(status, "Error")
     q = q[:max_query].replace("\x00", "")
@@ -477,7 +485,7 @@ def error_page(status: int, message: str, *, q: str = "", max_query: int = 500) 
         '<button type="submit">Search</button></div></form>'
     )
     body = (
-        f'<h1>{esc(title)}</h1><p class="error" role="alert">{esc(message)}</p>{box}'
+        f'<h1>{esc(title)}</h1><p class="error" role="alert">{esc(message)}</p>{_did_you_mean(suggest)}{box}'
         '<p><a href="/">Back to search</a></p>'
     )
     return layout(f"{title} – hmsearch", body, page_class="error-page")
