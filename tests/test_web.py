@@ -523,3 +523,15 @@ def test_a_mistyped_episode_id_offers_the_nearest(server):
     assert status == 404 and "Did you mean" in html and 'href="/episode/hm-sample-001"' in html
     status, _, body = server.get("/episode/zzzzzzzzzzzz")
     assert status == 404 and b"Did you mean" not in body
+
+
+def test_the_page_can_be_installed_from_its_manifest(server):
+    html = server.get("/")[2].decode()
+    assert '<link rel="manifest" href="/static/manifest.webmanifest">' in html
+    status, headers, body = server.get("/static/manifest.webmanifest")
+    manifest = json.loads(body)
+    assert status == 200 and headers["content-type"] == "application/manifest+json"
+    assert manifest["start_url"] == "/" and manifest["icons"][0]["src"] == "/static/icon.svg"
+    status, headers, _ = server.get("/static/icon.svg")
+    assert status == 200 and headers["content-type"] == "image/svg+xml"
+    assert "manifest-src 'self'" in headers["content-security-policy"]

@@ -7,7 +7,7 @@ Routes (all GET, all read-only):
                             its chapters, a search within it, downloads
   /download/{fmt}/{id}      the transcript as a file: vtt, srt, json (Whisper's shape), txt
   /audio/{id}               a local episode's audio file, with HTTP Range (seeking)
-  /static/{name}            app.js and app.css (a fixed set, read from the package at start-up)
+  /static/{name}            app.js, app.css, icon.svg, manifest.webmanifest (a fixed set, read at start-up)
   /api/search, /api/ask     the CLI's --json shapes (?q=&k=&mode=&episode=&since=&until=)
   /api/episodes             [{episode, title, ...}] as `episodes --json`
   /api/episodes/{id}/transcript   {episode, sentences: [{start, end, text}]}
@@ -55,7 +55,12 @@ from .openapi import openapi_spec
 log = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"bytes=(?:\d+-\d*|-\d+)(?:\s*,\s*(?:\d+-\d*|-\d+))*")
-STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+STATIC_FILES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "icon.svg": "image/svg+xml",
+    "manifest.webmanifest": "application/manifest+json",  # installable on a phone's home screen
+}
 DOWNLOAD_TYPES = {
     "vtt": "text/vtt; charset=utf-8",
     "srt": "application/x-subrip; charset=utf-8",
@@ -81,7 +86,7 @@ def csp(media_origins: frozenset[str] = frozenset()) -> str:
     from their enclosure's origin."""
     media = " ".join(["'self'", *sorted(media_origins)])
     return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; manifest-src 'self'; "
         f"media-src {media}; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
 

@@ -153,6 +153,9 @@ def layout(title: str, body: str, *, page_class: str = "") -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n"
         '<link rel="stylesheet" href="/static/app.css">\n'
+        '<link rel="icon" href="/static/icon.svg" type="image/svg+xml">\n'
+        '<link rel="manifest" href="/static/manifest.webmanifest">\n'
+        '<meta name="theme-color" content="#0b57d0">\n'
         '<script src="/static/app.js" defer></script>\n'
         "</head>\n"
         f'<body class="{esc(page_class)}">\n'
