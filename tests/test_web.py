@@ -535,3 +535,21 @@ def test_the_page_can_be_installed_from_its_manifest(server):
     status, headers, _ = server.get("/static/icon.svg")
     assert status == 200 and headers["content-type"] == "image/svg+xml"
     assert "manifest-src 'self'" in headers["content-security-policy"]
+
+
+def test_speaker_turns_and_dates_in_the_episode_page():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Spoken(Sentence):  # as Sentence will be once speakers arrive (issue 24)
+        speaker: str | None = None
+
+    ep = Episode("e", "Afsnit", 60.0, 1, "e.srt", published="2024-03-05")
+    said = [Spoken(0.0, 2.0, "Hej.", speaker="Anna"), Spoken(2.0, 4.0, "Velkommen.", speaker="Anna")]
+    said.append(Spoken(4.0, 6.0, "Tak.", speaker="<b>Bo</b>"))
+    html = pages.episode_page(ep, said, t=None, end=None)
+    assert html.count('<span class="speaker">') == 2  # where a turn begins, not every sentence
+    assert '<span class="speaker">&lt;b&gt;Bo&lt;/b&gt;:</span>' in html
+    assert '<time datetime="2024-03-05">2024-03-05</time>' in html
+    plain = pages.episode_page(ep, [Sentence(0.0, 2.0, "Hej.")], t=None, end=None)
+    assert 'class="speaker"' not in plain

@@ -36,6 +36,11 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
 
 
+def date_html(iso: str | None) -> str:
+    """A date as <time datetime="ISO">ISO</time>: app.js shows it in the reader's own locale."""
+    return f'<time datetime="{esc(iso)}">{esc(iso)}</time>' if iso else ""
+
+
 def duration_text(seconds: float) -> str:
     s = int(max(0.0, seconds))
     return f"{s // 3600} h {s // 60 % 60:02d} min" if s >= 3600 else f"{s // 60} min {s % 60:02d} s"
@@ -239,7 +244,7 @@ def episodes_table(episodes: Sequence[Episode]) -> str:
         return "<p>No episodes are indexed yet: run <code>hmsearch index AUDIO_OR_TRANSCRIPTS</code>.</p>"
     rows = [
         f'<tr><td><a href="{esc(episode_href(ep.id))}">{esc(ep.title)}</a></td>'
-        f"<td>{esc(ep.published or '')}</td><td>{esc(duration_text(ep.duration))}</td>"
+        f"<td>{date_html(ep.published)}</td><td>{esc(duration_text(ep.duration))}</td>"
         f"<td>{ep.n_passages}</td></tr>"
         for ep in episodes
     ]
@@ -314,7 +319,7 @@ def search_page(
                 f'<p class="snippet">{who}{highlight(snip.text, terms, ep.language)}</p>{whole}'
                 f'<a class="read" href="{esc(episode_href(h.episode, h.start, h.end))}">Read along</a></li>'
             )
-        date = f' <span class="date">{esc(ep.published)}</span>' if ep.published else ""
+        date = f' <span class="date">{date_html(ep.published)}</span>' if ep.published else ""
         sections.append(
             f'<article class="episode-group"><h3><a href="{esc(episode_href(ep.id))}">{esc(ep.title)}</a>{date}</h3>'
             f'<ol class="hits">{"".join(items)}</ol></article>'
@@ -427,7 +432,7 @@ def episode_page(
     start_at = t if t is not None else 0.0
     meta = [esc(duration_text(episode.duration))]
     if episode.published:
-        meta.insert(0, esc(episode.published))
+        meta.insert(0, date_html(episode.published))
     page = http_url(episode.url)
     if page:
         meta.append(f'<a href="{esc(page)}" rel="noopener noreferrer">Episode page</a>')
@@ -441,13 +446,20 @@ def episode_page(
     else:
         player = '<p class="no-audio">No audio for this episode in the index.</p>'
     items = []
+    speaker = None
     for i, s in enumerate(sentences):
         cls = "sentence asked" if first <= i <= last and first >= 0 else "sentence"
+        # a speaker's name where their turn begins (Sentence.speaker arrives with issue 24)
+        said_by = getattr(s, "speaker", None)
+        turn = _speaker(s) if said_by and said_by != speaker else ""
+        speaker = said_by
+        if turn:
+            cls += " turn"
         href = episode_href(episode.id, s.start) + f"#s-{i}"
         items.append(
             f'<li id="s-{i}" class="{cls}" data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
             f'<a class="ts" href="{esc(href)}" aria-label="Play from {clock(s.start)}">[{clock(s.start)}]</a> '
-            f'{_speaker(s)}<span class="text">{esc(s.text)}</span></li>'
+            f'{turn}<span class="text">{esc(s.text)}</span></li>'
         )
     asked = f' data-asked="s-{first}"' if first >= 0 else ""
     body = (

@@ -237,7 +237,19 @@
     });
   }
 
+  // ---- dates in the reader's own locale (the page writes ISO dates) ---------------------------
+  function localDates() {
+    document.querySelectorAll("time[datetime]").forEach(function (el) {
+      var iso = el.getAttribute("datetime");
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(iso)) { return; }
+      var d = new Date(iso + "T12:00:00");
+      if (isNaN(d.getTime())) { return; }
+      el.textContent = d.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    localDates();
     enhanceSearch();
     enhanceEpisode();
   });
