@@ -311,6 +311,13 @@ def _rgb(css: str) -> tuple[int, ...]:
     return tuple(int(x) for x in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
 
 
+def _shared(browser) -> str:
+    from selenium.webdriver.common.by import By
+
+    fields = browser.find_elements(By.CSS_SELECTOR, "#share-out input")
+    return fields[0].get_attribute("value") if fields else browser.find_element(By.ID, "share-out").text.split()[-1]
+
+
 def test_chapters_seek_skip_and_share_a_moment(site, browser):
     from selenium.webdriver.common.by import By
 
@@ -356,6 +363,11 @@ def test_chapters_seek_skip_and_share_a_moment(site, browser):
     assert link.startswith(url + "/episode/hm-sample-001?t=")
     second = int(link.rsplit("t=", 1)[1])
     assert abs(second - at) < 1.5
+    # share the sentence being said: its span, highlighted where the link opens
+    browser.find_element(By.ID, "share-sentence").click()
+    _wait(browser, lambda b: "#s-" in _shared(b), timeout=10)
+    said = _shared(browser)
+    assert said.startswith(url + "/episode/hm-sample-001?t=") and "&end=" in said
     browser.get(link)  # the shared link opens at that second
     _wait(browser, lambda b: _player(b)["ready"] >= 1, timeout=30)
     assert abs(_player(browser)["t"] - second) < 1.0

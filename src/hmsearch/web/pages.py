@@ -199,8 +199,9 @@ def _search_form(form: SearchForm, episodes: Sequence[Episode], max_query: int) 
 SPEEDS = ("0.75", "1", "1.25", "1.5", "1.75", "2")
 
 
-def _controls() -> str:
-    """Skip, speed and share: buttons only script can work, so hidden until app.js shows them."""
+def _controls(*, sentence: bool = False) -> str:
+    """Skip, speed and share (this second; on the episode page also this sentence): buttons only
+    script can work, so hidden until app.js shows them."""
     speeds = "".join(f'<option value="{v}"{" selected" if v == "1" else ""}>{v}×</option>' for v in SPEEDS)
     return (
         '<div class="controls" id="controls" hidden>'
@@ -208,7 +209,8 @@ def _controls() -> str:
         '<button type="button" id="fwd30">30 s<span class="sr"> forward</span> <span aria-hidden="true">↻</span></button>'
         f'<label for="speed">Speed</label> <select id="speed">{speeds}</select>'
         '<button type="button" id="share">Share this moment</button>'
-        '<span id="share-out" role="status" aria-live="polite"></span>'
+        + ('<button type="button" id="share-sentence">Share this sentence</button>' if sentence else "")
+        + '<span id="share-out" role="status" aria-live="polite"></span>'
         '<details class="keys"><summary>Keys</summary><p><kbd>/</kbd> search · <kbd>Space</kbd> play/pause · '
         "<kbd>j</kbd>/<kbd>k</kbd> next/previous sentence or result · <kbd>←</kbd>/<kbd>→</kbd> 15 s back/30 s on</p></details>"
         "</div>"
@@ -440,7 +442,7 @@ def episode_page(
         fragment = f"#t={start_at:.3f}" if t is not None else ""
         player = (
             f'<div class="player-bar episode-player"><audio id="player" controls preload="metadata" '
-            f'src="{esc(src + fragment)}" data-start="{start_at:.3f}"></audio>{_controls()}'
+            f'src="{esc(src + fragment)}" data-start="{start_at:.3f}"></audio>{_controls(sentence=True)}'
             '<label class="follow"><input type="checkbox" id="follow" checked> Follow the transcript</label></div>'
         )
     else:

@@ -41,10 +41,7 @@
     });
 
     var out = document.getElementById("share-out");
-    document.getElementById("share").addEventListener("click", function () {
-      var info = now();
-      if (!info) { out.textContent = "Play something first."; return; }
-      var url = location.origin + "/episode/" + encodeURIComponent(info.episode) + "?t=" + Math.floor(player.currentTime);
+    function share(url) {
       function fallback() {  // no clipboard (plain http, or refused): show the link to copy by hand
         out.textContent = "";
         var label = document.createElement("label");
@@ -60,7 +57,21 @@
           out.textContent = "Link copied: " + url;
         }, fallback);
       } else { fallback(); }
+    }
+    function page(info) { return location.origin + "/episode/" + encodeURIComponent(info.episode); }
+    document.getElementById("share").addEventListener("click", function () {
+      var info = now();
+      if (!info) { out.textContent = "Play something first."; return; }
+      share(page(info) + "?t=" + Math.floor(player.currentTime));
     });
+    var shareSentence = document.getElementById("share-sentence");
+    if (shareSentence) {  // the episode page: the sentence being said, highlighted where it opens
+      shareSentence.addEventListener("click", function () {
+        var info = now(), li = info && info.sentence ? info.sentence() : null;
+        if (!li) { out.textContent = "Play something first."; return; }
+        share(page(info) + "?t=" + li.getAttribute("data-start") + "&end=" + li.getAttribute("data-end") + "#" + li.id);
+      });
+    }
 
     // the lock screen and headset buttons of a phone
     if ("mediaSession" in navigator) {
@@ -163,7 +174,11 @@
     var article = list.closest("article");
     var title = document.querySelector("article.episode h1");
     var skip = enhancePlayer(player, function () {
-      return { episode: article.getAttribute("data-episode"), title: title ? title.textContent : "" };
+      return {
+        episode: article.getAttribute("data-episode"),
+        title: title ? title.textContent : "",
+        sentence: function () { var i = sentenceAt(player.currentTime); return i >= 0 ? items[i] : null; }
+      };
     });
     var starts = items.map(function (li) { return parseFloat(li.getAttribute("data-start")); });
     var follow = document.getElementById("follow");
