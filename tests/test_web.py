@@ -25,7 +25,7 @@ from hmsearch.asr import TranscriberSpec
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.query import AskRequest, QueryService, SearchRequest
-from hmsearch.types import Episode, Sentence
+from hmsearch.types import Episode, Hit, Sentence
 from hmsearch.web import pages
 from hmsearch.web.app import WebLimits, create_app, web_link
 
@@ -419,3 +419,137 @@ def test_clock_and_helpers():
     assert pages.asked_span(s, 4.5, None) == (2, 2) and pages.asked_span(s, 1, 5.5) == (0, 2)
     assert pages.asked_span(s, None, None) == (-1, -1)
     assert pages.highlight("Sociale <medier>", frozenset({"medi"}), "da") == "Sociale &lt;<mark>medier</mark>&gt;"
+
+
+def _text(fragment: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+
+
+def test_results_are_short_snippets_with_the_whole_passage_on_demand(server):
+    status, _, body = server.get("/?q=salgsteam+sociale+medier")
+    html = body.decode()
+    snippets = re.findall(r'<p class="snippet">(.*?)</p>', html)
+    assert status == 200 and snippets
+    assert all(len(_text(s).split()) <= pages.SNIPPET_WORDS + 2 for s in snippets)  # + the ellipses
+    assert any("<mark>" in s for s in snippets)  # the matched words are marked in the snippet
+    # the whole passage is there without script, folded (<details>), and longer than its snippet
+    wholes = re.findall(r'<details class="whole"><summary>[^<]*</summary><p class="passage">(.*?)</p>', html)
+    assert wholes and max(len(_text(w).split()) for w in wholes) > max(len(_text(s).split()) for s in snippets)
+    assert "matches your words" in html
+
+
+def test_snippet_is_the_best_sentence_and_reads_a_speaker_when_there_is_one():
+    sentences = tuple(
+        Sentence(float(i), i + 1.0, t)
+        for i, t in enumerate(["Hej og velkommen.", "Vi taler om nyhedsbreve i dag.", "Det var det."])
+    )
+    hit = Hit("e", "t", 0.0, 3.0, " ".join(s.text for s in sentences), 1.0, "", sentences=sentences)
+    snip = pages.snippet(hit, pages.query_terms("nyhedsbreve", "da"), "da")
+    assert snip.start == 1.0 and snip.text.startswith("Vi taler om nyhedsbreve") and snip.by_words
+    assert snip.speaker is None
+    long = "ord " * 200 + "nyhedsbreve " + "ord " * 200
+    trimmed = pages.trim_words(long, pages.query_terms("nyhedsbreve", "da"), "da")
+    assert "nyhedsbreve" in trimmed and len(trimmed.split()) <= pages.SNIPPET_WORDS + 2
+    nothing = pages.snippet(hit, pages.query_terms("zebra", "da"), "da")
+    assert nothing.start == 0.0 and not nothing.by_words  # found by meaning: the first sentence
+
+
+def test_episode_page_lists_chapters_a_search_within_it_downloads_and_its_source(server, index):
+    status, _, body = server.get("/episode/hm-sample-001")
+    html = body.decode()
+    assert status == 200
+    service = QueryService(index, encoder=HashingEncoder(), link=web_link)
+    chapters = service.chapters("hm-sample-001")
+    assert chapters and html.count('class="chapter"') == len(chapters)
+    first = chapters[-1]
+    assert f'href="{pages.esc(pages.episode_href("hm-sample-001", first.start))}"' in html
+    assert f'data-start="{first.start:.3f}"' in html and pages.esc(first.title) in html
+    # a search within the episode: the search form with the episode filter set
+    form = re.search(r'<form class="find".*?</form>', html).group(0)
+    assert 'action="/"' in form and '<input type="hidden" name="episode" value="hm-sample-001">' in form
+    assert "Transcribed by Whisper" in html or "transcript, from the file hm-sample-001" in html
+    for fmt in ("vtt", "srt", "json", "txt"):
+        assert f'href="/download/{fmt}/hm-sample-001"' in html
+
+
+def test_transcript_downloads_in_four_formats(server, index):
+    from hmsearch.formats import read_transcript_bytes
+
+    _, tr = server.json("/api/episodes/hm-sample-001/transcript")
+    texts = [s["text"] for s in tr["sentences"]]
+    for fmt, media in (("vtt", "text/vtt"), ("srt", "application/x-subrip"), ("json", "application/json")):
+        status, headers, body = server.get(f"/download/{fmt}/hm-sample-001")
+        assert status == 200 and headers["content-type"].startswith(media), fmt
+        assert headers["content-disposition"] == f'attachment; filename="hm-sample-001.{fmt}"'
+        back = read_transcript_bytes(body, f".{fmt}")  # each reads back as the transcript it is
+        assert [seg.text.strip() for seg in back.segments] == texts, fmt
+        assert abs(back.segments[3].start - tr["sentences"][3]["start"]) < 0.002
+    status, _, body = server.get("/download/txt/hm-sample-001")
+    assert status == 200 and body.decode().splitlines()[0].endswith(texts[0])
+    # markup in a transcript stays text in every format; an id with odd characters gets a safe name
+    evil = _evil_id(index)
+    status, headers, body = server.get(f"/download/vtt/{pages.quote(evil, safe='')}")
+    assert status == 200 and b"<script>" not in body and b"&lt;script&gt;" in body
+    assert re.fullmatch(r'attachment; filename="[A-Za-z0-9._-]+\.vtt"', headers["content-disposition"])
+    assert server.get("/download/exe/hm-sample-001")[0] == 404
+    assert server.get("/download/vtt/no-such-episode")[0] == 404
+    assert server.get("/download/vtt/..%2F..%2Fetc%2Fpasswd")[0] == 404
+
+
+def test_error_page_keeps_the_question_and_filters_fold_away(server):
+    status, _, body = server.get("/?q=nyhedsbrev+%3Cb%3E&since=yesterday")
+    html = body.decode()
+    assert status == 400 and "is not a date" in html
+    assert 'value="nyhedsbrev &lt;b&gt;"' in html and "<b>" not in html  # kept, and escaped
+    # filters are folded away (a phone shows the answer first), and open when one is set
+    html = server.get("/?q=nyhedsbrev")[2].decode()
+    assert '<details class="filters-box"><summary>Filters</summary>' in html
+    html = server.get("/?q=nyhedsbrev&episode=hm-sample-001")[2].decode()
+    assert '<details class="filters-box" open><summary>Filters (on)</summary>' in html
+
+
+def test_player_controls_are_hidden_until_script_can_work_them(server):
+    for target in ("/?q=nyhedsbrev", "/episode/hm-sample-001"):
+        html = server.get(target)[2].decode()
+        assert '<div class="controls" id="controls" hidden>' in html, target
+        assert all(i in html for i in ('id="back15"', 'id="fwd30"', 'id="speed"', 'id="share"')), target
+    html = server.get("/?q=nyhedsbrev")[2].decode()
+    assert 'data-episode="hm-sample-001"' in html  # what the share button links to
+
+
+def test_a_mistyped_episode_id_offers_the_nearest(server):
+    status, _, body = server.get("/episode/hm-sampel-001")
+    html = body.decode()
+    assert status == 404 and "Did you mean" in html and 'href="/episode/hm-sample-001"' in html
+    status, _, body = server.get("/episode/zzzzzzzzzzzz")
+    assert status == 404 and b"Did you mean" not in body
+
+
+def test_the_page_can_be_installed_from_its_manifest(server):
+    html = server.get("/")[2].decode()
+    assert '<link rel="manifest" href="/static/manifest.webmanifest">' in html
+    status, headers, body = server.get("/static/manifest.webmanifest")
+    manifest = json.loads(body)
+    assert status == 200 and headers["content-type"] == "application/manifest+json"
+    assert manifest["start_url"] == "/" and manifest["icons"][0]["src"] == "/static/icon.svg"
+    status, headers, _ = server.get("/static/icon.svg")
+    assert status == 200 and headers["content-type"] == "image/svg+xml"
+    assert "manifest-src 'self'" in headers["content-security-policy"]
+
+
+def test_speaker_turns_and_dates_in_the_episode_page():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Spoken(Sentence):  # as Sentence will be once speakers arrive (issue 24)
+        speaker: str | None = None
+
+    ep = Episode("e", "Afsnit", 60.0, 1, "e.srt", published="2024-03-05")
+    said = [Spoken(0.0, 2.0, "Hej.", speaker="Anna"), Spoken(2.0, 4.0, "Velkommen.", speaker="Anna")]
+    said.append(Spoken(4.0, 6.0, "Tak.", speaker="<b>Bo</b>"))
+    html = pages.episode_page(ep, said, t=None, end=None)
+    assert html.count('<span class="speaker">') == 2  # where a turn begins, not every sentence
+    assert '<span class="speaker">&lt;b&gt;Bo&lt;/b&gt;:</span>' in html
+    assert '<time datetime="2024-03-05">2024-03-05</time>' in html
+    plain = pages.episode_page(ep, [Sentence(0.0, 2.0, "Hej.")], t=None, end=None)
+    assert 'class="speaker"' not in plain

@@ -3,9 +3,11 @@
 Routes (all GET, all read-only):
   /                         search page (?q=&episode=&since=&until=): answer, hits by episode
   /episodes                 the episodes list
-  /episode/{id}             the whole transcript (?t=SECONDS&end=SECONDS: the passage asked for)
+  /episode/{id}             the whole transcript (?t=SECONDS&end=SECONDS: the passage asked for),
+                            its chapters, a search within it, downloads
+  /download/{fmt}/{id}      the transcript as a file: vtt, srt, json (Whisper's shape), txt
   /audio/{id}               a local episode's audio file, with HTTP Range (seeking)
-  /static/{name}            app.js and app.css (a fixed set, read from the package at start-up)
+  /static/{name}            app.js, app.css, icon.svg, manifest.webmanifest (a fixed set, read at start-up)
   /api/search, /api/ask     the CLI's --json shapes (?q=&k=&mode=&episode=&since=&until=)
   /api/episodes             [{episode, title, ...}] as `episodes --json`
   /api/episodes/{id}/transcript   {episode, sentences: [{start, end, text}]}
@@ -21,6 +23,7 @@ one line, as HTML or JSON; never a traceback.
 from __future__ import annotations
 
 import datetime
+import difflib
 import json
 import logging
 import math
@@ -28,6 +31,7 @@ import mimetypes
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,16 +45,28 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import HmsearchError, IndexStateError, InputError, ModelUnavailableError, NotFoundError, one_line
+from ..formats import format_json, format_srt, format_txt, format_vtt
 from ..query import AskRequest, Filters, QueryService, SearchRequest
 from ..query.retrieve import MODES
-from ..types import Episode
+from ..types import Episode, Segment, Sentence, Transcript, Word
 from . import pages
 from .openapi import openapi_spec
 
 log = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"bytes=(?:\d+-\d*|-\d+)(?:\s*,\s*(?:\d+-\d*|-\d+))*")
-STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+STATIC_FILES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "icon.svg": "image/svg+xml",
+    "manifest.webmanifest": "application/manifest+json",  # installable on a phone's home screen
+}
+DOWNLOAD_TYPES = {
+    "vtt": "text/vtt; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "json": "application/json",
+    "txt": "text/plain; charset=utf-8",
+}
 PAGE_HITS = 10  # passages on the search page
 ANSWER_HITS = 3  # passages its answer sentences are picked from (as `hmsearch ask`)
 
@@ -70,7 +86,7 @@ def csp(media_origins: frozenset[str] = frozenset()) -> str:
     from their enclosure's origin."""
     media = " ".join(["'self'", *sorted(media_origins)])
     return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; manifest-src 'self'; "
         f"media-src {media}; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
 
@@ -200,7 +216,8 @@ class RateLimit:
         if scope["path"].startswith("/api/"):
             response = JSONResponse(_error_body("RateLimited", message), status_code=429, headers=headers)
         else:
-            response = HTMLResponse(pages.error_page(429, message), status_code=429, headers=headers)
+            q = Request(scope).query_params.get("q", "")
+            response = HTMLResponse(pages.error_page(429, message, q=q), status_code=429, headers=headers)
         await response(scope, receive, send)
 
 
@@ -246,6 +263,28 @@ def episode_json(ep: Episode) -> dict[str, Any]:
     return d
 
 
+def transcript_file(episode: Episode, sentences: Sequence[Sentence], format_: str) -> bytes:
+    """An episode's sentences as a transcript file, through formats.py's writers: one segment (cue)
+    a sentence, its word times kept where Whisper gave them, its speaker when it has one."""
+    segments = []
+    for s in sentences:
+        spans = s.word_spans() if s.word_times else []
+        segments.append(
+            Segment(
+                start=s.start,
+                end=s.end,
+                text=s.text,
+                words=tuple(Word(a, b, f" {w}") for w, a, b in spans),
+                speaker=getattr(s, "speaker", None),
+            )
+        )
+    transcript = Transcript(
+        tuple(segments), language=episode.language, source=episode.transcript_source, duration=episode.duration
+    )
+    writers = {"vtt": format_vtt, "srt": format_srt, "json": format_json, "txt": format_txt}
+    return writers[format_](transcript).encode("utf-8")
+
+
 class WebApp:
     """The endpoints, over one service; ``app`` is the ASGI application."""
 
@@ -258,6 +297,7 @@ class WebApp:
             Route("/", self.home),
             Route("/episodes", self.episodes_page),
             Route("/episode/{episode_id:path}", self.episode_page),
+            Route("/download/{format}/{episode_id:path}", self.download),
             Route("/audio/{episode_id:path}", self.audio),
             Route("/static/{name}", self.static_file),
             Route("/favicon.ico", lambda request: Response(status_code=204)),  # none: browsers ask anyway
@@ -367,9 +407,46 @@ class WebApp:
 
     def episode_page(self, request: Request) -> Response:
         t, end = self._seconds(request, "t"), self._seconds(request, "end")
-        text = self.service.transcript(request.path_params["episode_id"])
+        episode_id = request.path_params["episode_id"]
+        try:
+            text = self.service.transcript(episode_id)
+        except NotFoundError as exc:  # a mistyped or outdated link: offer the nearest ids
+            episodes = self.service.episodes()
+            near = difflib.get_close_matches(episode_id, [e.id for e in episodes], n=3, cutoff=0.6)
+            if not near:
+                raise
+            by_id = {e.id: e for e in episodes}
+            page = pages.error_page(404, self._public(one_line(exc)), suggest=[by_id[i] for i in near])
+            return HTMLResponse(page, status_code=404)
         episode, sentences = text.episode, list(text.sentences)
-        return _html(pages.episode_page(episode, sentences, t=t, end=end), media_origins=_feed_origins([episode]))
+        body = pages.episode_page(
+            episode,
+            sentences,
+            t=t,
+            end=end,
+            chapters=self._chapters(episode.id),
+            max_query=self.limits.max_query_chars,
+        )
+        return _html(body, media_origins=_feed_origins([episode]))
+
+    def _chapters(self, episode_id: str) -> list[Any]:
+        """The episode's chapters, or none when they cannot be made (the page shows the rest)."""
+        try:
+            return list(self.service.chapters(episode_id))
+        except HmsearchError as exc:
+            log.warning("no chapters for %s: %s", episode_id, one_line(exc))
+            return []
+
+    def download(self, request: Request) -> Response:
+        """The transcript as a file (VTT, SRT, JSON as Whisper writes it, TXT), one cue a sentence."""
+        format_ = request.path_params["format"]
+        if format_ not in DOWNLOAD_TYPES:
+            raise NotFoundError(f"no transcript format {format_!r}: use one of {', '.join(DOWNLOAD_TYPES)}")
+        text = self.service.transcript(request.path_params["episode_id"])
+        body = transcript_file(text.episode, text.sentences, format_)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", text.episode.id).strip("._")[:80] or "transcript"
+        headers = {"Content-Disposition": f'attachment; filename="{name}.{format_}"', "Cache-Control": "no-cache"}
+        return Response(body, media_type=DOWNLOAD_TYPES[format_], headers=headers)
 
     def audio(self, request: Request) -> Response:
         episode = self.service.episode(request.path_params["episode_id"])
@@ -432,11 +509,12 @@ class WebApp:
         return _json(openapi_spec(self.limits.max_query_chars, self.limits.max_k))
 
     # ---- errors --------------------------------------------------------------------------
-    @staticmethod
-    def _error(request: Request, status: int, kind: str, message: str) -> Response:
+    def _error(self, request: Request, status: int, kind: str, message: str) -> Response:
         if request.url.path.startswith("/api/"):
             return _json(_error_body(kind, message), status)
-        return HTMLResponse(pages.error_page(status, message), status_code=status)
+        q = request.query_params.get("q", "")  # the question stays in the box, to fix and ask again
+        page = pages.error_page(status, message, q=q, max_query=self.limits.max_query_chars)
+        return HTMLResponse(page, status_code=status)
 
     def on_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HmsearchError)

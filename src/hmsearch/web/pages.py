@@ -13,6 +13,8 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from ..query.links import episode_href, http_url
@@ -32,6 +34,11 @@ def clock(seconds: float) -> str:
     s = int(max(0.0, seconds))
     h, m, sec = s // 3600, s // 60 % 60, s % 60
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+def date_html(iso: str | None) -> str:
+    """A date as <time datetime="ISO">ISO</time>: app.js shows it in the reader's own locale."""
+    return f'<time datetime="{esc(iso)}">{esc(iso)}</time>' if iso else ""
 
 
 def duration_text(seconds: float) -> str:
@@ -87,6 +94,53 @@ def query_terms(query: str, lang: str | None) -> frozenset[str]:
     return frozenset(analyze(query, lang))
 
 
+SNIPPET_WORDS = 50  # a result's snippet: one or two lines, as podcast apps and yt-fts show them
+
+
+def matched(text: str, terms: frozenset[str], lang: str | None) -> int:
+    """How many of ``terms`` the text holds (each counted once)."""
+    return len(terms.intersection(analyze(text, lang))) if terms else 0
+
+
+def trim_words(text: str, terms: frozenset[str], lang: str | None, limit: int = SNIPPET_WORDS) -> str:
+    """``text`` cut to ``limit`` words around its first matched word, with an ellipsis where cut."""
+    words = text.split()
+    if len(words) <= limit:
+        return text
+    first = next((i for i, w in enumerate(words) if matched(w, terms, lang)), 0)
+    lo = max(0, min(first - limit // 3, len(words) - limit))
+    cut = " ".join(words[lo : lo + limit])
+    return ("… " if lo else "") + cut + (" …" if lo + limit < len(words) else "")
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """The line or two of a hit shown in the results: the sentence that matches the question best
+    (most of its words; the first sentence when none does), with the next one when both fit."""
+
+    text: str
+    start: float
+    end: float
+    speaker: str | None
+    by_words: bool  # the question's words are in the passage (else it was found by meaning alone)
+
+
+def snippet(hit: Hit, terms: frozenset[str], lang: str | None, limit: int = SNIPPET_WORDS) -> Snippet:
+    sentences = hit.sentences
+    by_words = matched(hit.text, terms, lang) > 0
+    if not sentences:  # a quote's hit spans exactly the words said
+        return Snippet(trim_words(hit.text, terms, lang, limit), hit.start, hit.end, None, by_words)
+    counts = [matched(s.text, terms, lang) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (counts[i], -i))
+    chosen = [sentences[best]]
+    nxt = best + 1
+    if nxt < len(sentences) and len((sentences[best].text + " " + sentences[nxt].text).split()) <= limit:
+        chosen.append(sentences[nxt])
+    text = trim_words(" ".join(s.text for s in chosen), terms, lang, limit)
+    speaker = getattr(chosen[0], "speaker", None)  # speaker names arrive with issue 24
+    return Snippet(text, chosen[0].start, chosen[-1].end, speaker, by_words)
+
+
 @dataclass(frozen=True)
 class SearchForm:
     """What the search box and filters hold (echoed back into the form)."""
@@ -104,6 +158,9 @@ def layout(title: str, body: str, *, page_class: str = "") -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n"
         '<link rel="stylesheet" href="/static/app.css">\n'
+        '<link rel="icon" href="/static/icon.svg" type="image/svg+xml">\n'
+        '<link rel="manifest" href="/static/manifest.webmanifest">\n'
+        '<meta name="theme-color" content="#0b57d0">\n'
         '<script src="/static/app.js" defer></script>\n'
         "</head>\n"
         f'<body class="{esc(page_class)}">\n'
@@ -120,6 +177,8 @@ def _search_form(form: SearchForm, episodes: Sequence[Episode], max_query: int) 
     for ep in episodes:
         selected = " selected" if ep.id == form.episode else ""
         options.append(f'<option value="{esc(ep.id)}"{selected}>{esc(ep.title)}</option>')
+    filtered = bool(form.episode or form.since or form.until)
+    summary = "Filters (on)" if filtered else "Filters"
     return (
         '<form class="search" role="search" action="/" method="get">\n'
         '<label for="q">Ask a question, or search a "quoted phrase" (Danish or English)</label>\n'
@@ -127,11 +186,34 @@ def _search_form(form: SearchForm, episodes: Sequence[Episode], max_query: int) 
         f'<input id="q" name="q" type="search" value="{esc(form.q)}" maxlength="{max_query}" '
         'required autocomplete="off" placeholder="Hvad skal salgsafdelingen gøre på sociale medier?">'
         '<button type="submit">Search</button></div>\n'
-        '<fieldset class="filters"><legend>Filters</legend>\n'
+        # folded away unless one is set: on a phone open filters pushed the answer below the fold
+        f'<details class="filters-box"{" open" if filtered else ""}><summary>{summary}</summary>'
+        '<fieldset class="filters"><legend class="sr">Filters</legend>\n'
         f'<label for="episode">Episode</label> <select id="episode" name="episode">{"".join(options)}</select>\n'
         f'<label for="since">From</label> <input id="since" name="since" type="date" value="{esc(form.since)}">\n'
         f'<label for="until">To</label> <input id="until" name="until" type="date" value="{esc(form.until)}">\n'
-        "</fieldset>\n</form>\n"
+        "</fieldset></details>\n</form>\n"
+    )
+
+
+SPEEDS = ("0.75", "1", "1.25", "1.5", "1.75", "2")
+
+
+def _controls(*, sentence: bool = False) -> str:
+    """Skip, speed and share (this second; on the episode page also this sentence): buttons only
+    script can work, so hidden until app.js shows them."""
+    speeds = "".join(f'<option value="{v}"{" selected" if v == "1" else ""}>{v}×</option>' for v in SPEEDS)
+    return (
+        '<div class="controls" id="controls" hidden>'
+        '<button type="button" id="back15"><span aria-hidden="true">↺</span> 15 s<span class="sr"> back</span></button>'
+        '<button type="button" id="fwd30">30 s<span class="sr"> forward</span> <span aria-hidden="true">↻</span></button>'
+        f'<label for="speed">Speed</label> <select id="speed">{speeds}</select>'
+        '<button type="button" id="share">Share this moment</button>'
+        + ('<button type="button" id="share-sentence">Share this sentence</button>' if sentence else "")
+        + '<span id="share-out" role="status" aria-live="polite"></span>'
+        '<details class="keys"><summary>Keys</summary><p><kbd>/</kbd> search · <kbd>Space</kbd> play/pause · '
+        "<kbd>j</kbd>/<kbd>k</kbd> next/previous sentence or result · <kbd>←</kbd>/<kbd>→</kbd> 15 s back/30 s on</p></details>"
+        "</div>"
     )
 
 
@@ -140,13 +222,22 @@ def _player() -> str:
     return (
         '<div class="player-bar" id="player-bar" hidden>'
         '<audio id="player" controls preload="none"></audio>'
-        '<p id="now-playing" aria-live="polite"></p></div>\n'
+        f'{_controls()}<p id="now-playing" aria-live="polite"></p></div>\n'
     )
+
+
+def _speaker(item: object) -> str:
+    """``Name: `` when the item carries a speaker (issue 24 adds them; absent before)."""
+    name = getattr(item, "speaker", None)
+    return f'<span class="speaker">{esc(name)}:</span> ' if name else ""
 
 
 def _play_attrs(episode: Episode, start: float, end: float) -> str:
     src = audio_src(episode)
-    attrs = f' data-start="{start:.3f}" data-end="{end:.3f}" data-title="{esc(episode.title)}"'
+    attrs = (
+        f' data-start="{start:.3f}" data-end="{end:.3f}" data-title="{esc(episode.title)}"'
+        f' data-episode="{esc(episode.id)}"'
+    )
     return attrs + (f' data-audio="{esc(src)}"' if src else "")
 
 
@@ -155,7 +246,7 @@ def episodes_table(episodes: Sequence[Episode]) -> str:
         return "<p>No episodes are indexed yet: run <code>hmsearch index AUDIO_OR_TRANSCRIPTS</code>.</p>"
     rows = [
         f'<tr><td><a href="{esc(episode_href(ep.id))}">{esc(ep.title)}</a></td>'
-        f"<td>{esc(ep.published or '')}</td><td>{esc(duration_text(ep.duration))}</td>"
+        f"<td>{date_html(ep.published)}</td><td>{esc(duration_text(ep.duration))}</td>"
         f"<td>{ep.n_passages}</td></tr>"
         for ep in episodes
     ]
@@ -191,7 +282,7 @@ def search_page(
                 continue
             items.append(
                 f'<li><a class="play" href="{esc(episode_href(s.episode, s.start, s.end))}"{_play_attrs(ep, s.start, s.end)}>'
-                f'<span class="ts">[{clock(s.start)}]</span></a> <q>{esc(s.text)}</q> '
+                f'<span class="ts">[{clock(s.start)}]</span></a> {_speaker(s)}<q>{esc(s.text)}</q> '
                 f'<span class="from">— <a href="{esc(episode_href(s.episode, s.start, s.end))}">{esc(s.title)}</a></span></li>'
             )
         parts.append(
@@ -212,14 +303,25 @@ def search_page(
         terms = query_terms(form.q, ep.language)
         items = []
         for h in group:
-            href = episode_href(h.episode, h.start, h.end)
+            snip = snippet(h, terms, ep.language)
+            href = episode_href(h.episode, snip.start, snip.end)
+            why = "matches your words" if snip.by_words else "related in meaning"
+            who = f'<span class="speaker">{esc(snip.speaker)}:</span> ' if snip.speaker else ""
+            chapter = f' <span class="chapter-name">{esc(h.chapter)}</span>' if h.chapter else ""
+            whole = ""
+            if h.sentences and snip.text != h.text:
+                whole = (
+                    f'<details class="whole"><summary>Whole passage [{clock(h.start)}–{clock(h.end)}]</summary>'
+                    f'<p class="passage">{highlight(h.text, terms, ep.language)}</p></details>'
+                )
             items.append(
-                f'<li class="hit"><a class="play" href="{esc(href)}"{_play_attrs(ep, h.start, h.end)}>'
-                f'<span class="ts">[{clock(h.start)}]</span><span class="sr"> play from here</span></a> '
-                f'<p class="passage">{highlight(h.text, terms, ep.language)}</p>'
-                f'<a class="read" href="{esc(href)}">Read along</a></li>'
+                f'<li class="hit"><a class="play" href="{esc(href)}"{_play_attrs(ep, snip.start, snip.end)}>'
+                f'<span class="ts">[{clock(snip.start)}]</span><span class="sr"> play from here</span></a> '
+                f'<span class="why">{why}</span>{chapter}'
+                f'<p class="snippet">{who}{highlight(snip.text, terms, ep.language)}</p>{whole}'
+                f'<a class="read" href="{esc(episode_href(h.episode, h.start, h.end))}">Read along</a></li>'
             )
-        date = f' <span class="date">{esc(ep.published)}</span>' if ep.published else ""
+        date = f' <span class="date">{date_html(ep.published)}</span>' if ep.published else ""
         sections.append(
             f'<article class="episode-group"><h3><a href="{esc(episode_href(ep.id))}">{esc(ep.title)}</a>{date}</h3>'
             f'<ol class="hits">{"".join(items)}</ol></article>'
@@ -245,15 +347,94 @@ def asked_span(sentences: Sequence[Sentence], t: float | None, end: float | None
     return len(sentences) - 1, len(sentences) - 1
 
 
-def episode_page(episode: Episode, sentences: Sequence[Sentence], *, t: float | None, end: float | None) -> str:
+class ChapterLike(Protocol):
+    """What the page reads of a chapter (the service's ``chapters`` gives host/chapters.Chapter)."""
+
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def end(self) -> float: ...
+
+    @property
+    def title(self) -> str: ...
+
+
+DOWNLOADS = {"vtt": "WebVTT", "srt": "SRT", "json": "JSON", "txt": "Text"}
+
+
+def download_href(episode_id: str, format_: str) -> str:
+    """The transcript as a file: /download/FORMAT/ID (the id last, so any id, slashes and all, maps
+    to exactly one URL and never shadows an episode page)."""
+    return f"/download/{format_}/{quote(episode_id, safe='')}"
+
+
+def source_note(episode: Episode) -> str:
+    """Where the transcript came from, in words: the feed or file, and Whisper's model or the
+    transcript file's format."""
+    how = episode.transcript_source or ""
+    if how.startswith("whisper:"):
+        made = f"transcribed by Whisper ({how.partition(':')[2]})"
+    elif how:
+        made = f"read from a {how.upper() if len(how) <= 4 else how} transcript"
+    else:
+        made = "transcript"
+    if http_url(episode.enclosure) or http_url(episode.url):
+        where = "an episode of a feed"
+    else:
+        where = f"the file {PurePath(episode.source).name}" if episode.source else "a file"
+    return f"{made[0].upper()}{made[1:]}, from {where}" + (f"; language {episode.language}" if episode.language else "")
+
+
+def _chapters(episode: Episode, chapters: Sequence[ChapterLike]) -> str:
+    if not chapters:
+        return ""
+    items = [
+        f'<li><a class="chapter" href="{esc(episode_href(episode.id, c.start))}" data-start="{c.start:.3f}" '
+        f'data-end="{c.end:.3f}"><span class="ts">[{clock(c.start)}]</span> {esc(c.title)}</a></li>'
+        for c in chapters
+    ]
+    return (
+        f'<details class="chapters" open><summary><h2 id="chapters-h">Chapters ({len(chapters)})</h2></summary>'
+        f'<ol id="chapters" aria-labelledby="chapters-h">{"".join(items)}</ol></details>'
+    )
+
+
+def _find_in_episode(episode: Episode, max_query: int) -> str:
+    return (
+        '<form class="find" role="search" action="/" method="get">'
+        f'<input type="hidden" name="episode" value="{esc(episode.id)}">'
+        '<label for="find-q">Search this episode</label> '
+        f'<input id="find-q" name="q" type="search" maxlength="{max_query}" required autocomplete="off">'
+        '<button type="submit">Find</button></form>'
+    )
+
+
+def _downloads(episode: Episode) -> str:
+    links = " ".join(
+        f'<a href="{esc(download_href(episode.id, fmt))}" download>{name}</a>' for fmt, name in DOWNLOADS.items()
+    )
+    return f'<p class="downloads">Download the transcript: {links}</p>'
+
+
+def episode_page(
+    episode: Episode,
+    sentences: Sequence[Sentence],
+    *,
+    t: float | None,
+    end: float | None,
+    chapters: Sequence[ChapterLike] = (),
+    max_query: int = 500,
+) -> str:
     """The whole transcript with timestamps, the passage asked for highlighted (and scrolled to by
-    its fragment or by app.js), each sentence a link that seeks there."""
+    its fragment or by app.js), each sentence a link that seeks there; above it the chapters, a
+    search within the episode, the transcript as files and where it came from."""
     first, last = asked_span(sentences, t, end)
     src = audio_src(episode)
     start_at = t if t is not None else 0.0
     meta = [esc(duration_text(episode.duration))]
     if episode.published:
-        meta.insert(0, esc(episode.published))
+        meta.insert(0, date_html(episode.published))
     page = http_url(episode.url)
     if page:
         meta.append(f'<a href="{esc(page)}" rel="noopener noreferrer">Episode page</a>')
@@ -261,26 +442,36 @@ def episode_page(episode: Episode, sentences: Sequence[Sentence], *, t: float | 
         fragment = f"#t={start_at:.3f}" if t is not None else ""
         player = (
             f'<div class="player-bar episode-player"><audio id="player" controls preload="metadata" '
-            f'src="{esc(src + fragment)}" data-start="{start_at:.3f}"></audio>'
+            f'src="{esc(src + fragment)}" data-start="{start_at:.3f}"></audio>{_controls(sentence=True)}'
             '<label class="follow"><input type="checkbox" id="follow" checked> Follow the transcript</label></div>'
         )
     else:
         player = '<p class="no-audio">No audio for this episode in the index.</p>'
     items = []
+    speaker = None
     for i, s in enumerate(sentences):
         cls = "sentence asked" if first <= i <= last and first >= 0 else "sentence"
+        # a speaker's name where their turn begins (Sentence.speaker arrives with issue 24)
+        said_by = getattr(s, "speaker", None)
+        turn = _speaker(s) if said_by and said_by != speaker else ""
+        speaker = said_by
+        if turn:
+            cls += " turn"
         href = episode_href(episode.id, s.start) + f"#s-{i}"
         items.append(
             f'<li id="s-{i}" class="{cls}" data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
             f'<a class="ts" href="{esc(href)}" aria-label="Play from {clock(s.start)}">[{clock(s.start)}]</a> '
-            f'<span class="text">{esc(s.text)}</span></li>'
+            f'{turn}<span class="text">{esc(s.text)}</span></li>'
         )
     asked = f' data-asked="s-{first}"' if first >= 0 else ""
     body = (
         f'<article class="episode" data-episode="{esc(episode.id)}">'
         f"<h1>{esc(episode.title)}</h1>"
         f'<p class="meta">{" · ".join(meta)}</p>'
+        f'<p class="source">{esc(source_note(episode))}</p>'
         f"{player}"
+        f"{_chapters(episode, chapters)}"
+        f'<div class="tools">{_find_in_episode(episode, max_query)}{_downloads(episode)}</div>'
         f'<h2 class="sr">Transcript</h2>'
         f'<ol class="transcript" id="transcript"{asked}>{"".join(items)}</ol></article>'
     )
@@ -291,8 +482,27 @@ def episodes_page(episodes: Sequence[Episode]) -> str:
     return layout("Episodes – hmsearch", f"<h1>Episodes</h1>{episodes_table(episodes)}", page_class="episodes-page")
 
 
-def error_page(status: int, message: str) -> str:
+def _did_you_mean(episodes: Sequence[Episode]) -> str:
+    if not episodes:
+        return ""
+    items = "".join(f'<li><a href="{esc(episode_href(e.id))}">{esc(e.title)}</a> ({esc(e.id)})</li>' for e in episodes)
+    return f'<p>Did you mean:</p><ul class="suggest">{items}</ul>'
+
+
+def error_page(status: int, message: str, *, q: str = "", max_query: int = 500, suggest: Sequence[Episode] = ()) -> str:
+    """The error in one line, the episodes meant when an id was mistyped, and the search box
+    holding the question that was asked (if any)."""
     titles = {400: "Bad request", 404: "Not found", 429: "Too many requests", 503: "Index unavailable"}
     title = titles.get(status, "Error")
-    body = f'<h1>{esc(title)}</h1><p class="error" role="alert">{esc(message)}</p><p><a href="/">Back to search</a></p>'
+    q = q[:max_query].replace("\x00", "")
+    box = (
+        '<form class="search" role="search" action="/" method="get">'
+        '<label for="q">Search again</label><div class="box">'
+        f'<input id="q" name="q" type="search" value="{esc(q)}" maxlength="{max_query}" required autocomplete="off">'
+        '<button type="submit">Search</button></div></form>'
+    )
+    body = (
+        f'<h1>{esc(title)}</h1><p class="error" role="alert">{esc(message)}</p>{_did_you_mean(suggest)}{box}'
+        '<p><a href="/">Back to search</a></p>'
+    )
     return layout(f"{title} – hmsearch", body, page_class="error-page")
