@@ -39,21 +39,22 @@ def _closed(sock: socket.socket, wait: float) -> bool:
 
 
 def test_idle_and_trickling_connections_are_closed_and_others_are_served(index, monkeypatch) -> None:
-    monkeypatch.setattr(web_server, "HEADER_SECONDS", 1.0)
+    monkeypatch.setattr(web_server, "HEADER_SECONDS", 2.0)
     srv, _ = _serve(index)
     try:
         idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(40)]
         trickle = socket.create_connection(("127.0.0.1", srv.port))
         trickle.sendall(b"GET /api/epis")  # a request line that never ends
         assert srv.get("/api/episodes")[0] == 200  # served while the others hang on
-        time.sleep(1.5)
-        assert all(_closed(s, 2.0) for s in [*idle, trickle])
+        time.sleep(2.0)
+        # each closed within a generous margin of the 2 s deadline (a loaded machine runs timers late)
+        assert all(_closed(s, 15.0) for s in [*idle, trickle])
         # a kept-alive connection gets the same deadline for its next request head
         keep = socket.create_connection(("127.0.0.1", srv.port))
         keep.sendall(b"GET /api/episodes HTTP/1.1\r\nHost: x\r\n\r\n")
         keep.settimeout(5)
         assert keep.recv(65536).startswith(b"HTTP/1.1 200")
-        assert _closed(keep, 8.0)
+        assert _closed(keep, 20.0)
     finally:
         srv.stop()
 

@@ -160,6 +160,11 @@ def openapi_spec(max_query_chars: int, max_k: int) -> dict[str, Any]:
                         "question": {"type": "string"},
                         "answer": {"type": "array", "items": {"$ref": "#/components/schemas/AnswerSentence"}},
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                        "abstained": {
+                            "type": "boolean",
+                            "description": "true when nothing in the index answers: `answer` is empty and "
+                            "`hits` are the closest passages",
+                        },
                     },
                 },
                 "Transcript": {

@@ -289,6 +289,11 @@ def search_page(
             '<section class="answer" aria-labelledby="answer-h"><h2 id="answer-h">Answer</h2>'
             f'<ol class="answer-list">{"".join(items)}</ol></section>'
         )
+    elif hits:  # nothing close enough to answer with: say so, and show the closest passages
+        parts.append(
+            '<section class="answer abstained" aria-labelledby="answer-h"><h2 id="answer-h">Answer</h2>'
+            '<p role="status">Not discussed in the indexed episodes. The closest passages:</p></section>'
+        )
     if not hits:
         parts.append('<p class="none" role="status">No matches in the index.</p>')
         return layout(f"{form.q} – hmsearch", "".join(parts), page_class="search-page")
