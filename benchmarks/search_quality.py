@@ -64,8 +64,9 @@ def cached(encoder, store):
 
 def evaluate_all(store, encoder, questions, modes=("lexical", "semantic", "hybrid")):
     from hmsearch.evaluate import evaluate
+    from hmsearch.query import QueryService
 
-    return {m: evaluate(store, encoder, questions, mode=m).table() for m in modes}
+    return {m: evaluate(QueryService(store.root, encoder=encoder), questions, mode=m).table() for m in modes}
 
 
 # The sweep's language-pair keys and the fields of the model card's Trust they set.

@@ -8,7 +8,7 @@ import pytest
 
 from hmsearch.errors import InputError
 from hmsearch.evaluate import Question, judge, load_questions
-from hmsearch.query import Filters
+from hmsearch.query import Filters, QueryService
 from hmsearch.query.quotes import quoted
 from hmsearch.types import Episode, Hit, Segment, Transcript, Word
 
@@ -131,7 +131,10 @@ def test_hybrid_with_the_default_model_is_never_worse_than_its_parts(da_dev_e5):
 
     store, encoder = da_dev_e5
     qs = load_questions(DA_DEV / "questions.jsonl")
-    tables = {m: evaluate(store, encoder, qs, mode=m).table() for m in ("lexical", "semantic", "hybrid")}
+    tables = {
+        m: evaluate(QueryService(store.root, encoder=encoder), qs, mode=m).table()
+        for m in ("lexical", "semantic", "hybrid")
+    }
     for group, row in tables["hybrid"].items():
         best_part = max(tables["lexical"][group]["MRR@10"], tables["semantic"][group]["MRR@10"])
         assert row["MRR@10"] >= best_part - 0.005, (group, row["MRR@10"], best_part)
@@ -146,7 +149,10 @@ def test_hybrid_is_never_worse_than_its_parts_on_the_danish_dev_set(da_dev_index
     from hmsearch.evaluate import evaluate
 
     qs = load_questions(DA_DEV / "questions.jsonl")
-    tables = {m: evaluate(da_dev_index, embedder, qs, mode=m).table() for m in ("lexical", "semantic", "hybrid")}
+    tables = {
+        m: evaluate(QueryService(da_dev_index.root, encoder=embedder), qs, mode=m).table()
+        for m in ("lexical", "semantic", "hybrid")
+    }
     for group, row in tables["hybrid"].items():
         best_part = max(tables["lexical"][group]["MRR@10"], tables["semantic"][group]["MRR@10"])
         assert row["MRR@10"] >= best_part - 0.005, (group, row["MRR@10"], best_part)

@@ -21,8 +21,7 @@ from .errors import InputError
 from .types import AnswerSentence, Hit
 
 if TYPE_CHECKING:
-    from .embed import Encoder
-    from .index import IndexStore
+    from .query import QueryService
 
 MIN_OVERLAP = 1.0  # seconds
 ASK_PASSAGES = 3  # `hmsearch ask`'s default -k: the passages its answer sentences come from
@@ -202,8 +201,7 @@ def judge_answers(answer: list[AnswerSentence], question: Question) -> dict[str,
 
 
 def evaluate(
-    store: IndexStore,
-    encoder: Encoder | None,
+    service: QueryService,
     questions: list[Question],
     *,
     mode: str = "hybrid",
@@ -211,18 +209,20 @@ def evaluate(
     answers: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> EvalReport:
-    """Ask every question through the query path and judge the hits (and, with ``answers``, the
-    sentences ``ask`` would answer with: answer@1, answer@3, abstention)."""
-    from .query import search
-    from .query.service import answer_hits
+    """Ask every question through the read API, as a user's `search` (and, with ``answers``, `ask`)
+    would, and judge the hits (answer@1, answer@3, abstention: the sentences `ask` answers with,
+    from its default number of supporting passages)."""
+    from .query import AskRequest, SearchRequest
 
     report = EvalReport(mode=mode)
     for q in questions:
-        hits = search(store, None if mode == "lexical" else encoder, q.question, k=k, mode=mode)
+        if answers:
+            asked = service.ask(AskRequest(q.question, k=k, mode=mode, answer_from=ASK_PASSAGES))
+            hits, sentences = asked.hits, asked.answer
+        else:
+            hits, sentences = service.search(SearchRequest(q.question, k=k, mode=mode)).hits, []
         metrics = judge(hits, q, k) if q.answerable else {}
-        if answers and encoder is not None:
-            # As `ask` answers: from its default number of supporting passages.
-            sentences = answer_hits(store, encoder, q.question, hits[:ASK_PASSAGES])
+        if answers:
             metrics.update(judge_answers(sentences, q))
         report.results.append((q, metrics))
         if progress:

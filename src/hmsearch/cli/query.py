@@ -12,7 +12,7 @@ import click
 from ..config import SEARCH_MODES as MODES
 from ..config import setting
 from . import cli
-from ._common import clean, echo_json, err, fmt_time, parse_date, service_of, store_of, wrap
+from ._common import clean, echo_json, err, fmt_time, parse_date, service_of, wrap
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -256,26 +256,20 @@ def eval_(ctx: click.Context, questions: Path, mode: str, k: int, split: str | N
       hmsearch --index-dir index-dev eval benchmarks/data/da_dev/questions.jsonl
       hmsearch eval questions.jsonl --mode hybrid --json
     """
-    from ..embed import load_encoder
     from ..evaluate import evaluate, load_questions
 
     qs = load_questions(questions, split=split)
-    store = store_of(ctx)
-    manifest = store.require()
+    service = service_of(ctx)
+    service.check_index()
     modes = ["lexical", "semantic", "hybrid"] if mode == "all" else [mode]
-    encoder = (
-        load_encoder(manifest.embedding_model, role="query", model_cache=store.model_cache)
-        if any(m != "lexical" for m in modes)
-        else None
-    )
     reports = []
     show_bar = not ctx.obj["quiet"] and not as_json and sys.stderr.isatty()
     for m in modes:
         if show_bar:
             with click.progressbar(length=len(qs), label=f"{m:8s}", file=sys.stderr) as bar:
-                reports.append(evaluate(store, encoder, qs, mode=m, k=k, answers=m == "hybrid", progress=bar.update))
+                reports.append(evaluate(service, qs, mode=m, k=k, answers=m == "hybrid", progress=bar.update))
         else:
-            reports.append(evaluate(store, encoder, qs, mode=m, k=k, answers=m == "hybrid"))
+            reports.append(evaluate(service, qs, mode=m, k=k, answers=m == "hybrid"))
     if as_json:
         echo_json({"questions": str(questions), "k": k, "modes": [r.to_dict() for r in reports]})
         return
