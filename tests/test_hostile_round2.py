@@ -111,3 +111,16 @@ def test_eval_asr_reads_long_references_and_checks_audio_before_any_model(cli, t
     result = cli("eval-asr", str(tmp_path / "refs.tsv"), "--whisper-model", "no-such-model")
     assert result.exit_code == 2, result.output
     assert "bad.mp3: not a decodable audio file" in result.output and "field larger" not in result.output
+
+
+def test_a_questions_file_with_a_bom_reads_and_a_device_is_refused(tmp_path: Path, deadline) -> None:
+    from hmsearch.errors import InputError
+    from hmsearch.evaluate import load_questions
+
+    line = '{"id": "q1", "question": "Hvor tit?", "episode": "e", "start": 1.0, "end": 2.0}\n'
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + line.encode())
+    (q,) = load_questions(path)
+    assert q.question == "Hvor tit?"
+    with pytest.raises(InputError, match="not a regular file"):
+        load_questions(Path("/dev/zero"))

@@ -45,11 +45,19 @@ class Question:
         return bool(self.spans)
 
 
+MAX_QUESTIONS_BYTES = 64 << 20
+
+
 def load_questions(path: Path, *, split: str | None = None) -> list[Question]:
     """Read a questions JSONL file (only the lines of ``split`` when given); a malformed line is a
     one-line error naming it."""
+    from .fsutil import read_limited
+
     try:
-        lines = Path(path).read_bytes().decode("utf-8").splitlines()
+        data = read_limited(Path(path), MAX_QUESTIONS_BYTES)  # never a device or pipe read for ever
+        if len(data) > MAX_QUESTIONS_BYTES:
+            raise InputError(f"{path}: larger than {MAX_QUESTIONS_BYTES >> 20} MB; not a questions file")
+        lines = data.decode("utf-8-sig").splitlines()  # a byte-order mark from an editor is no question
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
