@@ -35,11 +35,14 @@ def _ts(s: float) -> str:
     return f"{int(s // 3600):02d}:{int(s % 3600 // 60):02d}:{int(s % 60):02d},{int(s * 1000 % 1000):03d}"
 
 
-def hmsearch(*args: str, index: Path) -> subprocess.Popen:
+def hmsearch(*args: str, index: Path, quiet: bool = True) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("hmsearch")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hmsearch.cli"]
     return subprocess.Popen(
-        [*cmd, "--index-dir", str(index), "-q", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*cmd, "--index-dir", str(index), *(["-q"] if quiet else []), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -94,8 +97,8 @@ def test_sigkill_mid_run_then_rerun_equals_uninterrupted(tmp_path):
     segs = sorted(p.name for p in (killed / "segments").iterdir())
     assert len(segs) == 2 * len(expected)
     assert not [p for p in killed.rglob("*.tmp")]
-    # And a second run finds nothing to do.
-    proc = hmsearch("index", str(eps), index=killed)
+    # And a second run finds nothing to do (said without -q, which is silent on success).
+    proc = hmsearch("index", str(eps), index=killed, quiet=False)
     out, _ = proc.communicate(timeout=600)
     assert "12 unchanged (nothing to do)" in out
 

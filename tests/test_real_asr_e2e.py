@@ -29,7 +29,8 @@ from hmsearch.audio import SAMPLE_RATE, decode_audio
 pytestmark = pytest.mark.slow
 
 SENTENCES = (
-    "Today we talk about email newsletters for small shops and what they should send.",
+    # (not "Today we talk about ...": an episode's introduction is never an answer, issue 23)
+    "Email newsletters for small shops should send one useful tip every week.",
     "The weather in Copenhagen was cold and rainy all week.",
     "Our guest explains how to price a consulting project by the value it creates.",
     "Finally, we answer a listener question about microphones for recording a podcast.",

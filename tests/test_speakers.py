@@ -131,7 +131,8 @@ def test_speakers_command_lists_imported_voices_and_stores_names(cli, tmp_path: 
     vtt.write_text(
         "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Anne>Velkommen til podcasten om haven.\n\n"
         "00:00:04.500 --> 00:00:08.000\n<v Bo>Tak, jeg er glad for at være her.\n\n"
-        "00:00:08.500 --> 00:00:11.000\n<v Anne>Lad os tale om tomater.\n",
+        "00:00:08.500 --> 00:00:11.000\n<v Anne>Lad os tale om tomater.\n\n"
+        "00:00:11.500 --> 00:00:15.000\n<v Bo>Tomater skal vandes hver morgen, når det er varmt.\n",
         encoding="utf-8",
     )
     assert cli("index", str(vtt)).exit_code == 0
@@ -139,15 +140,16 @@ def test_speakers_command_lists_imported_voices_and_stores_names(cli, tmp_path: 
     data = json.loads(res.stdout)
     assert data["episode"] == "ep"
     assert data["speakers"] == [{"id": "Anne", "name": "Anne"}, {"id": "Bo", "name": "Bo"}]
-    assert [t["speaker"] for t in data["turns"]] == ["Anne", "Bo", "Anne"]
+    assert [t["speaker"] for t in data["turns"]] == ["Anne", "Bo", "Anne", "Bo"]
     named = json.loads(cli("speakers", "ep", "--name", "Bo=Bo Jensen", "--json").stdout)
     assert named["speakers"][1] == {"id": "Bo", "name": "Bo Jensen"}
     text = cli("speakers", "ep").stdout
     assert "Bo Jensen: Tak, jeg er glad" in text
     hits = json.loads(cli("search", "tomater", "--json").stdout)["hits"]
-    assert hits and hits[0]["speaker"] in {"Anne", "Bo"}
-    answer = json.loads(cli("ask", "hvad skal vi tale om?", "--json").stdout)["answer"]
-    assert answer and all(a["speaker"] in {"Anne", "Bo"} for a in answer)
+    assert hits and hits[0]["speaker"] in {"Anne", "Bo Jensen"}  # Bo now says most of the passage
+    # (not "what will we talk about?": a host's "let's talk about ..." is never an answer, issue 23)
+    answer = json.loads(cli("ask", "hvornår skal tomater vandes?", "--json").stdout)["answer"]
+    assert answer and all(a["speaker"] in {"Anne", "Bo Jensen"} for a in answer)
     only = json.loads(cli("search", "tomater", "--speaker", "bo jensen", "--json").stdout)["hits"]
     assert only and only[0]["episode"] == "ep"
     assert json.loads(cli("search", "tomater", "--speaker", "Nobody", "--json").stdout)["hits"] == []
