@@ -42,8 +42,9 @@ def test_idle_and_trickling_connections_are_closed_and_others_are_served(index, 
     monkeypatch.setattr(web_server, "HEADER_SECONDS", 2.0)
     srv, _ = _serve(index)
     try:
-        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(40)]
-        trickle = socket.create_connection(("127.0.0.1", srv.port))
+        hostile = ("127.0.0.2", 0)  # another address than the well-behaved request below
+        idle = [socket.create_connection(("127.0.0.1", srv.port), source_address=hostile) for _ in range(20)]
+        trickle = socket.create_connection(("127.0.0.1", srv.port), source_address=hostile)
         trickle.sendall(b"GET /api/epis")  # a request line that never ends
         assert srv.get("/api/episodes")[0] == 200  # served while the others hang on
         time.sleep(2.0)
@@ -55,6 +56,26 @@ def test_idle_and_trickling_connections_are_closed_and_others_are_served(index, 
         keep.settimeout(5)
         assert keep.recv(65536).startswith(b"HTTP/1.1 200")
         assert _closed(keep, 20.0)
+    finally:
+        srv.stop()
+
+
+def test_one_client_cannot_take_every_connection(index) -> None:
+    """Past MAX_CONNECTIONS_PER_CLIENT from one address, its further connections are closed at once;
+    another address is still served (the soak: benchmarks/bench_web_soak.py)."""
+    srv, _ = _serve(index)
+    try:
+        hostile = ("127.0.0.3", 0)
+        held = [
+            socket.create_connection(("127.0.0.1", srv.port), source_address=hostile)
+            for _ in range(web_server.MAX_CONNECTIONS_PER_CLIENT + 8)
+        ]
+        time.sleep(0.5)
+        closed = [s for s in held if _closed(s, 0.2)]
+        assert len(closed) >= 8 and len(held) - len(closed) <= web_server.MAX_CONNECTIONS_PER_CLIENT
+        assert srv.get("/api/episodes")[0] == 200
+        for s in held:
+            s.close()
     finally:
         srv.stop()
 

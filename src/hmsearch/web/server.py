@@ -6,8 +6,9 @@ sockets held every worker slot and, past the process's file limit, filled the lo
 tracebacks (issue 27, finding 7). Here every connection has HEADER_SECONDS to deliver a whole
 request head (its first one, and each next one on a kept-alive connection); the server takes at
 most MAX_CONNECTIONS at once (beyond: 503 at once), raises its open-file limit to what the system
-allows, does not trust X-Forwarded-For (the rate limit's client is the peer), and repeats an
-accept() error in the log at most once a minute.
+allows, takes at most MAX_CONNECTIONS_PER_CLIENT from one address (so one client's idle sockets
+cannot fill the others' slots), does not trust X-Forwarded-For (the rate limit's client is the
+peer), and repeats an accept() error in the log at most once a minute.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from ..errors import HmsearchError, InputError
 
 MAX_CONNECTIONS = 256
+MAX_CONNECTIONS_PER_CLIENT = 32  # beyond: the connection is closed at once (a browser opens ~6)
 HEADER_SECONDS = 10.0  # to send a request's line and headers, from connecting or from the last response
 KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers
@@ -62,14 +64,24 @@ def _protocol() -> type:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     header_seconds = HEADER_SECONDS  # read when the server is made (tests shorten it)
+    max_per_client = MAX_CONNECTIONS_PER_CLIENT
+    per_client: dict[str, int] = {}  # open connections per peer address (one event loop: no lock)
 
     class DeadlineH11Protocol(H11Protocol):
         """h11 with a deadline for each request head (see the module docstring)."""
 
         _head_timer: asyncio.TimerHandle | None = None
 
+        _counted = False
+
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            peer = self.client[0] if self.client else ""
+            if per_client.get(peer, 0) >= max_per_client:  # one client cannot take every slot
+                transport.close()
+                return
+            per_client[peer] = per_client.get(peer, 0) + 1
+            self._counted = True
             self._arm()
 
         def _arm(self) -> None:
@@ -98,6 +110,14 @@ def _protocol() -> type:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            if self._counted:
+                peer = self.client[0] if self.client else ""
+                left = per_client.get(peer, 1) - 1
+                if left > 0:
+                    per_client[peer] = left
+                else:
+                    per_client.pop(peer, None)
+                self._counted = False
             super().connection_lost(exc)
 
     return DeadlineH11Protocol
