@@ -4,6 +4,7 @@ spanning exactly the quoted words (word-accurate times where Whisper gave them).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from difflib import SequenceMatcher
 
 from ..index import IndexStore
@@ -47,21 +48,47 @@ def find_quote(
     target = [t for t in (_norm(w) for w in phrase.split()) if t]
     if not target:
         return []
+    return _best_places(
+        store,
+        phrase,
+        lambda spans: _best_window(target, spans, min_similarity),
+        k=k,
+        filters=filters,
+        link=link,
+        key_digits=1,  # overlapping passages find the same words once
+    )
+
+
+def _best_places(
+    store: IndexStore,
+    phrase: str,
+    match: Callable[[list[tuple[str, float, float]]], tuple[float, int, int] | None],
+    *,
+    k: int,
+    filters: Filters,
+    link: LinkFn,
+    key_digits: int,
+    score_digits: int | None = None,
+) -> list[Hit]:
+    """The ``k`` best places among BM25's candidate passages for ``phrase``: ``match(words)`` gives
+    a passage's (similarity, first word, end word) or None; a hit spans those words, one per
+    episode and start (rounded to ``key_digits``), best first, the earlier-ranked on a tie; its
+    score the similarity (shown to ``score_digits`` when given)."""
     store.require()
     allowed = allowed_rows(store, filters)
     if allowed is not None and len(allowed) == 0:
         return []
     rows = lexical_candidates(store, Query(phrase, store).exact_terms, allowed, CANDIDATES)[1]
     table = store.rows()
-    found: dict[tuple[str, float], tuple[float, float, Hit]] = {}
+    found: dict[tuple[str, float], tuple[float, int, Hit]] = {}
     episodes: dict[str, Episode] = {}
     for rank, row in enumerate(rows):
         episode_id, idx = table.location(int(row))
         spans = [w for s in store.passages(episode_id)[idx].sentences for w in s.word_spans()]
-        match = _best_window(target, spans, min_similarity)
-        if match is None:
+        matched = match(spans)
+        if matched is None:
             continue
-        similarity, i, j = match
+        similarity, i, j = matched
         if episode_id not in episodes:
             episodes[episode_id] = store.episode(episode_id)
         ep = episodes[episode_id]
@@ -72,12 +99,12 @@ def find_quote(
             start=start,
             end=end,
             text=" ".join(w for w, _, _ in spans[i:j]),
-            score=similarity,
+            score=similarity if score_digits is None else round(similarity, score_digits),
             link=link(ep, start),
             page=ep.url,
             published=ep.published,
         )
-        key = (episode_id, round(start, 1))  # overlapping passages find the same words once
+        key = (episode_id, round(start, key_digits))
         if key not in found or similarity > found[key][0]:
             found[key] = (similarity, -rank, hit)
     best = sorted(found.values(), key=lambda t: (-t[0], -t[1]))
@@ -105,52 +132,25 @@ def closest_quotes(
     target = " ".join(t for t in (_norm(w) for w in phrase.split()) if t)
     if not target:
         return []
-    store.require()
-    allowed = allowed_rows(store, filters)
-    if allowed is not None and len(allowed) == 0:
-        return []
-    rows = lexical_candidates(store, Query(phrase, store).exact_terms, allowed, CANDIDATES)[1]
-    table = store.rows()
-    found: dict[tuple[str, float], tuple[float, int, Hit]] = {}
-    episodes: dict[str, Episode] = {}
-    for rank, row in enumerate(rows):
-        episode_id, idx = table.location(int(row))
-        spans = [w for s in store.passages(episode_id)[idx].sentences for w in s.word_spans()]
+
+    def match(spans: list[tuple[str, float, float]]) -> tuple[float, int, int] | None:
         tokens = [_norm(w) for w, _, _ in spans]
         text, offsets = "", []
         for t in tokens:  # each token's first character in ``text`` ("" tokens take no room)
             offsets.append(len(text) + (1 if text and t else 0))
             text = f"{text} {t}" if text and t else text + t
         if not text:
-            continue
+            return None
         aligned = fuzz.partial_ratio_alignment(target, text, score_cutoff=100 * min_similarity)
         if aligned is None:
-            continue
-        similarity = aligned.score / 100
+            return None
         i = max(0, next((x for x, o in enumerate(offsets) if o + len(tokens[x]) > aligned.dest_start), 0))
         j = max((x + 1 for x, o in enumerate(offsets) if tokens[x] and o < aligned.dest_end), default=i + 1)
         while j - i > 1 and spans[i][0].endswith((".", "!", "?")):  # the end of the sentence before
             i += 1
-        if episode_id not in episodes:
-            episodes[episode_id] = store.episode(episode_id)
-        ep = episodes[episode_id]
-        start, end = spans[i][1], spans[j - 1][2]
-        hit = Hit(
-            episode=episode_id,
-            title=ep.title,
-            start=start,
-            end=end,
-            text=" ".join(w for w, _, _ in spans[i:j]),
-            score=round(similarity, 3),
-            link=link(ep, start),
-            page=ep.url,
-            published=ep.published,
-        )
-        key = (episode_id, round(start, 0))
-        if key not in found or similarity > found[key][0]:
-            found[key] = (similarity, -rank, hit)
-    best = sorted(found.values(), key=lambda t: (-t[0], -t[1]))
-    return [h for _, _, h in best[:k]]
+        return aligned.score / 100, i, j
+
+    return _best_places(store, phrase, match, k=k, filters=filters, link=link, key_digits=0, score_digits=3)
 
 
 def _best_window(
