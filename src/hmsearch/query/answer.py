@@ -90,19 +90,21 @@ def pick_answers(
             break
         if any(p.episode == hit.episode and abs(p.start - sentence.start) < 1e-6 for p in picked):
             continue
-        ep = store.episode(hit.episode)
-        picked.append(
-            AnswerSentence(
-                text=sentence.text,
-                episode=hit.episode,
-                title=hit.title,
-                start=sentence.start,
-                end=sentence.end,
-                score=float(scores[j]),
-                link=link(ep, sentence.start),
-            )
-        )
+        picked.append(_answer(store, hit, sentence, float(scores[j]), link))
     return picked
+
+
+def _answer(store: IndexStore, hit: Hit, sentence: Sentence, score: float, link: LinkFn) -> AnswerSentence:
+    """``sentence`` of ``hit`` as an answer: its own time, and a link that plays from there."""
+    return AnswerSentence(
+        text=sentence.text,
+        episode=hit.episode,
+        title=hit.title,
+        start=sentence.start,
+        end=sentence.end,
+        score=score,
+        link=link(store.episode(hit.episode), sentence.start),
+    )
 
 
 def answerable(text: EpisodeText, i: int) -> bool:
@@ -221,17 +223,7 @@ def choose_answers(
         if len(picked) >= max_sentences or (picked and float(scores[j]) < best - MODEL_MARGIN):
             break
         hit, sentence = candidates.spoken[int(j)]
-        picked.append(
-            AnswerSentence(
-                text=sentence.text,
-                episode=hit.episode,
-                title=hit.title,
-                start=sentence.start,
-                end=sentence.end,
-                score=float(scores[j]),
-                link=link(store.episode(hit.episode), sentence.start),
-            )
-        )
+        picked.append(_answer(store, hit, sentence, float(scores[j]), link))
     return picked
 
 
