@@ -115,3 +115,23 @@ def write_srt(path: Path, lines: list[str], *, seconds: float = 5.0) -> Path:
     ]
     path.write_text("\n".join(cues), encoding="utf-8")
     return path
+
+
+def index_sample(root: Path, *, extra: dict[str, list[str]] | None = None):
+    """The bundled sample episode (its transcript beside it, so Whisper never runs), plus an SRT
+    episode per ``extra`` item (stem -> lines), indexed with the HashingEncoder into ``root/ix``;
+    the store as a reader opens it afterwards."""
+    from hmsearch.asr import TranscriberSpec
+    from hmsearch.index import IndexStore
+    from hmsearch.ingest import IndexOptions, index_paths
+
+    folder = root / "audio"
+    folder.mkdir()
+    shutil.copy(SAMPLE_AUDIO, folder)
+    shutil.copy(SAMPLE_TRANSCRIPT, folder)
+    for stem, lines in (extra or {}).items():
+        write_srt(folder / f"{stem}.srt", lines)
+    store = IndexStore(root / "ix")
+    with store.writing():
+        index_paths([folder], store, encoder=HashingEncoder(), options=IndexOptions(TranscriberSpec("turbo")))
+    return IndexStore(root / "ix")

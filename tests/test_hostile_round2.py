@@ -6,18 +6,15 @@ the code before the fix; the bundled sample indexed with the HashingEncoder stan
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from pathlib import Path
 
 import pytest
 
-from hmsearch.asr import TranscriberSpec
 from hmsearch.index import IndexStore
-from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.query.retrieve import Query, rank
 
-from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT, HashingEncoder
+from helpers import HashingEncoder, index_sample
 
 
 @pytest.fixture
@@ -36,14 +33,7 @@ def deadline():
 
 @pytest.fixture
 def store(tmp_path: Path) -> IndexStore:
-    eps = tmp_path / "eps"
-    eps.mkdir()
-    shutil.copy(SAMPLE_AUDIO, eps)
-    shutil.copy(SAMPLE_TRANSCRIPT, eps)
-    s = IndexStore(tmp_path / "ix")
-    with s.writing():
-        index_paths([eps], s, encoder=HashingEncoder(), options=IndexOptions(TranscriberSpec("turbo")))
-    return IndexStore(tmp_path / "ix")
+    return index_sample(tmp_path)
 
 
 def test_devices_and_pipes_are_refused_not_read(cli, tmp_path: Path, deadline) -> None:

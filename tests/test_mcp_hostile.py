@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -19,24 +18,15 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from hmsearch.asr import TranscriberSpec
-from hmsearch.index import IndexStore
-from hmsearch.ingest import IndexOptions, index_paths
 
-from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT, HashingEncoder
+from helpers import index_sample
 
 HMSEARCH = Path(sys.executable).with_name("hmsearch")
 
 
 @pytest.fixture
 def server(tmp_path: Path):
-    eps = tmp_path / "eps"
-    eps.mkdir()
-    shutil.copy(SAMPLE_AUDIO, eps)
-    shutil.copy(SAMPLE_TRANSCRIPT, eps)
-    store = IndexStore(tmp_path / "ix")
-    with store.writing():
-        index_paths([eps], store, encoder=HashingEncoder(), options=IndexOptions(TranscriberSpec("turbo")))
+    index_sample(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HMSEARCH_")}
     proc = subprocess.Popen(
         [str(HMSEARCH), "--index-dir", str(tmp_path / "ix"), "mcp"],

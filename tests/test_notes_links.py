@@ -5,20 +5,17 @@ file:// link only with --local-links."""
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from hmsearch.asr import TranscriberSpec
 from hmsearch.host.notes import show_notes
 from hmsearch.index import IndexStore
-from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.query.links import public_link, web_link
 from hmsearch.types import Episode, Sentence
 
-from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT, HashingEncoder
+from helpers import index_sample
 
 
 @dataclass(frozen=True)
@@ -79,14 +76,7 @@ def test_base_url_links_to_the_web_pages() -> None:
 
 @pytest.fixture
 def local_index(tmp_path: Path) -> IndexStore:
-    folder = tmp_path / "audio"
-    folder.mkdir()
-    shutil.copy(SAMPLE_AUDIO, folder)
-    shutil.copy(SAMPLE_TRANSCRIPT, folder)
-    store = IndexStore(tmp_path / "ix")
-    with store.writing():
-        index_paths([folder], store, encoder=HashingEncoder(), options=IndexOptions(TranscriberSpec("turbo")))
-    return IndexStore(tmp_path / "ix")
+    return index_sample(tmp_path)
 
 
 def test_cli_notes_links(local_index, cli) -> None:

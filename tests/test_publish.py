@@ -5,7 +5,6 @@ chapters JSON and the Podcasting 2.0 tags of its <item>, read back by independen
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +13,11 @@ import feedparser
 import pytest
 import webvtt
 
-from hmsearch.asr import TranscriberSpec
 from hmsearch.host.publish import PODCAST_NS, Soundbite, publish, transcript_json
 from hmsearch.index import IndexStore
-from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.types import Episode, Sentence
 
-from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT, HashingEncoder
+from helpers import index_sample
 
 
 @dataclass(frozen=True)
@@ -30,14 +27,7 @@ class SpokenSentence(Sentence):
 
 @pytest.fixture
 def sample_index(tmp_path: Path) -> IndexStore:
-    folder = tmp_path / "audio"
-    folder.mkdir()
-    shutil.copy(SAMPLE_AUDIO, folder)
-    shutil.copy(SAMPLE_TRANSCRIPT, folder)
-    store = IndexStore(tmp_path / "ix")
-    with store.writing():
-        index_paths([folder], store, encoder=HashingEncoder(), options=IndexOptions(TranscriberSpec("turbo")))
-    return IndexStore(tmp_path / "ix")
+    return index_sample(tmp_path)
 
 
 def _feed(snippet: str) -> str:

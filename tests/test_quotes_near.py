@@ -6,22 +6,19 @@ The index is the sample episode's, built with the HashingEncoder stand-in (quote
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import srt
 
-from hmsearch.asr import TranscriberSpec
 from hmsearch.audio import probe_audio
 from hmsearch.host.clip import quote_range
 from hmsearch.index import IndexStore
-from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.query import QueryService, SearchRequest
 from hmsearch.query.service import SearchResult
 from hmsearch.types import Sentence
 
-from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT, HashingEncoder
+from helpers import index_sample
 
 MISREMEMBERED = (
     '"mit bedste råd er at man svarer indenfor to timer"'  # said: "Mit klare råd er at svare inden for 2 timer"
@@ -30,14 +27,7 @@ MISREMEMBERED = (
 
 @pytest.fixture
 def sample_index(tmp_path: Path) -> IndexStore:
-    folder = tmp_path / "audio"
-    folder.mkdir()
-    shutil.copy(SAMPLE_AUDIO, folder)
-    shutil.copy(SAMPLE_TRANSCRIPT, folder)
-    store = IndexStore(tmp_path / "ix")
-    with store.writing():
-        index_paths([folder], store, encoder=HashingEncoder(), options=IndexOptions(TranscriberSpec("turbo")))
-    return IndexStore(tmp_path / "ix")
+    return index_sample(tmp_path)
 
 
 def test_a_misremembered_quote_finds_the_right_place_as_closest(sample_index) -> None:

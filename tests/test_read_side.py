@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,22 +25,16 @@ from hmsearch.query.episodes import EpisodeReader
 from hmsearch.query.links import playback_link
 from hmsearch.types import Episode, Passage, Sentence
 
-from helpers import SAMPLE_AUDIO, SAMPLE_TRANSCRIPT, HashingEncoder, write_srt
+from helpers import SAMPLE_TRANSCRIPT, HashingEncoder, index_sample, write_srt
 
 OPTIONS = IndexOptions(TranscriberSpec("turbo"))  # never runs: the sample has its transcript beside it
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> IndexStore:
-    folder = tmp_path / "audio"
-    folder.mkdir()
-    shutil.copy(SAMPLE_AUDIO, folder)
-    shutil.copy(SAMPLE_TRANSCRIPT, folder)
-    write_srt(folder / "notes-only.srt", ["Et afsnit uden lyd.", "Kun en tekst.", "Og en sætning mere her."])
-    s = IndexStore(tmp_path / "ix")
-    with s.writing():
-        index_paths([folder], s, encoder=HashingEncoder(), options=OPTIONS)
-    return IndexStore(tmp_path / "ix")
+    return index_sample(
+        tmp_path, extra={"notes-only": ["Et afsnit uden lyd.", "Kun en tekst.", "Og en sætning mere her."]}
+    )
 
 
 def test_sentences_come_back_once_in_order_from_overlapping_passages() -> None:
