@@ -164,6 +164,18 @@ def test_ray_index_equals_serial_run_and_names_the_nodes(cluster, episodes, seri
     assert code == 0 and f"0 added, 0 replaced, {len(TOPICS)} unchanged" in out, err
 
 
+def _worker_transcribing(proc: subprocess.Popen, temp_dir: Path, before: set[int]) -> int:
+    """The pid of this run's first worker seen transcribing (not one of ``before``)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        busy = [p for p in ray_local.worker_pids(temp_dir, "ray::WhisperWorker.transcribe") if p not in before]
+        if busy:
+            return busy[0]
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"no worker was seen transcribing: {proc.communicate()[1]}")
+
+
 def test_worker_killed_while_transcribing_is_retried_elsewhere(cluster, episodes, serial, tmp_path) -> None:
     address, temp_dir = cluster
     # earlier runs' actor processes may linger a while with their last title (idle pooled
@@ -172,14 +184,7 @@ def test_worker_killed_while_transcribing_is_retried_elsewhere(cluster, episodes
     proc = hmsearch(
         "index", str(episodes), *WHISPER, "--backend", "ray", "--ray-address", address, index=tmp_path / "ix"
     )
-    deadline, victim = time.monotonic() + 180, None
-    while victim is None and time.monotonic() < deadline and proc.poll() is None:
-        busy = [p for p in ray_local.worker_pids(temp_dir, "ray::WhisperWorker.transcribe") if p not in before]
-        victim = busy[0] if busy else None
-        time.sleep(0.05)
-    if victim is None:
-        proc.kill()
-        pytest.fail(f"no worker was seen transcribing: {proc.communicate()[1]}")
+    victim = _worker_transcribing(proc, temp_dir, before)
     os.kill(victim, signal.SIGKILL)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
@@ -207,14 +212,7 @@ def test_worker_stopped_while_transcribing_is_replaced_after_the_episode_timeout
         index=tmp_path / "ix",
         env={"HMSEARCH_RAY_EPISODE_TIMEOUT": "45"},
     )
-    deadline, victim = time.monotonic() + 180, None
-    while victim is None and time.monotonic() < deadline and proc.poll() is None:
-        busy = [p for p in ray_local.worker_pids(temp_dir, "ray::WhisperWorker.transcribe") if p not in before]
-        victim = busy[0] if busy else None
-        time.sleep(0.05)
-    if victim is None:
-        proc.kill()
-        pytest.fail(f"no worker was seen transcribing: {proc.communicate()[1]}")
+    victim = _worker_transcribing(proc, temp_dir, before)
     os.kill(victim, signal.SIGSTOP)
     try:
         out, err = proc.communicate(timeout=600)
