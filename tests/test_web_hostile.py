@@ -29,13 +29,19 @@ URL_ID = "https://example.com/feed/episode/42?x=1"
 
 
 def _closed(sock: socket.socket, wait: float) -> bool:
-    sock.settimeout(wait)
-    try:
-        return sock.recv(1024) == b""
-    except TimeoutError:
-        return False  # still open
-    except OSError:  # reset by the server: closed too
-        return True
+    """Whether the server closes ``sock`` within ``wait`` seconds. What it still had to send (the
+    rest of a response that came in more than one segment) is read on the way."""
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if sock.recv(65536) == b"":
+                return True
+        except TimeoutError:
+            return False  # still open
+        except OSError:  # reset by the server: closed too
+            return True
+    return False
 
 
 def test_idle_and_trickling_connections_are_closed_and_others_are_served(index, monkeypatch) -> None:
