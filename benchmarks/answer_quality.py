@@ -1,5 +1,5 @@
 """Answer quality on a dev set: the earlier similarity scorer against the answer model, and a sweep
-of the answer model's passage weight and abstention floor (what ``ask`` answers, from its default
+of the answer model's passage weight and abstention floor (on ``Candidates.evidence``) (what ``ask`` answers, from its default
 3 supporting passages).
 
     PYTHONPATH=src python benchmarks/answer_quality.py --index-dir IDX \
@@ -27,8 +27,8 @@ from hmsearch.query import search
 from hmsearch.query.answer import _WORD, MIN_WORDS, answer_candidates, choose_answers, pick_answers, score_sentences
 from hmsearch.query.answer_model import load_model
 from hmsearch.query.quotes import quoted
-from hmsearch.query.retrieve import Query
-from hmsearch.query.service import answer_hits
+from hmsearch.query.retrieve import Filters, Query
+from hmsearch.query.service import answer_hits, steered
 
 
 def old_answer(store, encoder, query, hits):  # type: ignore[no-untyped-def]
@@ -56,7 +56,8 @@ def main() -> int:
     ap.add_argument("--index-dir", type=Path, required=True)
     ap.add_argument("--split", default=None)
     ap.add_argument("--weights", default="0,0.03,0.06,0.1", help="passage weights to try")
-    ap.add_argument("--floors", default="0,0.78,0.8,0.81,0.82,0.83,0.84")
+    ap.add_argument("--floors", default="0,0.8,0.84,0.85,0.86,0.87", help="abstention floors to try (same language)")
+    ap.add_argument("--cross-floor", type=float, default=0.0, help="the floor for a question in another language")
     ap.add_argument("--json", type=Path, default=None, help="write the rows here too")
     args = ap.parse_args()
     store = IndexStore(args.index_dir)
@@ -67,13 +68,13 @@ def main() -> int:
     old_rows = []
     t0 = time.time()
     for q in qs:
-        hits = search(store, encoder, q.question, k=10, mode="hybrid")[:ASK_PASSAGES]
-        if quoted(q.question):
-            fixed = answer_hits(store, encoder, q.question, hits)
+        query, filters = steered(store, Query(q.question, store, encoder.card), Filters())
+        hits = search(store, encoder, query, k=10, mode="hybrid", filters=filters, steer_names=False)[:ASK_PASSAGES]
+        if quoted(q.question) or (hits and not hits[0].sentences):
+            fixed = answer_hits(store, encoder, query, hits)
             prepared.append((q, None, fixed))
             old_rows.append(judge_answers(fixed, q))
             continue
-        query = Query(q.question, store, encoder.card)
         prepared.append((q, answer_candidates(store, encoder, query, hits), None))
         old_rows.append(judge_answers(old_answer(store, encoder, query, hits), q))
     print(f"{len(qs)} questions prepared in {time.time() - t0:.0f} s", file=sys.stderr)
@@ -87,7 +88,8 @@ def main() -> int:
                 elif cands is None:
                     got = []
                 else:
-                    got = choose_answers(store, cands, replace(model, blend={**model.blend, "passage": w}), floor=floor)
+                    at = floor if cands.same_language else args.cross_floor
+                    got = choose_answers(store, cands, replace(model, blend={**model.blend, "passage": w}), floor=at)
                 rows.append(judge_answers(got, q))
             table.append({"scorer": f"model w={w:g} floor={floor:g}", **summarise(rows)})
     keys = ["answer@1", "answer@3", "intro@1", "refused", "abst-R"]

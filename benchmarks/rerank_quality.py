@@ -20,6 +20,8 @@ from hmsearch.evaluate import judge, load_questions
 from hmsearch.index import IndexStore
 from hmsearch.query import search
 from hmsearch.query.rerank import rerank_hits
+from hmsearch.query.retrieve import Filters, Query
+from hmsearch.query.service import steered
 
 
 def main() -> int:
@@ -37,10 +39,11 @@ def main() -> int:
     rows: dict[float, list[dict[str, float]]] = {w: [] for w in weights}
     t0 = time.time()
     for q in qs:
-        hits = search(store, encoder, q.question, k=10, mode="hybrid")
+        query, filters = steered(store, Query(q.question, store, encoder.card), Filters())
+        hits = search(store, encoder, query, k=10, mode="hybrid", filters=filters, steer_names=False)
         cache: dict[tuple[str, float], np.ndarray] = {}
         for w in weights:
-            ranked = hits if w == 0 else rerank_hits(encoder, q.question, hits, weight=w, sentence_vectors=cache)
+            ranked = hits if w == 0 else rerank_hits(encoder, query.text, hits, weight=w, sentence_vectors=cache)
             rows[w].append(judge(ranked, q))
     print(f"{len(qs)} questions in {time.time() - t0:.0f} s", file=sys.stderr)
     table = []

@@ -116,7 +116,7 @@ def main() -> None:
     for name, (files, qfile) in dev_sets().items():
         store, encoder = build(name, files)
         cached(encoder, store)
-        questions = load_questions(qfile)
+        questions = [q for q in load_questions(qfile) if q.answerable]  # search quality: questions with a place
         results[name] = evaluate_all(store, encoder, questions)
         if args.sweep:
             sweeps[name] = sweep(store, encoder, questions)

@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--translation", action="store_true", help="compare with and without query translation")
     args = ap.parse_args()
     store = IndexStore(args.index)
-    questions = load_questions(args.questions)
+    questions = [q for q in load_questions(args.questions) if q.answerable]
     encoder = load_encoder(store.require().embedding_model, role="query", model_cache=store.model_cache)
     vectors: dict[tuple[str, ...], object] = {}
     encode = encoder.encode_queries

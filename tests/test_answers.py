@@ -194,3 +194,18 @@ def test_a_hosts_prompt_is_not_an_answer(text, prompt):
     from hmsearch.query.answer_model import prompts
 
     assert prompts(text) is prompt
+
+
+def test_abstention_has_its_own_floor_for_a_question_in_another_language():
+    from hmsearch.query.answer import COVERAGE_WEIGHT, Candidates
+
+    x = np.zeros((2, len(FEATURES)), dtype=np.float32)
+    x[:, FEATURES.index("dense")] = [0.80, 0.79]
+    e5 = "intfloat/multilingual-e5-small"
+    same = Candidates(x, np.zeros(2), [], e5, coverage=0.2, same_language=True)
+    cross = Candidates(x, np.zeros(2), [], e5, coverage=0.2, same_language=False)
+    assert same.evidence == pytest.approx(0.80 + COVERAGE_WEIGHT * 0.2)
+    floors = load_model().floors
+    assert same.floor_key == e5 and cross.floor_key in floors
+    # cross-lingual similarities run lower: the same closeness is enough across languages, not within one
+    assert cross.evidence >= floors[cross.floor_key] and same.evidence < floors[same.floor_key]

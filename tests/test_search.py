@@ -136,6 +136,8 @@ def test_hybrid_with_the_default_model_is_never_worse_than_its_parts(da_dev_e5):
         for m in ("lexical", "semantic", "hybrid")
     }
     for group, row in tables["hybrid"].items():
+        if "MRR@10" not in row:  # unanswerable questions: scored by abstention only
+            continue
         best_part = max(tables["lexical"][group]["MRR@10"], tables["semantic"][group]["MRR@10"])
         assert row["MRR@10"] >= best_part - 0.005, (group, row["MRR@10"], best_part)
     assert tables["hybrid"]["lang=en"]["MRR@10"] >= 0.6 and tables["hybrid"]["lang=da"]["MRR@10"] >= 0.6
@@ -154,6 +156,8 @@ def test_hybrid_is_never_worse_than_its_parts_on_the_danish_dev_set(da_dev_index
         for m in ("lexical", "semantic", "hybrid")
     }
     for group, row in tables["hybrid"].items():
+        if "MRR@10" not in row:  # unanswerable questions: scored by abstention only
+            continue
         best_part = max(tables["lexical"][group]["MRR@10"], tables["semantic"][group]["MRR@10"])
         assert row["MRR@10"] >= best_part - 0.005, (group, row["MRR@10"], best_part)
     assert tables["hybrid"]["type=quote"]["R@1"] == 1.0

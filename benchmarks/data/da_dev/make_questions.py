@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE / "questions_src.jsonl"
 OUT = HERE / "questions.jsonl"
 
-TYPES = ("topical", "known-item", "quote")
+TYPES = ("topical", "known-item", "quote", "unanswerable")
 LANGS = ("da", "en")
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)")
 
@@ -56,6 +56,20 @@ def build() -> list[dict]:
         if not line.strip():
             continue
         src = json.loads(line)
+        if src.get("answerable", True) is False:
+            # never discussed in any episode; every second one is held back for the final check
+            n = sum(q.get("answerable", True) is False for q in out) + 1
+            out.append(
+                {
+                    "id": f"da-u{n:02d}",
+                    "question": src["question"],
+                    "type": "unanswerable",
+                    "lang": src["lang"],
+                    "answerable": False,
+                    "split": "test" if n % 2 == 0 else "dev",
+                }
+            )
+            continue
         start, end, sents = resolve(src["episode"], src["answer"], corpus)
         q = {
             "id": f"da-{len(out) + 1:03d}",
@@ -65,6 +79,7 @@ def build() -> list[dict]:
             "end": end,
             "type": src["type"],
             "lang": src["lang"],
+            "split": "dev",  # every answerable question was tuned on (before the split existed)
         }
         if src.get("also"):
             q["also"] = []
@@ -120,6 +135,10 @@ def validate(questions: list[dict], quiet: bool = False) -> None:
             problems.append(f"{qid}: span {start}-{end} does not start and end on cue boundaries of {ep}")
 
     for q in questions:
+        if q.get("answerable", True) is False:
+            if q.get("type") != "unanswerable" or q.get("lang") not in LANGS or "episode" in q:
+                problems.append(f"{q.get('id')}: an unanswerable question has type unanswerable, a lang and no episode")
+            continue
         for k in ("id", "question", "episode", "start", "end", "type", "lang"):
             if k not in q:
                 problems.append(f"{q.get('id')}: missing {k}")
@@ -140,7 +159,10 @@ def validate(questions: list[dict], quiet: bool = False) -> None:
     print(
         f"{len(questions)} questions OK; " + ", ".join(f"{t}: {by[(t, 'da')]} da + {by[(t, 'en')]} en" for t in TYPES)
     )
-    print("per episode: " + ", ".join(f"{e}: {c}" for e, c in sorted(Counter(q["episode"] for q in questions).items())))
+    print(
+        "per episode: "
+        + ", ".join(f"{e}: {c}" for e, c in sorted(Counter(q["episode"] for q in questions if "episode" in q).items()))
+    )
 
 
 def main(argv: list[str]) -> int:

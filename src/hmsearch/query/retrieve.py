@@ -28,12 +28,15 @@ class Filters:
     since: str | None = None  # ISO date, inclusive, on the published date
     until: str | None = None
     speaker: str | None = None  # passages where this speaker (id or name, any case) says something
+    among: tuple[str, ...] = ()  # only these episodes (the ones a question's names point to: names.py)
 
     def active(self) -> bool:
-        return bool(self.episode or self.since or self.until or self.speaker)
+        return bool(self.episode or self.since or self.until or self.speaker or self.among)
 
     def allows(self, ep: Episode) -> bool:
         if self.episode and ep.id != self.episode:
+            return False
+        if self.among and ep.id not in self.among:
             return False
         if self.since or self.until:
             if not ep.published:  # unknown dates cannot be shown to be in range
@@ -53,6 +56,11 @@ class Query:
         self._store = store
         self._card = card
         self._vector: tuple[Encoder, np.ndarray] | None = None
+
+    @property
+    def card(self) -> ModelCard | None:
+        """The embedding model's card the question is read with (None: the index's own)."""
+        return self._card
 
     def vector(self, encoder: Encoder) -> np.ndarray:
         """The question's query vector from ``encoder``, embedded once however many steps read it

@@ -31,6 +31,7 @@ from .answer import answer_from_hits
 from .episodes import EpisodeReader, EpisodeText, local_audio
 from .hits import hits_from_rows
 from .links import LinkFn, playback_link
+from .names import steer
 from .quotes import closest_quotes, find_quote, quoted
 from .retrieve import Filters, Query, check_mode, rank
 
@@ -184,10 +185,13 @@ def search(
     filters: Filters = Filters(),
     link: LinkFn = playback_link,
     reader: EpisodeReader | None = None,
+    steer_names: bool = True,
 ) -> list[Hit]:
     """The k best passages for ``query``; overlapping passages of one episode come back as one hit.
     A query in double quotes finds that phrase (see ``find_quote``). ``encoder`` may be None in
-    lexical mode. ``query`` may be a ``Query`` already analysed (``ask`` reads the same one)."""
+    lexical mode. ``query`` may be a ``Query`` already analysed (``ask`` reads the same one).
+    A name in the query that a few episodes say searches those episodes for the rest of the query
+    (``steered``; ``steer_names=False``: the caller has done so)."""
     check_mode(mode)
     store.require()
     if encoder is not None:
@@ -200,6 +204,8 @@ def search(
         return find_quote(store, phrase, k=k, filters=filters, link=link)
     if not isinstance(query, Query):
         query = Query(text, store, encoder.card if encoder is not None else None)
+    if steer_names:
+        query, filters = steered(store, query, filters)
     ranked = rank(store, encoder, query, mode=mode, filters=filters)
     hits = hits_from_rows(store, ranked, k, link=link)
     if len(words(text)) >= PHRASE_MIN_WORDS:
@@ -211,6 +217,25 @@ def search(
             rest = [h for h in hits if h.episode != top.episode or h.end <= top.start or top.end <= h.start]
             hits = [top, *rest][:k]
     return (reader or _READER).with_chapters(store, hits)
+
+
+def steered(store: IndexStore, query: Query, filters: Filters) -> tuple[Query, Filters]:
+    """``query`` without the names that point to a few episodes, and ``filters`` narrowed to those
+    episodes (names.py); both unchanged when the query names none, is a quote, or one episode is
+    already chosen."""
+    if filters.episode or filters.among or quoted(query.text):
+        return query, filters
+    from ..speakers.names import read_names
+
+    try:
+        given = read_names(store.root)
+    except IndexStateError:
+        given = {}  # a damaged names file fails `speakers`, not every question
+    pointed = steer(store, query.text, speaker_names=given)
+    if pointed is None:
+        return query, filters
+    log.info("names %s: searching %s for %r", ", ".join(pointed.names), ", ".join(pointed.episodes), pointed.text)
+    return Query(pointed.text, store, query.card), replace(filters, among=pointed.episodes)
 
 
 _READER = EpisodeReader()  # the module functions' memo; each QueryService has its own
@@ -232,8 +257,8 @@ def answer(
     """The sentences that best answer ``question``, each with its own time, and the ``k`` passages
     found for it; the answer is read from the first ``answer_from`` of them (all by default). The
     question is analysed and embedded once for both."""
-    query = Query(question, store, encoder.card)
-    hits = search(store, encoder, query, k=k, mode=mode, filters=filters, link=link, reader=reader)
+    query, filters = steered(store, Query(question, store, encoder.card), filters)
+    hits = search(store, encoder, query, k=k, mode=mode, filters=filters, link=link, reader=reader, steer_names=False)
     among = hits if answer_from is None else hits[:answer_from]
     return _said_by(answer_hits(store, encoder, query, among, max_sentences=max_sentences, link=link), among), hits
 
@@ -276,6 +301,12 @@ def answer_hits(
     if not hits:
         return []
     text = question.text if isinstance(question, Query) else question
+    query = question if isinstance(question, Query) else Query(text, store, encoder.card)
+    if not quoted(text) and not hits[0].sentences and text.rstrip().endswith("?"):
+        # The question was said as it is asked (the host's own question): its reply answers it.
+        reply = _reply(store, hits[0], link)
+        if reply:
+            return answer_from_hits(store, encoder, query, reply, max_sentences=max_sentences, link=link, abstain=False)
     if quoted(text) or not hits[0].sentences:  # find_quote's hits span the words themselves
         exact = [h for h in hits if not h.sentences] or hits
         return [
@@ -284,8 +315,23 @@ def answer_hits(
             )
             for h in exact[:max_sentences]
         ]
-    query = question if isinstance(question, Query) else Query(text, store, encoder.card)
     return answer_from_hits(store, encoder, query, hits, max_sentences=max_sentences, link=link)
+
+
+REPLY_PASSAGES = 2  # passages read for the reply to a question found as it was said
+
+
+def _reply(store: IndexStore, said: Hit, link: LinkFn) -> list[Hit]:
+    """The passages that follow the words of ``said`` (a question found as it was said), with
+    only the sentences after it: where its reply is."""
+    first = store.rows().episode_rows(said.episode).start
+    rows = [first + i for i, p in enumerate(store.passages(said.episode)) if p.end > said.end + 1.0][:REPLY_PASSAGES]
+    out = []
+    for hit in hits_from_rows(store, [(row, said.score) for row in rows], len(rows), link=link):
+        after = tuple(s for s in hit.sentences if s.start >= said.end - 0.5)
+        if after:
+            out.append(replace(hit, sentences=after))
+    return out
 
 
 class QueryService:

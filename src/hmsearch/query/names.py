@@ -1,0 +1,131 @@
+"""Names in a question steer which episodes are searched (issue 23).
+
+"Does Elon Musk think a human watching over self-driving cars makes them safer?" names the guest to
+say *which* episode, not *what* is said: searched as it is, the name pulls every passage that says
+it (the introduction first, "The following is a conversation with Elon Musk") above the answer.
+So a name of two or more capitalised words that an episode's title, introduction (its first
+passages) or named speakers say restricts the search to the episodes that say it, and the rest of
+the question is what is matched in the text. A name that many episodes say (a show's name, a
+company every introduction mentions) does not steer.
+
+Names are looked up through the BM25 index the search already has (one posting list per word), so
+steering costs no extra files and no pass over the episodes' texts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..index import IndexStore
+from ..text import analyze
+
+INTRO_PASSAGES = 3  # an episode's first passages, where its introduction names the guest
+MAX_SHARE = 0.25  # a name said by more than this share of the episodes (and by more than one) does not steer
+
+# Two or more capitalised words in a row ("Elon Musk", "Tom Brands'", "Does Elon Musk").
+_CAPITALISED = re.compile(r"\b[A-ZÆØÅ][\w'’-]*(?:\s+[A-ZÆØÅ][\w'’-]*)+")
+_POSSESSIVE = re.compile(r"['’]s?$")
+
+
+@dataclass(frozen=True)
+class Steer:
+    """Where a question's names point: the question without them, and the episodes that say them."""
+
+    text: str
+    episodes: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def name_spans(question: str) -> list[list[str]]:
+    """For each run of capitalised words in ``question``, its spans of two or more words, longest
+    (then leftmost) first, possessives dropped: the candidates for a name."""
+    out = []
+    for run in _CAPITALISED.findall(question):
+        words = [_POSSESSIVE.sub("", w) for w in run.split()]
+        spans = sorted(
+            ((i, j) for i in range(len(words)) for j in range(i + 2, len(words) + 1)), key=lambda s: (s[0] - s[1], s[0])
+        )
+        out.append([" ".join(words[i:j]) for i, j in spans])
+    return out
+
+
+class NameLookup:
+    """Which episodes say a word in their title, their first passages or a speaker's given name."""
+
+    def __init__(self, store: IndexStore, speaker_names: dict[str, dict[str, str]] | None = None) -> None:
+        self.store = store
+        self.table = store.rows()
+        self.langs = store.lexical().langs or ["en"]
+        rows = np.arange(self.table.total, dtype=np.int64)
+        self.intro = (
+            rows - self.table.starts[self.table.positions(rows)] < INTRO_PASSAGES
+        )  # each episode's first passages
+        titles = {e.id: e.title for e in store.episodes()}
+        named = speaker_names or {}
+        self.own: dict[str, set[str]] = {}  # episode -> terms of its title and speakers' names
+        for ep in self.table.ids:
+            said = " ".join([titles.get(ep, ""), *named.get(ep, {}).values()])
+            self.own[ep] = {t for lang in self.langs for t in analyze(said, lang)}
+
+    def word_terms(self, word: str) -> set[str]:
+        return {t for lang in self.langs for t in analyze(word, lang)}
+
+    def episodes_saying(self, word: str) -> set[str]:
+        terms = self.word_terms(word)
+        if not terms:
+            return set()
+        found = {ep for ep, own in self.own.items() if own & terms}
+        scores = self.store.lexical().scores(sorted(terms))
+        rows = (
+            np.flatnonzero((scores > 0) & self.intro) if len(scores) == len(self.intro) else np.zeros(0, dtype=np.int64)
+        )
+        found |= {self.table.ids[int(p)] for p in np.unique(self.table.positions(rows))}
+        return found
+
+    def episodes_naming(self, name: str) -> set[str]:
+        """The episodes that say every word of ``name`` (none when a word is a stopword)."""
+        words = name.split()
+        if any(not self.word_terms(w) for w in words):
+            return set()
+        found: set[str] | None = None
+        for w in words:
+            found = self.episodes_saying(w) if found is None else found & self.episodes_saying(w)
+            if not found:
+                return set()
+        return found or set()
+
+
+def steer(store: IndexStore, question: str, *, speaker_names: dict[str, dict[str, str]] | None = None) -> Steer | None:
+    """Where the names in ``question`` point, or None when it names nothing that a few episodes say
+    (or when the question would be empty without its names)."""
+    spans = name_spans(question)
+    if not spans:
+        return None
+    lookup = NameLookup(store, speaker_names)
+    n = len(lookup.table.ids)
+    limit = max(1, int(MAX_SHARE * n))
+    votes: dict[str, int] = {}
+    names: list[str] = []
+    for candidates in spans:
+        for name in candidates:
+            eps = lookup.episodes_naming(name)
+            if eps and len(eps) <= limit:
+                names.append(name)
+                for ep in eps:
+                    votes[ep] = votes.get(ep, 0) + 1
+                break
+    if not names or len(votes) >= n > 1:
+        return None
+    best = max(votes.values())
+    text = question
+    for name in names:
+        words = [re.escape(w) for w in name.split()]
+        pattern = r"(,?\s*according to\s+)?" + r"\s+".join(words) + r"(['’]s?)?,?"
+        text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text.split()) < 2:
+        return None
+    return Steer(text, tuple(ep for ep in lookup.table.ids if votes.get(ep) == best), tuple(names))
