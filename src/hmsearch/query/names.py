@@ -60,9 +60,8 @@ class NameLookup:
         self.table = store.rows()
         self.langs = store.lexical().langs or ["en"]
         rows = np.arange(self.table.total, dtype=np.int64)
-        self.intro = (
-            rows - self.table.starts[self.table.positions(rows)] < INTRO_PASSAGES
-        )  # each episode's first passages
+        first = self.table.starts[self.table.positions(rows)]  # each row's episode's first row
+        self.intro = rows - first < INTRO_PASSAGES
         titles = {e.id: e.title for e in store.episodes()}
         named = speaker_names or {}
         self.own: dict[str, set[str]] = {}  # episode -> terms of its title and speakers' names
@@ -78,10 +77,7 @@ class NameLookup:
         if not terms:
             return set()
         found = {ep for ep, own in self.own.items() if own & terms}
-        scores = self.store.lexical().scores(sorted(terms))
-        rows = (
-            np.flatnonzero((scores > 0) & self.intro) if len(scores) == len(self.intro) else np.zeros(0, dtype=np.int64)
-        )
+        rows = np.flatnonzero((self.store.lexical().scores(sorted(terms)) > 0) & self.intro)
         found |= {self.table.ids[int(p)] for p in np.unique(self.table.positions(rows))}
         return found
 
