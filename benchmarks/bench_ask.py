@@ -66,10 +66,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    questions = [json.loads(x)["question"] for x in args.questions.read_text(encoding="utf-8").splitlines() if x.strip()]
+    questions = [
+        json.loads(x)["question"] for x in args.questions.read_text(encoding="utf-8").splitlines() if x.strip()
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.baseline], check=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.baseline], check=True
+        )
         try:
             workers = {"baseline": start(base / "src", args.index_dir), "this": start(ROOT / "src", args.index_dir)}
             for w in workers.values():
@@ -94,7 +98,9 @@ def main() -> int:
     }
     out["ratio_p50"] = {"value": out["this"]["p50_ms"] / out["baseline"]["p50_ms"]}
     for name in ("baseline", "this"):
-        print(f"{name:<9} warm ask p50 {out[name]['p50_ms']:.0f} ms  p95 {out[name]['p95_ms']:.0f} ms  (n={out[name]['n']})")
+        print(
+            f"{name:<9} warm ask p50 {out[name]['p50_ms']:.0f} ms  p95 {out[name]['p95_ms']:.0f} ms  (n={out[name]['n']})"
+        )
     print(f"ratio (this / baseline, p50): {out['ratio_p50']['value']:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"baseline": args.baseline, **out}, indent=1) + "\n", encoding="utf-8")
