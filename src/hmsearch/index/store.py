@@ -303,10 +303,12 @@ class IndexStore:
     def _model_digest(self) -> str:
         return sha256_text(self.require().embedding_model)[:12]
 
-    def model_cache(self, kind: str) -> Path:
+    def model_cache(self, kind: str, *, model: str | None = None) -> Path:
         """A cache folder that depends on the index's model only (``<kind>-<model digest>``), such as
-        the exported query encoder; kept while the model is the index's."""
-        return self.root / "cache" / f"{kind}-{self._model_digest()}"
+        the exported query encoder; kept while the model is the index's. ``model``: the folder for
+        that model instead (``reindex`` writes for the model it is moving to)."""
+        digest = sha256_text(model)[:12] if model else self._model_digest()
+        return self.root / "cache" / f"{kind}-{digest}"
 
     def dense(self) -> DenseIndex:
         """The FAISS index over every passage, loaded from the cache or rebuilt from episode files."""

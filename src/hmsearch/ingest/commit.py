@@ -8,9 +8,11 @@ import logging
 import time
 from typing import Any
 
-from ..chunk import ChunkSettings
+from ..chunk import ChunkSettings, sentences_from_passages
 from ..embed import Encoder, export_query_encoder
 from ..index import IndexStore
+from ..index import sentences as sentence_vectors
+from ..types import Passage
 from .build import EpisodeBuild
 from .events import EventFn, IndexEvent, IndexReport
 
@@ -30,6 +32,9 @@ def commit_build(
     source = build.job.source
     store.put_episode(build.episode, build.passages, build.vectors, inputs=build.job.inputs, feed=source.feed)
     phases = {**build.phases, "commit": time.perf_counter() - start}
+    start = time.perf_counter()
+    store_sentence_vectors(store, store.record(source.id).segment, build.passages, encoder)
+    phases["sentences"] = time.perf_counter() - start
     (report.replaced if build.job.replaces else report.added).append(source.id)
     report.passages += len(build.passages)
     emit(
@@ -44,6 +49,19 @@ def commit_build(
             phases=phases,
         )
     )
+
+
+def store_sentence_vectors(store: IndexStore, segment: str, passages: list[Passage], encoder: Encoder) -> None:
+    """Embed an episode version's sentences once, for the answer stage (index/sentences.py). A
+    derived file: one that cannot be written (disk full) is a warning, and ``ask`` embeds instead."""
+    said = sentences_from_passages(passages)
+    if not said:
+        return
+    vectors = encoder.encode_documents([s.text for s in said])
+    try:
+        sentence_vectors.save(store, segment, [s.start for s in said], vectors, model=encoder.name)
+    except OSError as exc:
+        log.warning("cannot save sentence vectors of %s (%s): answers embed them when asked", segment, exc)
 
 
 def finish(store: IndexStore, encoder: Encoder) -> None:

@@ -16,7 +16,7 @@ from ..embed import Encoder
 from ..index import IndexStore
 from ..index.manifest import EpisodeRecord, Manifest, now
 from ..index.store import segment_key
-from .commit import finish, trim_heap
+from .commit import finish, store_sentence_vectors, trim_heap
 from .events import EventFn, IndexEvent, IndexReport, no_events
 from .plan import HASHED_WITH
 
@@ -50,6 +50,7 @@ def reindex(
             extra=extra,
         )
         store.write_episode_files(new, record, passages, vectors)
+        store_sentence_vectors(store, record.segment, passages, encoder)
         new.episodes[rec.id] = record
         report.replaced.append(rec.id)
         report.passages += len(passages)

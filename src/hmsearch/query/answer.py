@@ -7,13 +7,17 @@ answer model (answer_model.py) and abstains when nothing is close. ``score_sente
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..chunk import sentences_from_passages
 from ..embed import Encoder
 from ..index import IndexStore
+from ..index import sentences as stored_sentences
 from ..text import analyze
 from ..types import AnswerSentence, Hit, Sentence
 from .answer_model import (
@@ -196,6 +200,49 @@ def coverage(store: IndexStore, terms: tuple[str, ...], said: list[set[str]]) ->
     return sum(v for t, v in idf.items() if t in present) / total if total else 1.0
 
 
+_STORED: OrderedDict[tuple[Path, int], dict[float, np.ndarray]] = OrderedDict()
+_STORED_LOCK = threading.Lock()
+_STORED_EPISODES = 64  # episodes' sentence vectors kept in memory (~1 MB for two hours)
+
+
+def _stored(path: Path, dim: int) -> dict[float, np.ndarray] | None:
+    """One episode version's stored sentence vectors (a file's name changes with its version);
+    a file not there yet is looked for again next time (the writer adds it just after a commit)."""
+    key = (path, dim)
+    with _STORED_LOCK:  # the web server answers from several threads
+        if key in _STORED:
+            _STORED.move_to_end(key)
+            return _STORED[key]
+    found = stored_sentences.load(path, dim)
+    if found is not None:
+        with _STORED_LOCK:
+            _STORED[key] = found
+            while len(_STORED) > _STORED_EPISODES:
+                _STORED.popitem(last=False)
+    return found
+
+
+def sentence_vectors(
+    store: IndexStore, encoder: Encoder, texts: list[str], where: list[tuple[Hit, Sentence]]
+) -> np.ndarray:
+    """The unit vectors of ``texts`` (each the sentence ``where`` says): read from the index's
+    sentence vectors (index/sentences.py) where they were stored, embedded now where not (an
+    episode indexed before they were, or a damaged file)."""
+    dim = store.require().dim
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    missing = []
+    for j, (hit, sentence) in enumerate(where):
+        found = _stored(stored_sentences.path_for(store, store.record(hit.episode).segment), dim)
+        vector = found.get(round(sentence.start, 3)) if found else None
+        if vector is None:
+            missing.append(j)
+        else:
+            out[j] = vector
+    if missing:
+        out[missing] = encoder.encode_documents([texts[j] for j in missing])
+    return out
+
+
 def answer_candidates(store: IndexStore, encoder: Encoder, query: Query, hits: list[Hit]) -> Candidates | None:
     """The candidate answers in ``hits``: each passage's sentences and the few after it (a reply
     may run on past a passage), minus boilerplate and filler; None when there are none."""
@@ -226,7 +273,7 @@ def answer_candidates(store: IndexStore, encoder: Encoder, query: Query, hits: l
     asked = without_names(query.text, list(texts_of.values()), [h.title for h in hits])
     # the question as retrieval embedded it, unless a name was taken out of it
     qvec = query.vector(encoder) if asked == query.text else encoder.encode_queries([asked])[0]
-    vecs = encoder.encode_documents(texts)
+    vecs = sentence_vectors(store, encoder, texts, where)
     # the question's terms in every language of the index (dictionary translations included)
     qterms = set(query.terms if asked == query.text else Query(asked, store, encoder.card).terms)
     term_sets = [set(analyze(t, langs.get(h.episode))) for t, (h, _) in zip(texts, where)]
