@@ -164,15 +164,17 @@ def test_update_cycle(cli, server, mp3, tiny_whisper, hermetic):
     dated = json.loads(cli("search", "nyhedsbreve", "--json", "--mode", "lexical", "--since", "2024-03-05").stdout)
     assert all(h["episode"] != "hm-a" for h in dated["hits"])
 
-    # Second run: nothing new; failed items are tried again (and fail again).
+    # Second run: nothing new; the failed items wait for their backoff (issue 26), the feed's own
+    # duplicate GUID is reported again.
     res = run(cli, s, items, *whisper, "--audio-dir", str(audio))
-    assert res.stdout.strip() == "0 new, 0 updated, 4 failed, 2 unchanged"
+    assert res.stdout.strip() == "0 new, 0 updated, 1 failed, 2 unchanged, 3 waiting to retry"
 
-    # The server recovers: the 404 appears and the cut-off download resumes where it stopped.
+    # The server recovers: the 404 appears and the cut-off download resumes where it stopped
+    # (--retry-failed: now, not after the backoff).
     s.routes["/c.mp3"] = (200, "audio/mpeg", mp3, None)
     s.routes["/f.mp3"] = (200, "audio/mpeg", mp3, None)
     s.requests.clear()
-    res = run(cli, s, items, *whisper, "--audio-dir", str(audio))
+    res = run(cli, s, items, *whisper, "--audio-dir", str(audio), "--retry-failed")
     assert res.stdout.strip() == "2 new, 0 updated, 2 failed, 2 unchanged"
     ranges = [r for p, r in s.requests if p == "/f.mp3"]
     assert ranges and ranges[0] and ranges[0].startswith("bytes=") and ranges[0] != "bytes=0-"

@@ -196,6 +196,14 @@ SETTINGS: dict[str, Setting] = {
             minimum=1,
         ),
         Setting(
+            "feed_max_tries",
+            "HMSEARCH_FEED_MAX_TRIES",
+            3,
+            _as_int,
+            "failed tries after which `update` skips a feed item and no longer fails the run for it",
+            minimum=1,
+        ),
+        Setting(
             "download_deadline",
             "HMSEARCH_DOWNLOAD_DEADLINE",
             3600,

@@ -121,6 +121,19 @@ def index(
 @click.option("--dry-run", is_flag=True, help="Say what would be done; download and change nothing.")
 @click.option("--prune", is_flag=True, help="Remove indexed episodes of this feed that it no longer lists.")
 @click.option("--force", is_flag=True, help="Re-index every listed item.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Try items that failed on earlier runs now: over their backoff, and those given up on.",
+)
+@click.option(
+    "--max-tries",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Failed tries after which an item is skipped and no longer fails the run "
+    "[default: setting feed_max_tries, 3].",
+)
 @workers_option
 @whisper_model_option
 @language_option
@@ -138,6 +151,8 @@ def update(
     dry_run: bool,
     prune: bool,
     force: bool,
+    retry_failed: bool,
+    max_tries: int | None,
     workers: int | None,
     backend: str | None,
     ray_address: str | None,
@@ -154,7 +169,10 @@ def update(
     Items are identified by GUID. A published transcript (<podcast:transcript>: SRT, VTT,
     JSON) is indexed as it is; otherwise the audio is downloaded to --audio-dir (resumably; by
     default the index folder's downloads/) and transcribed. Items already indexed are skipped,
-    changed ones replaced; a failed item is reported and retried next run. Exit 0 when all succeeded, 8 when some failed.
+    changed ones replaced. A failed item is reported and retried on later runs after a backoff
+    (1 h, doubling, at most a day); after --max-tries failed tries it is skipped and no longer
+    fails the run (`hmsearch episodes --failed` lists such items; --retry-failed tries them now).
+    Exit 0 when all that was tried succeeded, 8 when some failed.
 
     \b
     Examples:
@@ -162,6 +180,7 @@ def update(
       hmsearch update --feed feed.xml --since 2024-01-01 --limit 10 --dry-run
       hmsearch --log-file /var/log/hmsearch.log -q update --feed URL --workers 2   # cron
       hmsearch update --feed URL --backend ray --ray-address head:6379   # across a Ray cluster
+      hmsearch update --feed URL --retry-failed                          # the dead items too, now
     """
     from ..ingest.update import update_feed
 
@@ -190,9 +209,18 @@ def update(
             prune=prune,
             wait=wait,
             feed_language=language is None,
+            retry_failed=retry_failed,
+            max_tries=max_tries,
             on_event=reporter,
         )
         summary = report.summary()
+        gave_up = [
+            f"note: {f.guid}: failing after {f.tries} tries ({f.reason}); skipped from now on "
+            f"(`hmsearch update --retry-failed` tries again)"
+            for f in report.gave_up
+        ]
+        for note in gave_up:
+            reporter.line(note)
         reporter.line(f"update {feed}: {summary}")
     except BaseException as exc:
         _log_outcome(ctx, reporter, f"update {feed}", exc)
@@ -207,6 +235,13 @@ def update(
                 click.echo(clean(f"would index ({action}): {guid}"))
         for guid in report.pruned:
             click.echo(clean(f"would prune: {guid}"))
+        for guid in report.failing:
+            click.echo(clean(f"would skip (failing; --retry-failed tries it): {guid}"))
+        if report.waiting:
+            from ..ingest.failures import iso
+
+            for guid, when in report.waiting:
+                click.echo(clean(f"would skip (failed; retried from {iso(when)}): {guid}"))
         click.echo(
             f"dry run: {sum(a == 'new' for _, a in report.planned)} new, "
             f"{sum(a == 'changed' for _, a in report.planned)} changed, "
@@ -214,6 +249,8 @@ def update(
         )
     elif report.failed or not ctx.obj["quiet"]:  # -q: silence on success
         click.echo(summary)
+    for note in gave_up:  # said once, with the failed run that gives up (-q included)
+        err(note)
     if report.failed:
         ctx.exit(EXIT_SOME_FAILED)
 
@@ -238,9 +275,23 @@ def _log_outcome(ctx: click.Context, reporter: Reporter, what: str, exc: BaseExc
 @click.option(
     "--chapters", "with_chapters", is_flag=True, help="Also each episode's chapters (see `hmsearch chapters`)."
 )
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="List feed items that failed on `update` runs instead: tries, last reason, next retry.",
+)
 @click.pass_context
-def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
-    """List what is indexed: id, duration, spoken language, passages and title (--chapters: and chapters)."""
+def episodes(ctx: click.Context, as_json: bool, with_chapters: bool, failed: bool) -> None:
+    """List what is indexed: id, duration, spoken language, passages and title (--chapters: and chapters).
+
+    \b
+    Examples:
+      hmsearch episodes --json
+      hmsearch episodes --failed     # feed items `update` could not index, and when it tries again
+    """
+    if failed:
+        _list_failed(ctx, as_json)
+        return
     service = service_of(ctx)
     eps = service.episodes()
     chapters: dict[str, list] = {}
@@ -267,6 +318,25 @@ def episodes(ctx: click.Context, as_json: bool, with_chapters: bool) -> None:
             click.echo(clean(f"{'':<{width}}    {fmt_time(c.start)}  {c.title}"))
     total = sum(e.duration for e in eps)
     click.echo(f"{len(eps)} episodes, {fmt_time(total)} in all, {sum(e.n_passages for e in eps)} passages")
+
+
+def _list_failed(ctx: click.Context, as_json: bool) -> None:
+    from ..ingest.failures import load_failures
+
+    record = load_failures(ctx.obj["index_dir"])
+    if record.warning:
+        err(f"warning: {record.warning}")
+    rows = [f.to_dict() for f in sorted(record.items.values(), key=lambda f: (f.feed, f.first, f.guid))]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No failed feed items.")
+        return
+    for row in rows:
+        click.echo(clean(f"{row['guid']}  {row['title']}  ({row['feed']})"))
+        click.echo(clean(f"    {row['tries']} failed tries; {row['status']}"))
+        click.echo(clean(f"    last failed {row['last_failed']}: {row['reason']}"))
 
 
 @cli.command()

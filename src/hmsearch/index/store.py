@@ -53,7 +53,19 @@ MANIFEST = "manifest.json"
 PREV_MANIFEST = "manifest.prev.json"
 LOCK_FILE = ".lock"
 # What hmsearch itself writes in an index folder: only these are ever swept (issue 12, finding 4).
-_OWN_ROOT = {MANIFEST, PREV_MANIFEST, LOCK_FILE, ".serve.sock", "segments", "transcripts", "cache"}
+# downloads/: `update`'s default audio folder; failures.json: its record of failed feed items
+# (both can exist before the first episode is committed, when every item of a first run failed).
+_OWN_ROOT = {
+    MANIFEST,
+    PREV_MANIFEST,
+    LOCK_FILE,
+    ".serve.sock",
+    "segments",
+    "transcripts",
+    "cache",
+    "downloads",
+    "failures.json",
+}
 _SEGMENT_NAME = re.compile(r"[A-Za-z0-9_-]*-[0-9a-f]{12}\.(?:npy|json)")
 # The caches' names: dense (from index/dense.py's KINDS), BM25, and per-model folders.
 _CACHE_NAME = re.compile(

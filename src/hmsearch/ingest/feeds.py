@@ -15,7 +15,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ..audio import AUDIO_SUFFIXES
@@ -25,6 +25,9 @@ from ..fetch import DownloadError as DownloadError
 from ..fetch import download as download
 from ..fetch import excerpt, fetch_bytes, safe_name
 from .events import IndexReport
+
+if TYPE_CHECKING:
+    from .failures import Failure
 
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 # Podcasting 2.0 transcript types we can read, best first (JSON carries word timestamps).
@@ -86,6 +89,11 @@ class UpdateReport:
     planned: list[tuple[str, str]] = field(default_factory=list)  # (guid, "new"|"changed"|"unchanged")
     pruned: list[str] = field(default_factory=list)
     skipped: int = 0  # outside --since / --limit
+    # Items that failed on earlier runs and were not tried: (guid, when backoff lets them be
+    # tried again), and those given up on (after max_tries); gave_up: those given up on in this run.
+    waiting: list[tuple[str, float]] = field(default_factory=list)
+    failing: list[str] = field(default_factory=list)
+    gave_up: list[Failure] = field(default_factory=list)
 
     @property
     def failed(self) -> list[tuple[str, str]]:
@@ -101,15 +109,24 @@ class UpdateReport:
         ]
         if self.pruned:
             parts.append(f"{len(self.pruned)} pruned")
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} waiting to retry")
+        if self.failing:
+            parts.append(f"{len(self.failing)} failing (skipped)")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
+        from .failures import iso
+
         return {
             **self.index.to_dict(),
             "new": self.index.added,
             "updated": self.index.replaced,
             "pruned": self.pruned,
             "planned": [{"episode": g, "action": a} for g, a in self.planned],
+            "waiting": [{"episode": g, "next_retry": iso(t)} for g, t in self.waiting],
+            "failing": self.failing,
+            "gave_up": [f.to_dict() for f in self.gave_up],
         }
 
 

@@ -4,7 +4,8 @@ Where the feed publishes a transcript (Podcasting 2.0 ``<podcast:transcript>``: 
 JSON) it is indexed instead of running Whisper; otherwise the enclosure is downloaded into the
 audio folder and transcribed. Items are planned by their feed fingerprint before anything is
 downloaded (``plan.plan_feed_items``); a failed item is reported and, as nothing of it was
-committed, retried on the next run.
+committed, retried on a later run: once its backoff has passed, and until it has failed
+``max_tries`` times (``failures.py``: then it is skipped, and no longer fails the run).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..config import setting
 from ..embed import Encoder
 from ..errors import HmsearchError, IndexLockedError
 from ..fetch import DownloadError, check_url, download, excerpt
@@ -24,6 +27,7 @@ from ..index import IndexStore
 from ..index.manifest import Manifest
 from . import IndexOptions, index_sources
 from .events import EventFn, IndexEvent, no_events
+from .failures import FailureRecord, fingerprint_key, load_failures
 from .feeds import (
     AUDIO_TYPES,
     TRANSCRIPT_TYPES,
@@ -54,7 +58,10 @@ def update_feed(
     prune: bool = False,
     wait: bool = False,
     feed_language: bool = True,
+    retry_failed: bool = False,
+    max_tries: int | None = None,
     on_event: EventFn | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> UpdateReport:
     """Bring the index up to date with ``feed``.
 
@@ -66,12 +73,22 @@ def update_feed(
     ``feed_language``: Whisper hears the language the feed's ``<language>`` names, over the
     transcriber's own (the environment's or config's); the CLI passes False when ``--language`` was
     given on the command line. A feed that names none leaves the transcriber's language (None:
-    detected per episode)."""
+    detected per episode).
+
+    An item that failed on an earlier run waits for its backoff, and after ``max_tries`` (None: the
+    setting feed_max_tries) failed tries is skipped; ``retry_failed`` tries both kinds now. The
+    record of failed items is written under the write lock; ``clock`` is its time (for tests)."""
     emit = on_event or no_events
     report = UpdateReport()
+    max_tries = int(setting("feed_max_tries", max_tries))
+    now = clock()
     if not dry_run:
         store.check_writable()  # before any download
+    failures = load_failures(store.root)
+    if failures.warning:
+        emit(IndexEvent("notice", detail=failures.warning))
     items, errors = parse_feed(fetch_feed(feed), name=feed)
+    in_feed = {i.guid for i in items} | {g for g, _ in errors}
     for guid, reason in errors:
         report.index.fail(guid, reason, emit)
     items.sort(key=lambda i: i.published or "", reverse=True)  # newest first
@@ -85,11 +102,19 @@ def update_feed(
     feed_key = feed if _is_url(feed) else str(Path(feed).resolve())
     items = _owned(items, store.manifest, feed_key, report, emit)
     sources: list[Source] = []
+    tried: list[FeedItem] = []  # items downloaded (or tried) in this run
+    listed_failures = len(report.index.failed)  # the feed's own (duplicate GUIDs ...): not tries
     if not wait and not dry_run:
         store.check_unlocked()  # refused now, before downloading what could not be indexed (exit 5)
     with contextlib.ExitStack() as downloading:
         locked = False
         for item, action in plan_feed_items(items, store.manifest, force=options.force):
+            if (
+                action != "unchanged"
+                and not retry_failed
+                and _held_back(failures, feed_key, item, now, max_tries, report)
+            ):
+                continue
             report.planned.append((item.guid, action))
             if dry_run or action == "unchanged":
                 if action == "unchanged":
@@ -100,6 +125,7 @@ def update_feed(
                 downloading.enter_context(_download_lock(audio_dir, wait=wait))
                 locked = True
             emit(IndexEvent("download", item.guid, item.title))
+            tried.append(item)
             try:
                 sources.append(_fetch_item(item, feed_key, audio_dir))
             except HmsearchError as exc:
@@ -118,17 +144,86 @@ def update_feed(
                 report.pruned.append(episode_id)
                 store.remove_episode(episode_id)
                 emit(IndexEvent("pruned", episode_id))
-        if not sources:
-            if report.pruned:
-                store.finish()
-            return report
-        options = _with_feed_language(options, items, sources, emit) if feed_language else options
-        # Already planned by feed fingerprint above: every fetched item is (re)indexed.
-        index_sources(
-            sources, store, encoder=encoder, options=replace(options, force=True), on_event=emit, report=report.index
+        if sources:
+            options = _with_feed_language(options, items, sources, emit) if feed_language else options
+            # Already planned by feed fingerprint above: every fetched item is (re)indexed.
+            index_sources(
+                sources,
+                store,
+                encoder=encoder,
+                options=replace(options, force=True),
+                on_event=emit,
+                report=report.index,
+            )
+        elif report.pruned:
+            store.finish()
+        failures = load_failures(store.root)  # re-read under the lock: another feed's job may have saved it
+        outcomes = dict(report.index.failed[listed_failures:])
+        _record_outcomes(
+            failures, feed_key, tried, sources, in_feed, outcomes, report, now=clock(), max_tries=max_tries
         )
     _remove_failed(sources, report)
     return report
+
+
+def _held_back(
+    failures: FailureRecord, feed_key: str, item: FeedItem, now: float, max_tries: int, report: UpdateReport
+) -> bool:
+    """Whether an item that failed before is skipped this run: it has failed ``max_tries`` times
+    ("failing"), or its backoff has not passed. An item the feed has changed since is tried now."""
+    entry = failures.get(feed_key, item.guid)
+    if entry is None or entry.fingerprint != fingerprint_key(item.fingerprint()):
+        return False
+    if entry.tries >= max_tries:
+        report.failing.append(item.guid)
+        return True
+    if now < entry.next_try():
+        report.waiting.append((item.guid, entry.next_try()))
+        return True
+    return False
+
+
+def _record_outcomes(
+    failures: FailureRecord,
+    feed_key: str,
+    tried: list[FeedItem],
+    sources: list[Source],
+    in_feed: set[str],
+    reasons: dict[str, str],
+    report: UpdateReport,
+    *,
+    now: float,
+    max_tries: int,
+) -> None:
+    """Count this run's failed tries (``reasons``: failed name -> reason), forget the items that succeeded, are indexed unchanged or
+    left the feed, and save the record (only when it changed)."""
+    name_of = {s.id: s.name for s in sources}
+    changed = False
+    for item in tried:
+        reason = reasons.get(item.guid) or reasons.get(name_of.get(item.guid, item.guid))
+        if reason is None:
+            changed |= failures.forget(feed_key, item.guid)
+            continue
+        before = failures.get(feed_key, item.guid)
+        entry = failures.fail(
+            feed_key,
+            item.guid,
+            title=item.title,
+            reason=reason,
+            now=now,
+            fingerprint=fingerprint_key(item.fingerprint()),
+            max_tries=max_tries,
+        )
+        if entry.gave_up and not (before is not None and before.gave_up and before.fingerprint == entry.fingerprint):
+            report.gave_up.append(entry)
+        changed = True
+    for guid in report.index.unchanged:
+        changed |= failures.forget(feed_key, guid)
+    for feed, guid in list(failures.items):
+        if feed == feed_key and guid not in in_feed:
+            changed |= failures.forget(feed, guid)
+    if changed or failures.warning:  # a damaged file is replaced by a sound one (or none)
+        failures.save()
 
 
 def _with_feed_language(
