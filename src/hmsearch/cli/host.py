@@ -293,7 +293,12 @@ def publish(
             picks = service.notes(episode_id, quotes=soundbites).quotes if soundbites else []
             bites = [Soundbite(q.start, max(0.1, q.end - q.start), q.text) for q in picks]
         result = publish_episode(
-            text.episode, list(text.sentences), service.chapters(episode_id), bites, base_url=base_url
+            text.episode,
+            list(text.sentences),
+            service.chapters(episode_id),
+            bites,
+            base_url=base_url,
+            names=service.speaker_names(episode_id),
         )
         try:
             out.mkdir(parents=True, exist_ok=True)

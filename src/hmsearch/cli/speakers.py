@@ -38,8 +38,10 @@ def speakers(
 
     Audio episodes get their turns when they are indexed (voices told apart by resemblyzer's
     speaker encoder, speakers S1, S2, ... in order of appearance); imported WebVTT/JSON transcripts
-    keep their own voices. Naming a speaker of an episode whose audio is here also registers the
-    voice, and --recognise names it in other episodes.
+    keep their own voices. A feed's <podcast:person> hosts and guests name the speakers of its
+    episodes by themselves (README: "Who speaks"); --json lists those persons too. Naming a
+    speaker of an episode whose audio is here also registers the voice, and --recognise names it
+    in other episodes.
 
     \b
     Examples:
@@ -56,12 +58,15 @@ def speakers(
 
     service = service_of(ctx)
     if detect:
-        from ..ingest.speakers import detect_episode_speakers
+        from ..ingest.speakers import detect_episode_speakers, name_from_feed
         from ._common import indexing_encoder
 
         service.episode(episode)  # NotFoundError before any model loads
         with store_of(ctx).writing() as store:
             detect_episode_speakers(store, indexing_encoder(store, None), episode)
+            named = name_from_feed(store, episode)  # the feed's <podcast:person>, as `update` does
+        if named and not ctx.obj["quiet"]:
+            err(f"named from the feed: {', '.join(f'{k}={v}' for k, v in named.items())}")
     found = service.speakers(episode)
     if names:
         given = dict(parse_naming(n) for n in names)

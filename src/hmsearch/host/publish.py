@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
@@ -85,8 +85,18 @@ def publish(
     soundbites: Sequence[Soundbite],
     *,
     base_url: str,
+    names: Mapping[str, str] | None = None,
 ) -> Published:
-    """The files of one episode and the ``<item>`` tags that point at them under ``base_url``."""
+    """The files of one episode and the ``<item>`` tags that point at them under ``base_url``;
+    ``names``: the names given to its speaker ids (``S1`` -> "Anne Hansen"), for ``<v>`` and
+    ``<podcast:person>`` (a speaker with only an id gets no person tag)."""
+    from ..speakers.names import is_detected
+
+    if names:
+        sentences = [
+            replace(s, speaker=names[s.speaker]) if s.speaker is not None and s.speaker in names else s
+            for s in sentences
+        ]
     stem = file_stem(episode.id)
     base = base_url.rstrip("/") + "/"
     vtt, js, ch = f"{stem}.vtt", f"{stem}.transcript.json", f"{stem}.chapters.json"
@@ -106,7 +116,7 @@ def publish(
         tags.append(
             f'<podcast:soundbite startTime="{b.start:.3f}" duration="{duration:.3f}">{escape(b.title)}</podcast:soundbite>'
         )
-    for name in dict.fromkeys(n for n in (_speaker(s) for s in sentences) if n):
+    for name in dict.fromkeys(n for n in (_speaker(s) for s in sentences) if n and not is_detected(n)):
         tags.append(f"<podcast:person>{escape(name)}</podcast:person>")
     snippet = (
         f"<!-- {escape(episode.title.replace('--', '- -'))}: paste into its <item>; the feed's <rss> declares "

@@ -24,6 +24,7 @@ from ..errors import InputError, one_line
 from ..fetch import DownloadError as DownloadError
 from ..fetch import download as download
 from ..fetch import excerpt, fetch_bytes, safe_name
+from ..speakers.persons import MAX_PERSONS, Person, item_persons, make_person
 from .events import IndexReport
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class FeedItem:
     enclosure_length: int | None
     transcripts: tuple[tuple[str, str], ...] = ()  # (url, type), best first
     language: str | None = None  # Whisper's code for the item's (else the channel's) <language>, when it names one
+    # <podcast:person>: the item's, and the channel's in the roles the item lists none of (not fingerprinted)
+    persons: tuple[Person, ...] = ()
 
     def fingerprint(self) -> dict[str, Any]:
         """What, when it changes, means the episode must be indexed again."""
@@ -158,19 +161,54 @@ def fetch_feed(source: str) -> bytes:
         raise FeedError(f"{source}: cannot read feed ({exc.strerror})") from None
 
 
-def _all_transcripts(data: bytes) -> dict[str, list[tuple[str, str]]]:
+def _xml_root(data: bytes) -> ET.Element | None:
+    """The feed's XML tree, for the namespace tags feedparser keeps only in part (None when
+    expat cannot read it: feedparser's lenient parse still gives the items)."""
+    try:
+        return ET.fromstring(data)
+    except (ET.ParseError, ValueError):
+        return None
+
+
+def _all_transcripts(root: ET.Element | None) -> dict[str, list[tuple[str, str]]]:
     """guid -> every <podcast:transcript> (feedparser keeps only the last one per item)."""
     out: dict[str, list[tuple[str, str]]] = {}
-    with contextlib.suppress(ET.ParseError, ValueError):
-        root = ET.fromstring(data)
-        for item in root.iter("item"):
-            guid = (item.findtext("guid") or "").strip()
-            tags = item.findall(f"{{{PODCAST_NS}}}transcript")
-            # The first item of a GUID is the one indexed (later duplicates are reported).
-            out.setdefault(
-                guid, [(t.get("url", ""), (t.get("type") or "").split(";")[0].strip().lower()) for t in tags]
-            )
+    for item in root.iter("item") if root is not None else ():
+        guid = (item.findtext("guid") or "").strip()
+        tags = item.findall(f"{{{PODCAST_NS}}}transcript")
+        # The first item of a GUID is the one indexed (later duplicates are reported).
+        out.setdefault(guid, [(t.get("url", ""), (t.get("type") or "").split(";")[0].strip().lower()) for t in tags])
     return out
+
+
+def _persons(element: ET.Element) -> tuple[Person, ...]:
+    """The ``<podcast:person>`` children of a channel or item: at most MAX_PERSONS, cleaned."""
+    out: list[Person] = []
+    for tag in element.iterfind(f"{{{PODCAST_NS}}}person"):
+        person = make_person("".join(tag.itertext()), tag.attrib)
+        if person is not None and person not in out:
+            out.append(person)
+            if len(out) == MAX_PERSONS:
+                break
+    return tuple(out)
+
+
+def _all_persons(root: ET.Element | None) -> tuple[tuple[Person, ...], dict[str, tuple[Person, ...]]]:
+    """The channel's persons, and guid -> an item's own. An item is keyed as feedparser names it:
+    GUID, else enclosure URL, else link."""
+    channel = root.find("channel") if root is not None else None
+    items: dict[str, tuple[Person, ...]] = {}
+    for item in root.iter("item") if root is not None else ():
+        enclosure = item.find("enclosure")
+        key = (
+            (item.findtext("guid") or "").strip()
+            or (enclosure.get("url", "") if enclosure is not None else "").strip()
+            or (item.findtext("link") or "").strip()
+        )
+        mine = _persons(item)
+        if key and mine:
+            items.setdefault(key, mine)
+    return (_persons(channel) if channel is not None else ()), items
 
 
 def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[str, str]]]:
@@ -182,7 +220,9 @@ def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[st
         reason = getattr(parsed, "bozo_exception", None)
         detail = f" ({excerpt(one_line(reason), 100)})" if reason else ""
         raise FeedError(f"{name}: not a podcast feed: no items found{detail}")
-    extra = _all_transcripts(data)
+    root = _xml_root(data)
+    extra = _all_transcripts(root)
+    channel_persons, own_persons = _all_persons(root)
     channel_language = feed_language_code(parsed.feed.get("language"))
     items, errors, seen = [], [], set()
     for n, entry in enumerate(parsed.entries, 1):
@@ -232,6 +272,7 @@ def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[st
                 enclosure_length=length,
                 transcripts=tuple(usable),
                 language=feed_language_code(entry.get("language")) or channel_language,
+                persons=item_persons(own_persons.get(guid, ()), channel_persons),
             )
         )
     return items, errors

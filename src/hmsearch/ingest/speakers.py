@@ -51,3 +51,33 @@ def detect_episode_speakers(store: IndexStore, encoder: Encoder, episode_id: str
     store.replace_all(manifest)
     store.finish()
     return turns
+
+
+def name_from_feed(store: IndexStore, episode_id: str) -> dict[str, str]:
+    """Names for the episode's speakers from its feed's ``<podcast:person>`` tags (the rule is
+    speakers/persons.py's), saved beside the names given (``speakers.json``; a name given is never
+    replaced); the names added. The host's voice, when the registry knows it, decides first.
+    The caller holds the write lock."""
+    from ..chunk import sentences_from_passages
+    from ..speakers import speakers_available, turns_from_sentences
+    from ..speakers.names import is_detected, read_names, save_names
+    from ..speakers.persons import names_from_persons, persons_from_dicts
+    from ..speakers.voices import read_voices, recognise_episode
+
+    record = store.record(episode_id)
+    feed = record.feed
+    persons = persons_from_dicts(feed.get("persons") if isinstance(feed, dict) else None)
+    if not persons:
+        return {}
+    sentences = sentences_from_passages(store.passages(episode_id))
+    if not any(s.speaker for s in sentences):
+        return {}  # a transcript-only import without voices: the persons are listed, no one named
+    given = read_names(store.root).get(episode_id, {})
+    recognised: dict[str, str] = {}
+    if any(p.is_host for p in persons) and speakers_available() and read_voices(store.root):
+        turns = [t for t in turns_from_sentences(sentences) if is_detected(t.speaker) and t.speaker not in given]
+        recognised = recognise_episode(store.root, record.episode.audio, turns)
+    names = names_from_persons(sentences, persons, given, recognised)
+    if names:
+        save_names(store.root, episode_id, names)
+    return names

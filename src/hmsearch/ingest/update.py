@@ -155,6 +155,7 @@ def update_feed(
                 on_event=emit,
                 report=report.index,
             )
+            _name_speakers(store, sources, report, emit)
         elif report.pruned:
             store.finish()
         failures = load_failures(store.root)  # re-read under the lock: another feed's job may have saved it
@@ -224,6 +225,26 @@ def _record_outcomes(
             changed |= failures.forget(feed, guid)
     if changed or failures.warning:  # a damaged file is replaced by a sound one (or none)
         failures.save()
+
+
+def _name_speakers(store: IndexStore, sources: list[Source], report: UpdateReport, emit: EventFn) -> None:
+    """Names for the speakers of the episodes just indexed, from the feed's ``<podcast:person>``
+    tags (ingest/speakers.py): no manual step. A names or voices file that cannot be read is said,
+    and fails no episode (they are indexed already)."""
+    from .speakers import name_from_feed
+
+    done = set(report.index.added) | set(report.index.replaced)
+    for source in sources:
+        if source.id not in done or not (source.feed or {}).get("persons"):
+            continue
+        try:
+            named = name_from_feed(store, source.id)
+        except HmsearchError as exc:
+            emit(IndexEvent("notice", source.id, detail=f"{source.id}: speakers not named from the feed: {exc}"))
+            continue
+        if named:
+            who = ", ".join(f"{k}={v}" for k, v in named.items())
+            emit(IndexEvent("notice", source.id, detail=f"{source.id}: speakers named from the feed: {who}"))
 
 
 def _with_feed_language(
@@ -309,6 +330,8 @@ def _fetch_item(item: FeedItem, feed_key: str, audio_dir: Path) -> Source:
         "enclosure": item.enclosure,
         "feed": {"url": feed_key, "item": item.fingerprint()},
     }
+    if item.persons:  # <podcast:person>: names for the speakers (name_from_feed), `speakers --json`
+        meta["feed"]["persons"] = [p.to_dict() for p in item.persons]
     if item.transcripts:
         url, ctype = item.transcripts[0]
         check_url(url)

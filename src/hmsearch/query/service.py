@@ -450,12 +450,17 @@ class QueryService:
         return self.reader.chapters(self.store(), episode_id)
 
     def speakers(self, episode_id: str) -> EpisodeSpeakers:
-        """Who speaks when in the episode: turns from its sentences' speakers, with the names given."""
+        """Who speaks when in the episode: turns from its sentences' speakers, with the names given,
+        and the people its feed names."""
         from ..speakers.names import episode_speakers, read_names
+        from ..speakers.persons import persons_from_dicts
 
         store = self.store()
         text = self.reader.text(store, episode_id)
-        return episode_speakers(episode_id, text.sentences, read_names(store.root).get(episode_id, {}))
+        feed = store.record(episode_id).feed
+        persons = persons_from_dicts(feed.get("persons") if isinstance(feed, dict) else None)
+        names = read_names(store.root).get(episode_id, {})
+        return episode_speakers(episode_id, text.sentences, names, [p.to_dict() for p in persons])
 
     def speaker_names(self, episode_id: str) -> dict[str, str]:
         """The names given to the episode's speaker ids (``S1`` -> "Anne Hansen"); empty when none."""

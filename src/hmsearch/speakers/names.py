@@ -36,36 +36,49 @@ class SpeakerTurn:
 
 @dataclass(frozen=True)
 class EpisodeSpeakers:
-    """``hmsearch speakers EPISODE --json``: {"episode", "speakers": [{"id", "name"}], "turns": [...]}."""
+    """``hmsearch speakers EPISODE --json``: {"episode", "speakers": [{"id", "name"}], "turns": [...],
+    "persons": [{"name", "role", "group", "href", "img"}]} (persons: the feed's ``<podcast:person>``)."""
 
     episode: str
     speakers: tuple[tuple[str, str | None], ...]  # (id, name) in order of first turn
     turns: tuple[SpeakerTurn, ...]
+    persons: tuple[dict[str, Any], ...] = ()  # Person.to_dict() of each, as the feed lists them
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "episode": self.episode,
             "speakers": [{"id": i, "name": n} for i, n in self.speakers],
             "turns": [t.to_dict() for t in self.turns],
+            "persons": list(self.persons),
         }
 
     def seconds(self, speaker: str) -> float:
         return sum(t.end - t.start for t in self.turns if t.speaker == speaker)
 
 
+def is_detected(speaker: str) -> bool:
+    """Whether ``speaker`` is an id diarization gave (S1, S2, ...), not an imported voice's name."""
+    return bool(_DETECTED.fullmatch(speaker))
+
+
 def speaker_name(speaker: str, names: dict[str, str]) -> str | None:
     """A speaker's name: the one given, else an imported voice's own, else None."""
-    return names.get(speaker) or (None if _DETECTED.fullmatch(speaker) else speaker)
+    return names.get(speaker) or (None if is_detected(speaker) else speaker)
 
 
-def episode_speakers(episode: str, sentences: Sequence[Sentence], names: dict[str, str]) -> EpisodeSpeakers:
+def episode_speakers(
+    episode: str,
+    sentences: Sequence[Sentence],
+    names: dict[str, str],
+    persons: Sequence[dict[str, Any]] = (),
+) -> EpisodeSpeakers:
     turns = turns_from_sentences(sentences)
     out = []
     for t in turns:
         quote = next((s.text for s in sentences if s.speaker == t.speaker and s.start >= t.start - 1e-6), "")
         out.append(SpeakerTurn(t.start, t.end, t.speaker, speaker_name(t.speaker, names), quote))
     ids = list(dict.fromkeys(t.speaker for t in turns))
-    return EpisodeSpeakers(episode, tuple((i, speaker_name(i, names)) for i in ids), tuple(out))
+    return EpisodeSpeakers(episode, tuple((i, speaker_name(i, names)) for i in ids), tuple(out), tuple(persons))
 
 
 def read_names(index_dir: Path) -> dict[str, dict[str, str]]:
