@@ -1,5 +1,6 @@
 """MRR@10 and R@k before and after the second stage (hmsearch.query.rerank) on a dev set, for a few
-sentence weights, from one first-stage search per question (hybrid, k=10).
+sentence weights, from one first-stage search per question (hybrid, k=10). Needs an index with
+stored sentence vectors (built or reindexed since they are stored).
 
     PYTHONPATH=src python benchmarks/rerank_quality.py --index-dir IDX \
         benchmarks/data/en_interview_dev/questions.jsonl --split dev
@@ -40,10 +41,11 @@ def main() -> int:
     t0 = time.time()
     for q in qs:
         query, filters = steered(store, Query(q.question, store, encoder.card), Filters())
-        hits = search(store, encoder, query, k=10, mode="hybrid", filters=filters, steer_names=False)
-        cache: dict[tuple[str, float], np.ndarray] = {}
+        hits = search(
+            store, encoder, query, k=10, mode="hybrid", filters=filters, steer_names=False, second_stage=False
+        )
         for w in weights:
-            ranked = hits if w == 0 else rerank_hits(encoder, query.text, hits, weight=w, sentence_vectors=cache)
+            ranked = hits if w == 0 else rerank_hits(store, encoder, query, hits, weight=w)
             rows[w].append(judge(ranked, q))
     print(f"{len(qs)} questions in {time.time() - t0:.0f} s", file=sys.stderr)
     table = []

@@ -222,6 +222,19 @@ def _stored(path: Path, dim: int) -> dict[float, np.ndarray] | None:
     return found
 
 
+def stored_vectors(store: IndexStore, where: list[tuple[Hit, Sentence]]) -> np.ndarray | None:
+    """The stored unit vectors of the sentences ``where`` says, or None when one is not stored."""
+    dim = store.require().dim
+    out = np.zeros((len(where), dim), dtype=np.float32)
+    for j, (hit, sentence) in enumerate(where):
+        found = _stored(stored_sentences.path_for(store, store.record(hit.episode).segment), dim)
+        vector = found.get(round(sentence.start, 3)) if found else None
+        if vector is None:
+            return None
+        out[j] = vector
+    return out
+
+
 def sentence_vectors(
     store: IndexStore, encoder: Encoder, texts: list[str], where: list[tuple[Hit, Sentence]]
 ) -> np.ndarray:

@@ -33,6 +33,7 @@ from .hits import hits_from_rows
 from .links import LinkFn, playback_link
 from .names import steer
 from .quotes import closest_quotes, find_quote, quoted
+from .rerank import RERANK_DEPTH, rerank_hits
 from .retrieve import Filters, Query, check_mode, rank
 
 log = logging.getLogger(__name__)
@@ -186,12 +187,14 @@ def search(
     link: LinkFn = playback_link,
     reader: EpisodeReader | None = None,
     steer_names: bool = True,
+    second_stage: bool = True,
 ) -> list[Hit]:
     """The k best passages for ``query``; overlapping passages of one episode come back as one hit.
     A query in double quotes finds that phrase (see ``find_quote``). ``encoder`` may be None in
     lexical mode. ``query`` may be a ``Query`` already analysed (``ask`` reads the same one).
     A name in the query that a few episodes say searches those episodes for the rest of the query
-    (``steered``; ``steer_names=False``: the caller has done so)."""
+    (``steered``; ``steer_names=False``: the caller has done so). The first stage's top passages
+    are re-ordered by their best sentence (rerank.py) unless ``second_stage=False``."""
     check_mode(mode)
     store.require()
     if encoder is not None:
@@ -207,7 +210,11 @@ def search(
     if steer_names:
         query, filters = steered(store, query, filters)
     ranked = rank(store, encoder, query, mode=mode, filters=filters)
-    hits = hits_from_rows(store, ranked, k, link=link)
+    second_stage = second_stage and encoder is not None and mode != "lexical"
+    hits = hits_from_rows(store, ranked, max(k, RERANK_DEPTH) if second_stage else k, link=link)
+    if second_stage:
+        assert encoder is not None
+        hits = rerank_hits(store, encoder, query, hits)[:k]
     if len(words(text)) >= PHRASE_MIN_WORDS:
         # A sentence pasted or half-remembered without quote marks: where it was said comes first,
         # spanning exactly its words (a stricter match than for quoted phrases).
