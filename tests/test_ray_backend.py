@@ -5,7 +5,8 @@ Real speech (espeak-ng, English) transcribed by the packaged Whisper base: the i
 builds must equal the one a serial run builds (same passages, times, texts, vectors), also when a
 worker is SIGKILLed while it transcribes (its episode is retried on another worker) and when the
 driver is SIGKILLed mid-run (the next run continues). A wrong address and workers that cannot be
-placed give one line, exit 7, and write nothing.
+placed give one line, exit 7, and write nothing; a whole cluster stopped mid-run gives one line and
+exit 7, and keeps what was committed.
 """
 
 from __future__ import annotations
@@ -65,26 +66,33 @@ def episodes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def cluster(shared_model_dir: Path):
-    """(address, temp dir): two nodes of one CPU each on 127.0.0.1."""
+def start_cluster(nodes: int, model_dir: Path) -> tuple[str, Path]:
+    """(address, temp dir) of a new cluster of ``nodes`` nodes of one CPU each on 127.0.0.1."""
     temp_dir = Path(tempfile.mkdtemp(prefix="hmray-"))
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HMSEARCH_")}
-    env["HMSEARCH_MODEL_DIR"] = str(shared_model_dir)  # where the workers unpack the packaged base
+    env["HMSEARCH_MODEL_DIR"] = str(model_dir)  # where the workers unpack the packaged base
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
     try:
         ray_local.start_head(port, 1, temp_dir)
-        ray_local.add_node(port, 1)
+        for _ in range(nodes - 1):
+            ray_local.add_node(port, 1)
     except Exception:
         ray_local.stop(temp_dir)
         raise
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    yield f"127.0.0.1:{port}", temp_dir
+    return f"127.0.0.1:{port}", temp_dir
+
+
+@pytest.fixture(scope="module")
+def cluster(shared_model_dir: Path):
+    """(address, temp dir): two nodes of one CPU each on 127.0.0.1."""
+    address, temp_dir = start_cluster(2, shared_model_dir)
+    yield address, temp_dir
     ray_local.stop(temp_dir)
 
 
@@ -244,6 +252,63 @@ def test_driver_killed_mid_run_then_rerun_equals_serial(cluster, episodes, seria
     code, out, err = run("index", str(episodes), *WHISPER, "--backend", "ray", "--ray-address", address, index=index)
     assert code == 0, err
     assert f"{done} unchanged" in out, out
+    assert_same(state(index), serial)
+
+
+def _wait_for_a_commit(proc: subprocess.Popen, index: Path) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if json.loads((index / "manifest.json").read_text())["episodes"]:
+                return
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"the run ended, or committed nothing, before it could be disturbed: {proc.communicate()[1]}")
+
+
+def test_cluster_gone_mid_run_is_one_line_exit_7_keeps_the_commits_and_a_rerun_continues(
+    cluster, episodes, serial, shared_model_dir, tmp_path
+) -> None:
+    """Issue 27, finding 10: a Ray cluster that vanished mid-run ended in exit 1 and Ray's own log
+    line. Now: the run stops within a bounded time with one hmsearch line (exit 7: the backend
+    cannot run, the episodes left are not at fault), the committed episodes stay searchable, and
+    the same command on a cluster again does the rest."""
+    address, temp_dir = start_cluster(1, shared_model_dir)  # its own cluster: the module's stays up
+    index = tmp_path / "ix"
+    proc = hmsearch("index", str(episodes), *WHISPER, "--backend", "ray", "--ray-address", address, index=index)
+    try:
+        _wait_for_a_commit(proc, index)
+        gone = time.monotonic()
+        ray_local.stop(temp_dir)
+        out, err = proc.communicate(timeout=180)
+        took = time.monotonic() - gone
+        print(f"the run ended {took:.1f} s after the cluster was stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        ray_local.stop(temp_dir)
+    assert proc.returncode == 7, err
+    assert took < 120, took
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"Error: the Ray cluster at {address} went away mid-run ("), err
+    assert "rerun the same command to continue" in last, err
+    assert "Traceback" not in out + err and "ray" not in out.lower(), out + err
+    done = len(IndexStore(index).episodes())
+    assert 1 <= done < len(TOPICS)
+    assert f"{done} of {len(TOPICS)} episodes to transcribe committed;" in last, err
+    code, listed, err = run("episodes", "--json", index=index, timeout=120)
+    assert code == 0 and len(json.loads(listed)) == done, err
+    code, found, err = run("search", "welcome to episode", index=index, timeout=120)
+    assert code == 0 and found.strip(), err
+    code, repaired, err = run("repair", index=index, timeout=120)
+    assert code == 0 and repaired.strip() == "rebuilt the search cache", repaired + err  # nothing dropped
+    # the same command on a cluster again (the module's) does the rest
+    code, out, err = run("index", str(episodes), *WHISPER, "--backend", "ray", "--ray-address", cluster[0], index=index)
+    assert code == 0, err
+    assert f"{len(TOPICS) - done} added, 0 replaced, {done} unchanged" in out, out
     assert_same(state(index), serial)
 
 

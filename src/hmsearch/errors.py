@@ -59,7 +59,8 @@ class NotFoundError(HmsearchError):
 
 class BackendError(HmsearchError):
     """The backend that runs transcription cannot: no Ray installed, a cluster that does not
-    answer, workers that never start. Raised before anything is written."""
+    answer, workers that never start (raised before anything is written), a cluster that goes away
+    mid-run (what was committed stays; a rerun continues)."""
 
     exit_code = 7
 

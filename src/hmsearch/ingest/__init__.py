@@ -17,7 +17,7 @@ from ..audio import probe_audio
 from ..chunk import ChunkSettings
 from ..config import setting
 from ..embed import Encoder
-from ..errors import HmsearchError
+from ..errors import BackendError, HmsearchError
 from ..index import IndexStore
 from .backends import Backend, Outcome, ProcessBackend
 from .build import build_episode
@@ -90,7 +90,8 @@ def index_sources(
 
     With a backend other than local, audio that needs Whisper is transcribed by its workers (other
     processes, or a Ray cluster) while this process builds and commits the episodes in plan order
-    as their transcripts arrive. A backend that cannot start fails before anything is written.
+    as their transcripts arrive. A backend that cannot start fails before anything is written; one
+    that goes away mid-run fails with the episodes committed so far kept.
     """
     emit = on_event or no_events
     report = report or IndexReport()
@@ -139,6 +140,11 @@ def index_sources(
             except HmsearchError:
                 pass  # each episode that needs it fails with the reason, as before
         _build_and_commit(plan.jobs, heard, backend, store, transcriber, encoder, settings, options, report, emit)
+    except BackendError:
+        # a backend gone mid-run (a Ray cluster that went away): what was committed is searchable
+        if report.added or report.replaced:
+            finish(store, encoder)
+        raise
     finally:
         if backend is not None:
             backend.close()

@@ -13,6 +13,9 @@ process, Ray's driver) hands out episodes and commits their transcripts in plan 
 - **Faults:** a worker that dies (killed, out of memory, its node lost) is replaced, and its episode
   goes to the next free worker, up to ``ray_retries`` more times; then it is a failed item (exit 8)
   like any other. An episode whose audio is bad fails once, with its reason; it is not retried.
+- **A cluster that goes away** (its GCS no longer answers, or no node is left) stops the run:
+  nothing more is handed out and a one-line BackendError (exit 7) says how many episodes were
+  committed; those stay, and the same command on a cluster again continues from there.
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ from .events import EventFn, IndexEvent, no_events
 from .plan import Job
 
 log = logging.getLogger(__name__)
+
+# Ray's driver ends its own process (exit 1, one line of Ray's on stderr) once the cluster's GCS has
+# not answered for gcs_rpc_server_reconnect_timeout_s (60 s by default), so the run gives up on a
+# silent GCS well before: long enough to ride out a GCS restart, short enough to say why itself.
+GCS_GRACE = 15.0  # seconds
+PROBE_EVERY = 1.0  # seconds between two looks at the GCS, and the longest wait between looks
 
 
 def _ray() -> Any:
@@ -136,6 +145,13 @@ class RayBackend:
         self._actors: list[Any] = []
         self._actor_class: Any = None
         self._connected = False
+        self._gcs: str | None = None  # the GCS's HOST:PORT, asked whether the cluster is still there
+        self._label = address or "this machine"  # the cluster, as messages name it
+        self._silent_since: float | None = None  # since when the GCS has not answered
+        self._cluster_gone = False
+        self._probed_at = 0.0
+        self._committed = 0
+        self._total = 0
 
     # ---- start -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -155,6 +171,11 @@ class RayBackend:
             raise BackendError(f"cannot join the Ray cluster at {address or 'this machine'}: {one_line(exc)}") from None
         self._connected = True
         _quiet_ray_driver(ray)
+        self._gcs = _gcs_address(ray)
+        if address in (None, "auto", "local"):
+            self._label = self._gcs or "this machine"
+        else:
+            self._label = address
         cluster_cpus = int(ray.cluster_resources().get("CPU", 0))
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         want = self.workers or max(1, cluster_cpus // self.cpus)
@@ -202,28 +223,35 @@ class RayBackend:
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Result]:
         ray = _ray()
+        self._committed, self._total = 0, len(jobs)
         window = 2 * len(self._actors)
         pending: deque[int] = deque(range(len(jobs)))
         tries = [0] * len(jobs)
         free = list(self._actors)
-        starting: dict[Any, Any] = {}  # ready() ref -> replacement actor
+        starting: dict[Any, tuple[Any, float]] = {}  # ready() ref -> (replacement actor, when it was asked for)
         running: dict[Any, tuple[int, Any]] = {}  # transcribe() ref -> (job number, actor)
         done: dict[int, tuple[Outcome, str, dict[str, float]]] = {}
         sent: dict[int, float] = {}
         avoid: dict[int, str] = {}  # job -> the node its worker died on: retried elsewhere when it can be
         nxt = 0
         while nxt < len(jobs):
-            while free and pending and pending[0] < nxt + window:
+            self._check_cluster()
+            while free and pending and pending[0] < nxt + window and self._silent_since is None:
                 i = pending.popleft()
                 actor = next((a for a in free if self._node.get(a) != avoid.get(i)), free[0])
                 free.remove(actor)
                 job = jobs[i]
                 tries[i] += 1
                 sent[i] = time.perf_counter()
-                ref = actor.transcribe.remote(self._payload(job), job.source.name, job.source.audio.suffix)  # type: ignore[union-attr]
+                try:
+                    ref = actor.transcribe.remote(self._payload(job), job.source.name, job.source.audio.suffix)  # type: ignore[union-attr]
+                except (ray.exceptions.RayError, ConnectionError, OSError) as exc:
+                    raise self._gone(_reason(exc)) from None
                 running[ref] = (i, actor)
             while nxt in done:
                 outcome, where, times = done.pop(nxt)
+                # the writer commits a transcript before it asks for the next one
+                self._committed += not isinstance(outcome, str)
                 yield Result(jobs[nxt], outcome, where, times)
                 nxt += 1
             if nxt >= len(jobs):
@@ -234,17 +262,10 @@ class RayBackend:
                 due = min((sent[i] + self.episode_timeout for i, _ in running.values()), default=None)
                 wait_for = self.timeout if due is None else max(0.1, due - time.perf_counter())
                 try:
-                    ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=wait_for)
+                    # in short steps, to look at the GCS between them
+                    ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=min(wait_for, PROBE_EVERY))
                 except (ray.exceptions.RayError, ConnectionError, OSError) as exc:
-                    # the cluster went away: what was not done fails, one line each (exit 8), and the
-                    # episodes already committed stay
-                    reason = _reason(exc)
-                    for i in [*pending, *(i for i, _ in running.values())]:
-                        done[i] = (f"{jobs[i].source.name}: the Ray cluster went away ({reason})", "", {})
-                    pending.clear()
-                    running.clear()
-                    starting.clear()
-                    continue
+                    raise self._gone(_reason(exc)) from None
                 overdue = [
                     ref for ref, (i, _) in running.items() if time.perf_counter() >= sent[i] + self.episode_timeout
                 ]
@@ -252,7 +273,7 @@ class RayBackend:
                     for ref in overdue:
                         i, actor = running.pop(ref)
                         avoid[i] = self._node.get(actor, "")
-                        self._replace(actor, starting)  # kills the hung worker
+                        self._replace(actor, starting, kill=True)  # the hung worker
                         if tries[i] > self.retries:
                             done[i] = (
                                 f"{jobs[i].source.name}: its Ray worker hung {tries[i]} times "
@@ -272,9 +293,10 @@ class RayBackend:
                             )
                         )
                     continue
-                if not ready and running:
-                    continue  # a start-up wait ran out while episodes are still being heard
+                if not ready and (running or any(time.perf_counter() < t + self.timeout for _, t in starting.values())):
+                    continue  # episodes are still being heard, or replacements may still start
             if not ready:  # no worker left, or only replacements that did not start in time
+                self._check_cluster(now=True)  # the cluster itself gone: exit 7, not failed items
                 for i in pending:
                     done[i] = (
                         f"{jobs[i].source.name}: no Ray worker could be started to transcribe it",
@@ -283,11 +305,11 @@ class RayBackend:
                     )
                 pending.clear()
                 for ref in list(starting):
-                    ray.kill(starting.pop(ref))
+                    ray.kill(starting.pop(ref)[0])
                 continue
             for ref in ready:
                 if ref in starting:
-                    actor = starting.pop(ref)
+                    actor, _ = starting.pop(ref)
                     try:
                         self._node[actor] = _node_of(ray.get(ref)[1])
                         free.append(actor)
@@ -307,8 +329,13 @@ class RayBackend:
                     ray.exceptions.OutOfMemoryError,
                 ) as exc:
                     reason = _reason(exc)
+                    if not self._gcs_answers():  # the whole cluster going, not this worker: no retry
+                        self._silent_since = self._silent_since or time.monotonic()
+                        tries[i] -= 1
+                        pending.appendleft(i)
+                        continue
                     avoid[i] = self._node.get(actor, "")
-                    self._replace(actor, starting)
+                    self._replace(actor, starting, kill=False)
                     if tries[i] > self.retries:
                         done[i] = (f"{jobs[i].source.name}: its Ray worker died {tries[i]} times ({reason})", "", {})
                     else:
@@ -329,24 +356,68 @@ class RayBackend:
                     done[i] = (f"{jobs[i].source.name}: the Ray worker failed: {_reason(exc)}", "", {})
                     free.append(actor)
 
-    def _replace(self, dead: Any, starting: dict[Any, Any]) -> None:
-        ray = _ray()
-        try:
-            ray.kill(dead, no_restart=True)
-        except Exception:  # noqa: BLE001  already gone
-            pass
+    def _replace(self, dead: Any, starting: dict[Any, tuple[Any, float]], *, kill: bool) -> None:
+        """Start a worker in place of ``dead``; ``kill`` it first when it is hung, not dead (killing
+        waits for the GCS's answer: a dead worker may be the first sign of a cluster going away)."""
+        if kill:
+            try:
+                _ray().kill(dead, no_restart=True)
+            except Exception:  # noqa: BLE001  already gone
+                pass
         if dead in self._actors:
             self._actors.remove(dead)
         self._node.pop(dead, None)
         actor = self._actor_class.remote(self.spec, self.cpus)
         self._actors.append(actor)
-        starting[actor.ready.remote()] = actor
+        starting[actor.ready.remote()] = (actor, time.perf_counter())
+
+    # ---- a cluster that goes away ----------------------------------------------------------
+    def _gcs_answers(self) -> bool:
+        """Whether the cluster's GCS takes a connection (Ray Client has none to ask: yes)."""
+        self._probed_at = time.monotonic()
+        if not self._gcs:
+            return True
+        host, _, port = self._gcs.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_EVERY).close()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _check_cluster(self, *, now: bool = False) -> None:
+        """Raise the one-line BackendError once the GCS has been silent for GCS_GRACE (with ``now``,
+        as soon as it is silent; then also when no node is left)."""
+        if not now and time.monotonic() - self._probed_at < PROBE_EVERY:
+            return
+        if self._gcs_answers():
+            self._silent_since = None
+        else:
+            self._silent_since = self._silent_since or time.monotonic()
+            silent = time.monotonic() - self._silent_since
+            if now or silent >= GCS_GRACE:
+                gcs = "its GCS" if self._gcs == self._label else f"its GCS at {self._gcs}"
+                raise self._gone(f"{gcs} gives no answer" + (f" for {silent:.0f} s" if silent >= 1 else ""))
+            return
+        if now:
+            try:
+                alive = [n for n in _ray().nodes() if n.get("Alive")]
+            except Exception as exc:  # noqa: BLE001  any failure to ask is the cluster gone
+                raise self._gone(_reason(exc)) from None
+            if not alive:
+                raise self._gone("no node is left")
+
+    def _gone(self, why: str) -> BackendError:
+        self._cluster_gone = True
+        return BackendError(
+            f"the Ray cluster at {self._label} went away mid-run ({why}): {self._committed} of {self._total} "
+            "episodes to transcribe committed; start it again and rerun the same command to continue"
+        )
 
     def close(self) -> None:
         if not self._connected:
             return
         ray = _ray()
-        for actor in self._actors:
+        for actor in self._actors if not self._cluster_gone else []:  # with no GCS to answer, no kill
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:  # noqa: BLE001  already gone
@@ -369,6 +440,15 @@ def _quiet_ray_driver(ray: Any) -> None:
             log.info("ray (%s): %s", data.get("pid", ""), line)
 
     worker_module.print_to_stdstream = to_log
+
+
+def _gcs_address(ray: Any) -> str | None:
+    """HOST:PORT of the connected cluster's GCS (None under Ray Client, which has its own errors)."""
+    try:
+        address = ray.get_runtime_context().gcs_address
+    except Exception:  # noqa: BLE001  not every kind of connection has one
+        return None
+    return str(address) if address else None
 
 
 def _node_of(where: str) -> str:
