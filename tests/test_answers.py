@@ -146,38 +146,12 @@ def test_outro_phrases_near_the_end(text):
     assert boilerplate(episode_text(said), 1)
 
 
-class _Axes:
-    """A stand-in encoder (no model loads in the fast lane): a text's vector marks which of three
-    words it contains, so similarities are known exactly."""
+def test_the_second_stage_fuses_the_best_sentence_with_the_first_stage():
+    from hmsearch.query.rerank import fused_order
 
-    words = ("python", "garden", "music")
-
-    def _vec(self, text: str) -> np.ndarray:
-        v = np.array([float(w in text.lower()) for w in self.words]) + 0.01
-        return v / np.linalg.norm(v)
-
-    def encode_documents(self, texts, *, progress=None):
-        return np.stack([self._vec(t) for t in texts])
-
-    def encode_queries(self, texts):
-        return self.encode_documents(texts)
-
-
-def test_rerank_lifts_the_passage_whose_sentences_say_it():
-    from hmsearch.query.rerank import rerank_hits
-    from hmsearch.types import Hit
-
-    def hit(ep: str, score: float, *texts: str) -> Hit:
-        said = tuple(sentences(*texts))
-        return Hit(ep, ep, 0.0, 30.0, " ".join(texts), score, "", sentences=said)
-
-    hits = [
-        hit("a", 1.0, "We talk about the garden.", "And music."),
-        hit("b", 0.9, "Python is great.", "Python again."),
-    ]
-    out = rerank_hits(_Axes(), "python", hits, weight=0.75)  # type: ignore[arg-type]
-    assert [h.episode for h in out] == ["b", "a"]
-    assert [h.episode for h in rerank_hits(_Axes(), "python", hits, weight=0.0)] == ["a", "b"]  # type: ignore[arg-type]
+    best, first = np.array([0.70, 0.95, 0.80]), np.array([1.0, 0.9, 0.5])
+    assert list(fused_order(best, first, 0.75)) == [1, 2, 0]  # passages whose sentences say it come up
+    assert list(fused_order(best, first, 0.0)) == [0, 1, 2]  # off: the first stage's order
 
 
 @pytest.mark.parametrize(

@@ -91,3 +91,23 @@ def test_reindex_writes_them_for_the_new_versions_and_the_sweep_drops_the_old(tm
     assert len(after) == 2 and not (before & after)
     live = {store.record(e.id).segment for e in store.episodes()}
     assert {name.rsplit("-", 1)[0] for name in after} == live
+
+
+def test_the_second_stage_reads_stored_vectors_and_stands_aside_without_them(tmp_path: Path):
+    from hmsearch.query.rerank import rerank_hits
+    from hmsearch.query.retrieve import Query
+    from hmsearch.query.service import search
+
+    store = index_sample(tmp_path, extra=EXTRA)
+    encoder = HashingEncoder()
+    query = Query("how many stamps", store, encoder.card)
+    hits = search(store, encoder, query, k=10, second_stage=False)
+    assert len(hits) >= 2
+    qvec = query.vector(encoder)
+    best = [max(float(encoder.encode_documents([s.text])[0] @ qvec) for s in h.sentences) for h in hits]
+    ranked = rerank_hits(store, encoder, query, hits, weight=1.0)
+    assert [h.start for h in ranked] == [hits[i].start for i in np.argsort(-np.array(best), kind="stable")]
+    for f in files(store):
+        f.unlink()
+    answer_module._STORED.clear()
+    assert rerank_hits(store, encoder, query, hits, weight=1.0) == hits  # no stored vectors: first stage

@@ -22,7 +22,6 @@ from .retrieve import Query
 
 RERANK_DEPTH = 10  # first-stage passages re-ranked
 BEST_SENTENCES = 1  # a passage's sentence score: the mean of its best this many
-SENTENCE_WEIGHT = 0.5  # share of the sentence score in the fused score (the rest: first stage)
 
 
 def rerank_hits(
@@ -32,10 +31,12 @@ def rerank_hits(
     hits: list[Hit],
     *,
     depth: int = RERANK_DEPTH,
-    weight: float = SENTENCE_WEIGHT,
+    weight: float | None = None,
 ) -> list[Hit]:
     """``hits`` with the first ``depth`` re-ordered by their best sentences' similarity to
-    ``query`` fused with their own score; the rest follow unchanged."""
+    ``query`` fused with their own score (``weight``: the sentences' share; by default the
+    embedding model card's ``second_stage``); the rest follow unchanged."""
+    weight = encoder.card.second_stage if weight is None else weight
     head, tail = hits[:depth], hits[depth:]
     if len(head) < 2 or not all(h.sentences for h in head) or weight <= 0:
         return hits
@@ -51,8 +52,12 @@ def rerank_hits(
         own = np.sort(sims[at : at + len(h.sentences)])[::-1]
         at += len(h.sentences)
         best.append(float(own[:BEST_SENTENCES].mean()))
-    fused = weight * minmax(np.array(best, dtype=np.float32)) + (1 - weight) * minmax(
-        np.array([h.score for h in head], dtype=np.float32)
-    )
-    order = np.argsort(-fused, kind="stable")
+    order = fused_order(np.array(best, dtype=np.float32), np.array([h.score for h in head], dtype=np.float32), weight)
     return [replace(head[int(i)]) for i in order] + tail
+
+
+def fused_order(best: np.ndarray, first: np.ndarray, weight: float) -> np.ndarray:
+    """The order of passages by ``weight`` × their best sentence's similarity plus the rest × their
+    first-stage score, each min-max scaled over the passages; ties keep the first stage's order."""
+    fused = weight * minmax(best) + (1 - weight) * minmax(first)
+    return np.argsort(-fused, kind="stable")
