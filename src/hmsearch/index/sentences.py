@@ -10,8 +10,8 @@ from disk. One file per episode version, in the model's cache folder:
         vectors  float16 [n, dim]  their L2-normalised document vectors
 
 float16 keeps 3 significant digits of a cosine (what the answer stage reads) at half the bytes:
-384 × 2 B = 768 B a sentence, ~5 sentences a passage after de-overlap. At 10M passages that is
-~38 GB on disk, read one episode at a time (~1 MB for two hours), never held in RAM as a whole: an
+384 × 2 B = 768 B a sentence, ~7 sentences a passage after de-overlap. At 10M passages that is
+~56 GB on disk, read one episode at a time (~1 MB for two hours), never held in RAM as a whole: an
 ``ask`` touches the few episodes of its top passages, so the 24 GB machine holds only FAISS and BM25. The files are derived (rebuilt by
 ``reindex``; a missing or damaged one makes ``ask`` embed what it needs, as before) and the
 writer's sweep drops those of episode versions the index no longer holds.
