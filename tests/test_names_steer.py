@@ -90,3 +90,34 @@ def test_a_question_said_word_for_word_is_answered_by_its_reply(tmp_path: Path):
     first = result.answer[0]
     assert first.episode == "ep-dahl"
     assert first.text == "A loyalty card works when the reward is close enough to see."
+
+
+def test_a_feed_persons_name_steers_though_no_passage_says_it(tmp_path: Path):
+    from hmsearch.chunk import ChunkSettings
+    from hmsearch.index import IndexStore
+    from hmsearch.types import Episode
+
+    from helpers import passages_of
+
+    encoder = HashingEncoder()
+    store = IndexStore(tmp_path / "ix")
+    talks = {
+        "ep-1": ["Prices that end in ninety nine feel smaller.", "People read the first digit."],
+        "ep-2": ["Luxury shops round their prices.", "Round prices look calm."],
+        "ep-3": ["A loyalty card works when the reward is near.", "Nobody collects for a year."],
+        "ep-4": ["Shipping costs decide a basket.", "Free shipping over a threshold works."],
+    }
+    with store.writing():
+        store.ensure(embedding_model=encoder.name, dim=encoder.dim, chunking=ChunkSettings().to_dict())
+        for ep, lines in talks.items():
+            passages = passages_of(lines)
+            guest = {"ep-2": "Per Holm"}.get(ep, "Ann Berg" if ep == "ep-1" else "Eva Dahl")
+            store.put_episode(
+                Episode(ep, f"Episode {ep[-1]}", 20.0, len(passages), source=""),
+                passages,
+                encoder.encode_documents([p.text for p in passages]),
+                feed={"persons": [{"name": guest, "role": "guest"}]},
+            )
+    store = IndexStore(store.root)
+    pointed = steer(store, "Why does Per Holm round prices?")
+    assert pointed is not None and pointed.episodes == ("ep-2",)

@@ -4,7 +4,7 @@
 say *which* episode, not *what* is said: searched as it is, the name pulls every passage that says
 it (the introduction first, "The following is a conversation with Elon Musk") above the answer.
 So a name of two or more capitalised words that an episode's title, introduction (its first
-passages) or named speakers say restricts the search to the episodes that say it, and the rest of
+passages), named speakers or feed persons (``<podcast:person>``) say restricts the search to the episodes that say it, and the rest of
 the question is what is matched in the text. A name that many episodes say (a show's name, a
 company every introduction mentions) does not steer.
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..index import IndexStore
+from ..speakers.persons import persons_from_dicts
 from ..text import analyze
 
 INTRO_PASSAGES = 3  # an episode's first passages, where its introduction names the guest
@@ -62,11 +63,13 @@ class NameLookup:
         rows = np.arange(self.table.total, dtype=np.int64)
         first = self.table.starts[self.table.positions(rows)]  # each row's episode's first row
         self.intro = rows - first < INTRO_PASSAGES
-        titles = {e.id: e.title for e in store.episodes()}
         named = speaker_names or {}
-        self.own: dict[str, set[str]] = {}  # episode -> terms of its title and speakers' names
+        self.own: dict[str, set[str]] = {}  # episode -> terms of its title, speakers' and feed persons' names
         for ep in self.table.ids:
-            said = " ".join([titles.get(ep, ""), *named.get(ep, {}).values()])
+            record = store.record(ep)
+            feed = record.feed if isinstance(record.feed, dict) else {}
+            persons = [p.name for p in persons_from_dicts(feed.get("persons"))]
+            said = " ".join([record.episode.title, *named.get(ep, {}).values(), *persons])
             self.own[ep] = {t for lang in self.langs for t in analyze(said, lang)}
 
     def word_terms(self, word: str) -> set[str]:
