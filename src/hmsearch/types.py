@@ -152,7 +152,7 @@ class Episode:
         # file: URL ever comes back as a link from any surface (issue 27, finding 2).
         for name in ("url", "enclosure"):
             value = getattr(self, name)
-            if value is not None and not _is_http_url(value):
+            if value is not None and not is_http_url(value):
                 object.__setattr__(self, name, None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,7 +164,8 @@ class Episode:
         return out
 
 
-def _is_http_url(url: str) -> bool:
+def is_http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host, and no space around it."""
     parts = urlsplit(url)
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and url == url.strip()
 

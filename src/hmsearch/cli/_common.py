@@ -266,6 +266,13 @@ class Reporter:
         if kind == "notice":
             self.say(f"note: {event.detail}")
             return
+        if kind == "warning":  # shown even with --quiet: the run went on without something
+            self.line(f"warning: {event.detail}")
+            if self.bar is not None:
+                self.bar.write(clean(f"warning: {event.detail}"), file=sys.stderr)
+            else:
+                err(f"warning: {event.detail}")
+            return
         if event.episode == self._episode and kind in ("added", "replaced", "failed"):
             self._done += self._length
             self._episode, self._length = "", 0.0

@@ -271,6 +271,7 @@ def _log_outcome(ctx: click.Context, reporter: Reporter, what: str, exc: BaseExc
 
 
 @cli.command()
+@click.argument("episode", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: [{episode, title, duration, chunks, ...}].")
 @click.option(
     "--chapters", "with_chapters", is_flag=True, help="Also each episode's chapters (see `hmsearch chapters`)."
@@ -280,20 +281,47 @@ def _log_outcome(ctx: click.Context, reporter: Reporter, what: str, exc: BaseExc
     is_flag=True,
     help="List feed items that failed on `update` runs instead: tries, last reason, next retry.",
 )
+@click.option("--set-title", metavar="TEXT", help="Give EPISODE this title.")
+@click.option("--set-published", metavar="DATE", help='Its date, ISO (2024-03-01; "" clears it).')
+@click.option("--set-url", metavar="URL", help='Its web page, an http(s) URL ("" clears it).')
+@click.option("--set-enclosure", metavar="URL", help='Its audio\'s URL, http(s) ("" clears it).')
+@wait_option
 @click.pass_context
-def episodes(ctx: click.Context, as_json: bool, with_chapters: bool, failed: bool) -> None:
+def episodes(
+    ctx: click.Context,
+    episode: str | None,
+    as_json: bool,
+    with_chapters: bool,
+    failed: bool,
+    set_title: str | None,
+    set_published: str | None,
+    set_url: str | None,
+    set_enclosure: str | None,
+    wait: bool,
+) -> None:
     """List what is indexed: id, duration, spoken language, passages and title (--chapters: and chapters).
+
+    With EPISODE, that episode alone; with --set-title, --set-published, --set-url or
+    --set-enclosure, its metadata is changed in the index (nothing is embedded again; search,
+    ask and the web page show it at once). A transcript's <stem>.meta.json sidecar sets the same
+    when it is indexed (README: "Imported transcripts").
 
     \b
     Examples:
       hmsearch episodes --json
       hmsearch episodes --failed     # feed items `update` could not index, and when it tries again
+      hmsearch episodes ep-12 --set-title "Episode 12: Sales" --set-published 2024-03-01
+      hmsearch episodes ep-12 --set-url https://example.com/ep-12 --json
     """
+    asked = {"title": set_title, "published": set_published, "url": set_url, "enclosure": set_enclosure}
+    if any(v is not None for v in asked.values()):
+        _edit_episode(ctx, episode, asked, as_json=as_json, wait=wait)
+        return
     if failed:
         _list_failed(ctx, as_json)
         return
     service = service_of(ctx)
-    eps = service.episodes()
+    eps = [service.episode(episode)] if episode else service.episodes()
     chapters: dict[str, list] = {}
     if with_chapters:
         chapters = {e.id: service.chapters(e.id) for e in eps}
@@ -318,6 +346,23 @@ def episodes(ctx: click.Context, as_json: bool, with_chapters: bool, failed: boo
             click.echo(clean(f"{'':<{width}}    {fmt_time(c.start)}  {c.title}"))
     total = sum(e.duration for e in eps)
     click.echo(f"{len(eps)} episodes, {fmt_time(total)} in all, {sum(e.n_passages for e in eps)} passages")
+
+
+def _edit_episode(ctx: click.Context, episode: str | None, asked: dict, *, as_json: bool, wait: bool) -> None:
+    from ..errors import InputError
+    from ..ingest.metadata import edit_episode, metadata_changes
+
+    if not episode:
+        raise InputError("--set-title, --set-published, --set-url and --set-enclosure need the EPISODE to change")
+    changes = metadata_changes(**asked)  # validated before the lock is taken
+    store = store_of(ctx)
+    store.require()  # no index: say so, and make no folder
+    with store.writing(wait=wait):
+        changed = edit_episode(store, episode, changes)
+    if as_json:
+        echo_json(changed.to_dict())
+    elif not ctx.obj["quiet"]:
+        err(f"updated {changed.id}: {', '.join(changes)}")
 
 
 def _list_failed(ctx: click.Context, as_json: bool) -> None:

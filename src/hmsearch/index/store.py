@@ -22,6 +22,7 @@ The store persists; it knows no embedding or query engine.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import io
@@ -481,6 +482,26 @@ class IndexStore:
         manifest.episodes.pop(episode.id, None)  # a replaced episode moves to the end
         manifest.episodes[episode.id] = record
         self._commit(manifest)
+
+    def update_episode(
+        self, episode_id: str, changes: dict[str, Any], *, inputs: dict[str, Any] | None = None
+    ) -> Episode:
+        """Change an episode's metadata (title, published, url, enclosure; None clears one but the
+        title) in the manifest alone, and commit. Its files hold passages and vectors, which stay as
+        they are, and so do the search caches (keyed by the episode files)."""
+        self._require_lock()
+        manifest = self.require()
+        record = manifest.episodes.get(episode_id)
+        if record is None:
+            raise NotFoundError(f"episode '{episode_id}' is not in the index {self.root}")
+        unknown = set(changes) - {"title", "published", "url", "enclosure"}
+        if unknown or changes.get("title", "") is None:
+            raise ValueError(f"not episode metadata: {sorted(unknown) or 'an empty title'}")
+        record.episode = dataclasses.replace(record.episode, **changes)
+        if inputs is not None:
+            record.inputs = inputs
+        self._commit(manifest)
+        return record.episode
 
     def write_episode_files(
         self, manifest: Manifest, record: EpisodeRecord, passages: list[Passage], vectors: np.ndarray

@@ -23,6 +23,7 @@ from .backends import Backend, Outcome, ProcessBackend
 from .build import build_episode
 from .commit import commit_build, finish, trim_heap
 from .events import EventFn, IndexEvent, IndexReport, no_events
+from .metadata import SIDECAR_INPUT, apply_changed_sidecars, read_sidecars, save_speaker_names, sidecar_input
 from .plan import Job, fail, plan_sources
 from .sources import Source, discover
 
@@ -99,6 +100,7 @@ def index_sources(
     settings = chunk_settings(store, encoder, options.settings)
     store.check_settings(embedding_model=encoder.name, dim=None, chunking=settings.to_dict())
     transcriber = load_transcriber(options.transcriber)
+    metas = read_sidecars(sources, report, emit)
     plan = plan_sources(
         sources,
         store.manifest,
@@ -109,6 +111,13 @@ def index_sources(
         report=report,
         emit=emit,
     )
+    # the sidecar is recorded beside the inputs but is not in the content hash: a metadata change
+    # alone is a manifest update (below), not a rebuild
+    for job in plan.jobs:
+        if job.source.id in metas:
+            job.inputs[SIDECAR_INPUT] = sidecar_input(job.source, metas[job.source.id])
+    if plan.unchanged and metas and store.manifest is not None:
+        apply_changed_sidecars(store, sources, plan.unchanged, metas, report, emit)
     if transcriber.notice and any(j.needs_whisper for j in plan.jobs):
         emit(IndexEvent("notice", detail=transcriber.notice))
     transcript_dir = store.root / "transcripts"
@@ -148,6 +157,9 @@ def index_sources(
     finally:
         if backend is not None:
             backend.close()
+    for episode_id in report.added + report.replaced:
+        if episode_id in metas:
+            save_speaker_names(store, episode_id, metas[episode_id])
     if report.added or report.replaced:
         finish(store, encoder)
     return report

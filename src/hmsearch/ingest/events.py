@@ -19,6 +19,8 @@ EventKind = Literal[
     "replaced",
     "failed",
     "pruned",
+    "warning",
+    "updated",
 ]
 
 
@@ -29,7 +31,9 @@ class IndexEvent:
     "replaced"); ``seconds``: the audio Whisper will hear in all ("work"), in this episode
     ("start"), heard so far in it ("progress"), or how long the episode took ("added",
     "replaced"), with ``phases`` splitting it up (decode, transcribe, chunk, embed, commit).
-    "loading": the Whisper model named in ``detail`` is being loaded."""
+    "loading": the Whisper model named in ``detail`` is being loaded. "warning": something the run
+    went on without (a sidecar it could not use), in ``detail``; "updated": an unchanged episode's
+    metadata changed (from its sidecar), nothing embedded."""
 
     kind: EventKind
     episode: str = ""
@@ -53,9 +57,13 @@ class IndexReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, one-line reason)
     passages: int = 0
+    updated: list[str] = field(default_factory=list)  # unchanged episodes whose metadata changed
+    warnings: list[str] = field(default_factory=list)  # one line each; the run went on
 
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.replaced)} replaced", f"{len(self.unchanged)} unchanged"]
+        if self.updated:
+            parts.append(f"{len(self.updated)} metadata updated")
         if self.failed:
             parts.append(f"{len(self.failed)} failed")
         return ", ".join(parts)
@@ -64,6 +72,10 @@ class IndexReport:
         self.failed.append((name, reason))
         emit(IndexEvent("failed", episode if episode is not None else name, reason))
 
+    def warn(self, message: str, emit: EventFn, episode: str = "") -> None:
+        self.warnings.append(message)
+        emit(IndexEvent("warning", episode, message))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "added": self.added,
@@ -71,4 +83,6 @@ class IndexReport:
             "unchanged": self.unchanged,
             "failed": [{"file": f, "error": e} for f, e in self.failed],
             "passages": self.passages,
+            "updated": self.updated,
+            "warnings": self.warnings,
         }

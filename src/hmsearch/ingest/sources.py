@@ -1,7 +1,8 @@
 """Folders of audio and transcripts -> Sources: one episode's input files, grouped by folder and stem.
 
 An episode's id is its file's stem. An audio file with a transcript of the same stem beside it
-(.json, .srt, .vtt) uses that transcript instead of running Whisper.
+(.json, .srt, .vtt) uses that transcript instead of running Whisper. A ``<stem>.meta.json`` beside
+them is the episode's metadata sidecar (title, date, URLs: hmsearch.metadata), never a transcript.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from ..audio import AUDIO_SUFFIXES
 from ..formats import TRANSCRIPT_SUFFIXES
+from ..metadata import is_sidecar, sidecar_of
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Source:
     url: str | None = None  # the episode's page
     enclosure: str | None = None  # the audio's URL
     feed: dict[str, Any] | None = None  # feed URL and the item's fingerprint, recorded in the manifest
+    sidecar: Path | None = None  # <stem>.meta.json beside a local file (hmsearch.metadata)
 
     @property
     def name(self) -> str:
@@ -55,6 +58,10 @@ def discover(paths: Iterable[Path], *, exclude: Iterable[Path] = ()) -> tuple[li
 
     def consider(f: Path, explicit: bool) -> None:
         suffix = f.suffix.lower()
+        if is_sidecar(f):  # read with its episode's files, never as a transcript of its own
+            if explicit:
+                errors.append((str(f), f"{f}: a metadata sidecar; index its transcript or audio and it is read"))
+            return
         if suffix not in known:
             if explicit:
                 errors.append((str(f), f"{f}: not an audio or transcript file (known: {' '.join(known)})"))
@@ -96,7 +103,7 @@ def discover(paths: Iterable[Path], *, exclude: Iterable[Path] = ()) -> tuple[li
                         consider(Path(root) / name, explicit=False)
         else:
             consider(path, explicit=True)
-            if path.suffix.lower() in known:  # an explicit file picks up its partner beside it
+            if path.suffix.lower() in known and not is_sidecar(path):  # an explicit file picks up its partner
                 for suffix in known:
                     partner = path.with_suffix(suffix)
                     if partner != path and partner.is_file():
@@ -105,6 +112,8 @@ def discover(paths: Iterable[Path], *, exclude: Iterable[Path] = ()) -> tuple[li
     seen: dict[str, Source] = {}
     for (_folder, stem), slot in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         source = Source(id=stem, audio=slot.get("audio"), transcript=slot.get("transcript"))
+        beside = sidecar_of(source.transcript or source.audio)  # type: ignore[arg-type]  # one is set
+        source.sidecar = beside if beside.is_file() else None
         if stem in seen:
             errors.append((source.name, f"{source.name}: duplicate episode id '{stem}' (also {seen[stem].name})"))
             continue
