@@ -147,11 +147,14 @@ def test_outro_phrases_near_the_end(text):
 
 
 def test_the_second_stage_fuses_the_best_sentence_with_the_first_stage():
-    from hmsearch.query.rerank import fused_order
+    from hmsearch.query.rerank import fused_scores
 
     best, first = np.array([0.70, 0.95, 0.80]), np.array([1.0, 0.9, 0.5])
-    assert list(fused_order(best, first, 0.75)) == [1, 2, 0]  # passages whose sentences say it come up
-    assert list(fused_order(best, first, 0.0)) == [0, 1, 2]  # off: the first stage's order
+    up = fused_scores(best, first, 0.75)
+    assert list(np.argsort(-up, kind="stable")) == [1, 2, 0]  # passages whose sentences say it come up
+    assert up.min() >= 0.5 and up.max() <= 1.0  # in the first stage's range: a list still reads best-first
+    off = fused_scores(best, first, 0.0)
+    assert list(np.argsort(-off, kind="stable")) == [0, 1, 2] and np.allclose(off, first)  # off: the first stage
 
 
 @pytest.mark.parametrize(

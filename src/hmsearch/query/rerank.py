@@ -52,12 +52,17 @@ def rerank_hits(
         own = np.sort(sims[at : at + len(h.sentences)])[::-1]
         at += len(h.sentences)
         best.append(float(own[:BEST_SENTENCES].mean()))
-    order = fused_order(np.array(best, dtype=np.float32), np.array([h.score for h in head], dtype=np.float32), weight)
-    return [replace(head[int(i)]) for i in order] + tail
+    first = np.array([h.score for h in head], dtype=np.float32)
+    scores = fused_scores(np.array(best, dtype=np.float32), first, weight)
+    order = np.argsort(-scores, kind="stable")  # ties keep the first stage's order
+    return [replace(head[int(i)], score=float(scores[i])) for i in order] + tail
 
 
-def fused_order(best: np.ndarray, first: np.ndarray, weight: float) -> np.ndarray:
-    """The order of passages by ``weight`` × their best sentence's similarity plus the rest × their
-    first-stage score, each min-max scaled over the passages; ties keep the first stage's order."""
+def fused_scores(best: np.ndarray, first: np.ndarray, weight: float) -> np.ndarray:
+    """Each passage's score after the second stage: ``weight`` × its best sentence's similarity plus
+    the rest × its first-stage score, each min-max scaled over the passages, then put back in the
+    first-stage scores' range, so that a list read best-first still reads highest score first
+    (and the passages after the re-ranked ones, lower in the first stage, stay below)."""
     fused = weight * minmax(best) + (1 - weight) * minmax(first)
-    return np.argsort(-fused, kind="stable")
+    lo, hi = float(first.min()), float(first.max())
+    return np.asarray(lo + fused * (hi - lo), dtype=np.float32)
