@@ -236,14 +236,7 @@ def test_driver_killed_mid_run_then_rerun_equals_serial(cluster, episodes, seria
     address, _ = cluster
     index = tmp_path / "ix"
     proc = hmsearch("index", str(episodes), *WHISPER, "--backend", "ray", "--ray-address", address, index=index)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if json.loads((index / "manifest.json").read_text())["episodes"]:
-                break
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.05)
+    _wait_for_a_commit(proc, index)
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.communicate()

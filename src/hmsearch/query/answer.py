@@ -222,17 +222,30 @@ def _stored(path: Path, dim: int) -> dict[float, np.ndarray] | None:
     return found
 
 
-def stored_vectors(store: IndexStore, where: list[tuple[Hit, Sentence]]) -> np.ndarray | None:
-    """The stored unit vectors of the sentences ``where`` says, or None when one is not stored."""
+def _read_stored(store: IndexStore, where: list[tuple[Hit, Sentence]]) -> tuple[np.ndarray, list[int]]:
+    """The stored unit vectors of the sentences ``where`` says (each episode's file looked up
+    once), and the positions of those that have none."""
     dim = store.require().dim
     out = np.zeros((len(where), dim), dtype=np.float32)
+    missing = []
+    of_episode: dict[str, dict[float, np.ndarray] | None] = {}
     for j, (hit, sentence) in enumerate(where):
-        found = _stored(stored_sentences.path_for(store, store.record(hit.episode).segment), dim)
+        if hit.episode not in of_episode:
+            path = stored_sentences.path_for(store, store.record(hit.episode).segment)
+            of_episode[hit.episode] = _stored(path, dim)
+        found = of_episode[hit.episode]
         vector = found.get(round(sentence.start, 3)) if found else None
         if vector is None:
-            return None
-        out[j] = vector
-    return out
+            missing.append(j)
+        else:
+            out[j] = vector
+    return out, missing
+
+
+def stored_vectors(store: IndexStore, where: list[tuple[Hit, Sentence]]) -> np.ndarray | None:
+    """The stored unit vectors of the sentences ``where`` says, or None when one is not stored."""
+    out, missing = _read_stored(store, where)
+    return None if missing else out
 
 
 def sentence_vectors(
@@ -241,16 +254,7 @@ def sentence_vectors(
     """The unit vectors of ``texts`` (each the sentence ``where`` says): read from the index's
     sentence vectors (index/sentences.py) where they were stored, embedded now where not (an
     episode indexed before they were, or a damaged file)."""
-    dim = store.require().dim
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    missing = []
-    for j, (hit, sentence) in enumerate(where):
-        found = _stored(stored_sentences.path_for(store, store.record(hit.episode).segment), dim)
-        vector = found.get(round(sentence.start, 3)) if found else None
-        if vector is None:
-            missing.append(j)
-        else:
-            out[j] = vector
+    out, missing = _read_stored(store, where)
     if missing:
         out[missing] = encoder.encode_documents([texts[j] for j in missing])
     return out
@@ -284,16 +288,17 @@ def answer_candidates(store: IndexStore, encoder: Encoder, query: Query, hits: l
     if not rows:
         return None
     asked = without_names(query.text, list(texts_of.values()), [h.title for h in hits])
-    # the question as retrieval embedded it, unless a name was taken out of it
-    qvec = query.vector(encoder) if asked == query.text else encoder.encode_queries([asked])[0]
+    # the question as retrieval read it, unless a name was taken out of it
+    reading = query if asked == query.text else Query(asked, store, encoder.card)
+    qvec = reading.vector(encoder)
     vecs = sentence_vectors(store, encoder, texts, where)
     # the question's terms in every language of the index (dictionary translations included)
-    qterms = set(query.terms if asked == query.text else Query(asked, store, encoder.card).terms)
+    qterms = set(reading.terms)
     term_sets = [set(analyze(t, langs.get(h.episode))) for t, (h, _) in zip(texts, where)]
     x = feature_matrix(qvec, qterms, texts, vecs, rows, term_sets=term_sets, runs=runs)
     spoken = [where[j] for j in rows]
     closest = spoken[int(np.argmax(x[:, FEATURES.index("dense")]))][0]
-    exact = query.exact_terms if asked == query.text else Query(asked, store, encoder.card).exact_terms
+    exact = reading.exact_terms
     said = [set(analyze(h.text, langs.get(h.episode))) for h in hits]
     return Candidates(
         x,

@@ -31,7 +31,7 @@ from .answer import answer_from_hits
 from .episodes import EpisodeReader, EpisodeText, local_audio
 from .hits import hits_from_rows
 from .links import LinkFn, playback_link
-from .names import steer
+from .names import name_spans, steer
 from .quotes import closest_quotes, find_quote, quoted
 from .rerank import RERANK_DEPTH, rerank_hits
 from .retrieve import Filters, Query, check_mode, rank
@@ -230,8 +230,8 @@ def steered(store: IndexStore, query: Query, filters: Filters) -> tuple[Query, F
     """``query`` without the names that point to a few episodes, and ``filters`` narrowed to those
     episodes (names.py); both unchanged when the query names none, is a quote, or one episode is
     already chosen."""
-    if filters.episode or filters.among or quoted(query.text):
-        return query, filters
+    if filters.episode or filters.among or quoted(query.text) or not name_spans(query.text):
+        return query, filters  # (no name-like words: the speaker-names file is not read)
     from ..speakers.names import read_names
 
     try:
