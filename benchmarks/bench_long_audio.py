@@ -12,9 +12,15 @@ Parts, each in its own process (peak RSS is a process's high-water mark):
 - ``faster-whisper``: the whole hour transcribed end to end by `hmsearch eval-asr` with the default
   decode settings (faster-whisper int8, beam 5, VAD; blocks of 4 minutes): peak RSS, real-time
   factor, repetition loops, WER against the approximate reference;
+- ``bare``: the same hour through faster-whisper's own ``WhisperModel.transcribe`` called directly
+  (no hmsearch: no blocks, no progress, no conversion), same packaged weights, int8, threads,
+  language and decode settings as the default: the ``faster-whisper`` part's time over this one is
+  what hmsearch adds (issue 22: ratio <= 1.1). Both time the transcription alone (after decoding the
+  audio and loading the model), CPU from the process's own clock.
 - ``openai``: the same with openai-whisper fp32 (slow on 2 cores: ~4× real time; opt-in).
 
     .venv/bin/python benchmarks/bench_long_audio.py                  # frontends + faster-whisper
+    .venv/bin/python benchmarks/bench_long_audio.py --parts faster-whisper,bare --language da
     .venv/bin/python benchmarks/bench_long_audio.py --parts openai   # add the openai-whisper hour
 """
 
@@ -122,9 +128,52 @@ def frontend(whole: bool, folder: Path, block: float) -> dict[str, object]:
     }
 
 
-def full(engine: str, folder: Path) -> dict[str, object]:
+BARE = r"""
+import json, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, {src!r})
+from faster_whisper import WhisperModel
+from hmsearch.asr.ctranslate2 import default_threads
+from hmsearch.asr.options import DecodeOptions
+from hmsearch.asr.packaged import packaged_ct2_model
+from hmsearch.audio import decode_audio
+model = WhisperModel(str(packaged_ct2_model("base")), device="cpu", compute_type="int8", cpu_threads=default_threads())
+samples = decode_audio(Path({mp3!r}))
+clock, cpu = time.perf_counter(), time.process_time()
+segments, info = model.transcribe(samples, language={language!r}, task="transcribe", word_timestamps=True,
+                                  **DecodeOptions().faster_whisper_kwargs())
+words = sum(len(s.words or []) for s in segments)  # a generator: decoding happens here
+seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
+audio = len(samples) / 16000
+print(json.dumps({{"audio_seconds": audio, "seconds": seconds, "cpu": cpu, "words": words, "language": info.language,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def bare(folder: Path, language: str | None) -> dict[str, object]:
+    """faster-whisper on its own over the hour, with hmsearch's default settings (see the docstring)."""
+    code = BARE.format(src=str(REPO / "src"), mp3=str(folder / "hour.mp3"), language=language)
     start = time.perf_counter()
-    report = eval_asr(folder, folder / "index", "--whisper-model", "base", "--whisper-engine", engine)
+    res = subprocess.run([PY, "-c", code], capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "bare faster-whisper failed")
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    return {
+        "part": "bare faster-whisper",
+        "audio_seconds": round(got["audio_seconds"], 1),
+        "peak_rss_mb": round(got["peak_rss_mb"]),
+        "rtf": round(got["seconds"] / got["audio_seconds"], 3),
+        "cpu_rtf": round(got["cpu"] / got["audio_seconds"], 3),
+        "words": got["words"],
+        "language": got["language"],
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def full(engine: str, folder: Path, language: str | None = None) -> dict[str, object]:
+    start = time.perf_counter()
+    flags = ["--language", language] if language else []
+    report = eval_asr(folder, folder / "index", "--whisper-model", "base", "--whisper-engine", engine, *flags)
     (RESULTS / f"long_audio_{engine}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     return {
         "part": engine,
@@ -145,6 +194,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", default="frontend-whole,frontend-blocks,faster-whisper")
     ap.add_argument("--block", type=float, default=None, help="block seconds [default: hmsearch's BLOCK_SECONDS]")
+    ap.add_argument("--language", default=None, help="language for the full parts (bare needs one: default da)")
     args = ap.parse_args()
     if not LIBRIVOX.is_dir():
         raise SystemExit(f"{LIBRIVOX} not present: the LibriVox readings live in ../shared/data")
@@ -156,7 +206,12 @@ def main() -> None:
     rows = []
     for part in args.parts.split(","):
         before = load()
-        row = frontend(part == "frontend-whole", folder, block) if part.startswith("frontend") else full(part, folder)
+        if part.startswith("frontend"):
+            row = frontend(part == "frontend-whole", folder, block)
+        elif part == "bare":
+            row = bare(folder, args.language or "da")
+        else:
+            row = full(part, folder, args.language)
         row["load_before"] = before
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -169,6 +224,13 @@ def main() -> None:
             f"| {r['part']} | {r['audio_seconds'] / 60:.1f} min | {r['peak_rss_mb']:,.0f} MB | "
             f"{r.get('mel_seconds', '')} | {r.get('rtf', '')} / {r.get('cpu_rtf', '')} | {r.get('loops', '')} | "
             f"{r.get('wer', '')} ({r.get('wer_trimmed', '')}) | {r['load_before'][0]} |"
+        )
+    timed = {r["part"]: r for r in rows if "cpu_rtf" in r}
+    if "faster-whisper" in timed and "bare faster-whisper" in timed:
+        ours, theirs = timed["faster-whisper"], timed["bare faster-whisper"]
+        lines.append(
+            f"\nhmsearch / bare faster-whisper, same run: wall {ours['rtf'] / theirs['rtf']:.3f}, "
+            f"CPU {ours['cpu_rtf'] / theirs['cpu_rtf']:.3f}"
         )
     write_results("long_audio", {"rows": rows}, "\n".join(lines))
     print("\n".join(lines))
