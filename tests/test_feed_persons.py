@@ -208,3 +208,27 @@ def test_diarized_audio_from_a_feed_gets_the_persons_names(cli, server, tiny_whi
     assert {s["id"] for s in found["speakers"]} == {"S1", "S2"}
     names = {s["id"]: s["name"] for s in found["speakers"]}
     assert sorted(names.values()) == ["Anne Hansen", "Bo Jensen"]  # no manual step
+
+
+def test_persons_added_to_an_indexed_episode_name_its_speakers(cli, server) -> None:
+    """The host adds the guest's <podcast:person> after the episode was indexed: the next update
+    names the speakers from it without indexing the episode again; a later removal is recorded too."""
+    body = feed(server, [("ep-anon", "/anon.vtt", "")], channel="")
+    update(cli, server, body)
+    assert speakers_json(cli, "ep-anon")["persons"] == []
+    before = speakers_json(cli, "ep-anon")["speakers"]
+    assert all(s["name"] is None for s in before)
+    guest = '<podcast:person role="guest">Bo Jensen</podcast:person>'
+    res = update(cli, server, feed(server, [("ep-anon", "/anon.vtt", guest)]), "--json")
+    report = json.loads(res.stdout)
+    assert report["metadata_updated"] == ["ep-anon"] and report["unchanged"] == ["ep-anon"] and not report["replaced"]
+    assert speakers_json(cli, "ep-anon")["speakers"] == [
+        {"id": "S1", "name": "Bo Jensen"},
+        {"id": "S2", "name": "Anne Hansen"},
+    ]
+    # the same feed again: nothing to do
+    again = json.loads(update(cli, server, feed(server, [("ep-anon", "/anon.vtt", guest)]), "--json").stdout)
+    assert again["metadata_updated"] == []
+    # the tags removed: the record says so (the names given from them stay, as names do)
+    gone = json.loads(update(cli, server, feed(server, [("ep-anon", "/anon.vtt", "")], channel=""), "--json").stdout)
+    assert gone["metadata_updated"] == ["ep-anon"] and speakers_json(cli, "ep-anon")["persons"] == []

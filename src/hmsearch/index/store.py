@@ -484,11 +484,17 @@ class IndexStore:
         self._commit(manifest)
 
     def update_episode(
-        self, episode_id: str, changes: dict[str, Any], *, inputs: dict[str, Any] | None = None
+        self,
+        episode_id: str,
+        changes: dict[str, Any],
+        *,
+        inputs: dict[str, Any] | None = None,
+        feed: dict[str, Any] | None = None,
     ) -> Episode:
         """Change an episode's metadata (title, published, url, enclosure; None clears one but the
-        title) in the manifest alone, and commit. Its files hold passages and vectors, which stay as
-        they are, and so do the search caches (keyed by the episode files)."""
+        title; ``feed``: its feed record, e.g. new ``<podcast:person>`` tags) in the manifest alone,
+        and commit. Its files hold passages and vectors, which stay as they are, and so do the search
+        caches (keyed by the episode files)."""
         self._require_lock()
         manifest = self.require()
         record = manifest.episodes.get(episode_id)
@@ -500,6 +506,8 @@ class IndexStore:
         record.episode = dataclasses.replace(record.episode, **changes)
         if inputs is not None:
             record.inputs = inputs
+        if feed is not None:
+            record.feed = feed
         self._commit(manifest)
         return record.episode
 

@@ -124,7 +124,8 @@ class UpdateReport:
         return {
             **self.index.to_dict(),
             "new": self.index.added,
-            "updated": self.index.replaced,
+            "updated": self.index.replaced,  # the feed's word for a replaced episode (kept for scripts)
+            "metadata_updated": self.index.updated,  # unchanged episodes whose record changed (persons)
             "pruned": self.pruned,
             "planned": [{"episode": g, "action": a} for g, a in self.planned],
             "waiting": [{"episode": g, "next_retry": iso(t)} for g, t in self.waiting],

@@ -158,6 +158,7 @@ def update_feed(
             _name_speakers(store, sources, report, emit)
         elif report.pruned:
             store.finish()
+        _refresh_persons(store, items, report, emit)
         failures = load_failures(store.root)  # re-read under the lock: another feed's job may have saved it
         outcomes = dict(report.index.failed[listed_failures:])
         _record_outcomes(
@@ -231,20 +232,49 @@ def _name_speakers(store: IndexStore, sources: list[Source], report: UpdateRepor
     """Names for the speakers of the episodes just indexed, from the feed's ``<podcast:person>``
     tags (ingest/speakers.py): no manual step. A names or voices file that cannot be read is said,
     and fails no episode (they are indexed already)."""
-    from .speakers import name_from_feed
-
     done = set(report.index.added) | set(report.index.replaced)
     for source in sources:
-        if source.id not in done or not (source.feed or {}).get("persons"):
+        if source.id in done and (source.feed or {}).get("persons"):
+            _name_from_feed(store, source.id, emit)
+
+
+def _name_from_feed(store: IndexStore, episode_id: str, emit: EventFn) -> None:
+    from .speakers import name_from_feed
+
+    try:
+        named = name_from_feed(store, episode_id)
+    except HmsearchError as exc:
+        emit(IndexEvent("notice", episode_id, detail=f"{episode_id}: speakers not named from the feed: {exc}"))
+        return
+    if named:
+        who = ", ".join(f"{k}={v}" for k, v in named.items())
+        emit(IndexEvent("notice", episode_id, detail=f"{episode_id}: speakers named from the feed: {who}"))
+
+
+def _refresh_persons(store: IndexStore, items: list[FeedItem], report: UpdateReport, emit: EventFn) -> None:
+    """An unchanged episode whose ``<podcast:person>`` tags the feed has changed since (a host adds
+    the guest's name after publishing): the tags are written to its record — the manifest alone,
+    nothing is heard or embedded again — and its speakers are named from them as a new episode's
+    are (a name the user gave stays). The caller holds the write lock."""
+    unchanged = set(report.index.unchanged)
+    manifest = store.manifest
+    if not unchanged or manifest is None:
+        return
+    for item in items:
+        record = manifest.episodes.get(item.guid)
+        if item.guid not in unchanged or record is None or not isinstance(record.feed, dict):
             continue
-        try:
-            named = name_from_feed(store, source.id)
-        except HmsearchError as exc:
-            emit(IndexEvent("notice", source.id, detail=f"{source.id}: speakers not named from the feed: {exc}"))
+        persons = [p.to_dict() for p in item.persons]
+        if persons == (record.feed.get("persons") or []):
             continue
-        if named:
-            who = ", ".join(f"{k}={v}" for k, v in named.items())
-            emit(IndexEvent("notice", source.id, detail=f"{source.id}: speakers named from the feed: {who}"))
+        feed = {k: v for k, v in record.feed.items() if k != "persons"}
+        if persons:
+            feed["persons"] = persons
+        store.update_episode(item.guid, {}, feed=feed)
+        report.index.updated.append(item.guid)
+        emit(IndexEvent("updated", item.guid, "the feed's <podcast:person> tags"))
+        if persons:
+            _name_from_feed(store, item.guid, emit)
 
 
 def _with_feed_language(
