@@ -121,3 +121,19 @@ def test_a_feed_persons_name_steers_though_no_passage_says_it(tmp_path: Path):
     store = IndexStore(store.root)
     pointed = steer(store, "Why does Per Holm round prices?")
     assert pointed is not None and pointed.episodes == ("ep-2",)
+
+
+def test_posting_lookups_agree_with_bm25_scores() -> None:
+    """rows_with and document_frequency (what steering and abstention read) equal the rows BM25
+    scores above zero, without scoring the archive."""
+    import numpy as np
+
+    from hmsearch.index.lexical import LexicalIndex
+
+    texts = ["Elon Musk talks cars", "a talk on rockets", "cars and rockets and Musk", "nothing here"]
+    index = LexicalIndex.build(texts, ["en"] * len(texts))
+    for terms in (["musk"], ["car", "rocket"], ["absent"], []):
+        want = np.flatnonzero(index.scores(terms) > 0) if terms else np.zeros(0, dtype=np.int64)
+        assert index.rows_with(terms).tolist() == want.tolist(), terms
+    for term in ("musk", "rocket", "absent"):
+        assert index.document_frequency(term) == int((index.scores([term]) > 0).sum()), term

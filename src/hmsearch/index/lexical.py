@@ -82,6 +82,24 @@ class LexicalIndex:
         best = docs[np.argsort(-scores[docs], kind="stable")][:n]
         return scores, best.astype(np.int64)
 
+    def rows_with(self, terms: Sequence[str]) -> np.ndarray:
+        """The rows (sorted) of the passages that say at least one of ``terms``: their posting
+        lists, read without scoring the archive."""
+        if self.retriever is None:
+            return np.zeros(0, dtype=np.int64)
+        vocab = self.retriever.vocab_dict
+        indptr, indices = self.retriever.scores["indptr"], self.retriever.scores["indices"]
+        lists = [indices[indptr[vocab[t]] : indptr[vocab[t] + 1]] for t in terms if t in vocab]
+        return np.unique(np.concatenate(lists)).astype(np.int64) if lists else np.zeros(0, dtype=np.int64)
+
+    def document_frequency(self, term: str) -> int:
+        """How many passages say ``term`` (the length of its posting list)."""
+        if self.retriever is None or term not in self.retriever.vocab_dict:
+            return 0
+        i = self.retriever.vocab_dict[term]
+        indptr = self.retriever.scores["indptr"]
+        return int(indptr[i + 1] - indptr[i])
+
     @property
     def size(self) -> int:
         return 0 if self.retriever is None else int(self.retriever.scores["num_docs"])

@@ -14,7 +14,10 @@ steering costs no extra files and no pass over the episodes' texts.
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,14 +66,8 @@ class NameLookup:
         rows = np.arange(self.table.total, dtype=np.int64)
         first = self.table.starts[self.table.positions(rows)]  # each row's episode's first row
         self.intro = rows - first < INTRO_PASSAGES
-        named = speaker_names or {}
-        self.own: dict[str, set[str]] = {}  # episode -> terms of its title, speakers' and feed persons' names
-        for ep in self.table.ids:
-            record = store.record(ep)
-            feed = record.feed if isinstance(record.feed, dict) else {}
-            persons = [p.name for p in persons_from_dicts(feed.get("persons"))]
-            said = " ".join([record.episode.title, *named.get(ep, {}).values(), *persons])
-            self.own[ep] = {t for lang in self.langs for t in analyze(said, lang)}
+        # episode -> terms of its title, speakers' and feed persons' names
+        self.own = _own_terms(store, self.table.ids, self.langs, speaker_names or {})
 
     def word_terms(self, word: str) -> set[str]:
         return {t for lang in self.langs for t in analyze(word, lang)}
@@ -80,7 +77,8 @@ class NameLookup:
         if not terms:
             return set()
         found = {ep for ep, own in self.own.items() if own & terms}
-        rows = np.flatnonzero((self.store.lexical().scores(sorted(terms)) > 0) & self.intro)
+        rows = self.store.lexical().rows_with(sorted(terms))
+        rows = rows[self.intro[rows]]
         found |= {self.table.ids[int(p)] for p in np.unique(self.table.positions(rows))}
         return found
 
@@ -95,6 +93,37 @@ class NameLookup:
             if not found:
                 return set()
         return found or set()
+
+
+# Each index version's title/speaker/person terms, analysed once rather than once per question
+# (thousands of episodes): keyed by the index folder, its manifest's generation and creation, and
+# the speaker names given.
+_OWN: OrderedDict[tuple[str, int, str, tuple[str, ...], str], dict[str, set[str]]] = OrderedDict()
+_OWN_LOCK = threading.Lock()
+_OWN_KEPT = 4
+
+
+def _own_terms(
+    store: IndexStore, episodes: list[str], langs: list[str], named: dict[str, dict[str, str]]
+) -> dict[str, set[str]]:
+    manifest = store.require()
+    key = (str(store.root), manifest.generation, str(manifest.created), tuple(langs), json.dumps(named, sort_keys=True))
+    with _OWN_LOCK:
+        if key in _OWN:
+            _OWN.move_to_end(key)
+            return _OWN[key]
+    own: dict[str, set[str]] = {}
+    for ep in episodes:
+        record = store.record(ep)
+        feed = record.feed if isinstance(record.feed, dict) else {}
+        persons = [p.name for p in persons_from_dicts(feed.get("persons"))]
+        said = " ".join([record.episode.title, *named.get(ep, {}).values(), *persons])
+        own[ep] = {t for lang in langs for t in analyze(said, lang)}
+    with _OWN_LOCK:
+        _OWN[key] = own
+        while len(_OWN) > _OWN_KEPT:
+            _OWN.popitem(last=False)
+    return own
 
 
 def steer(store: IndexStore, question: str, *, speaker_names: dict[str, dict[str, str]] | None = None) -> Steer | None:
