@@ -82,6 +82,7 @@ def test_the_budget_is_the_estimated_real_time_factor_and_the_ram() -> None:
     assert choice.estimated_rtf(small, LAPTOP) == pytest.approx(0.161 * 244 / 74 / 2)
     assert choice.cores_needed(small) == 2 and choice.cores_needed(turbo) == 6
     assert choice.cores_needed(DANISH[0]) == 11
+    assert DANISH[0].cost_class == "a CUDA GPU or 11+ CPU cores" and DANISH[-1].cost_class == "any machine"
     # openai-whisper (float32, torch) costs ~5x on the CPU: on 2 cores only the floor fits
     assert _names("da", LAPTOP, engine="openai") == ["base"]
     # RAM: a 1.5 B transformers checkpoint is converted once in float32 (~12 GB); large-v3 is not
@@ -153,7 +154,7 @@ def test_offline_auto_falls_back_to_the_packaged_base_naming_the_fix(
     assert notice is not None and "\n" not in notice
     assert notice.startswith(f"Whisper {wanted} (the most accurate ")
     assert "transcribing with base instead" in notice
-    assert f"Connect once to download {wanted}, or choose with --whisper-model" in notice
+    assert f"Connect once to download {wanted} (~" in notice and "GB), or choose with --whisper-model" in notice
     for word in words:
         assert word in notice, (word, notice)
 
@@ -294,3 +295,14 @@ def test_a_cached_fine_tune_counts_as_available_offline(
     assert auto.notice is not None and auto.notice.startswith(f"Whisper {FINE_TUNE} for Danish: the most accurate")
     transcript = auto.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32) + 0.01)
     assert transcript.language == "da" and transcript.duration == pytest.approx(1.0)
+    named = load_transcriber(TranscriberSpec(FINE_TUNE, language="da"))  # --whisper-model HUB_ID: the same
+    assert named.model_id == auto.model_id and named.notice is None
+
+
+def test_a_fine_tune_named_by_hub_id_offline_and_uncached_is_one_line(offline_hub: Path) -> None:
+    from hmsearch.errors import ModelUnavailableError
+
+    for engine in ("faster-whisper", "openai"):
+        with pytest.raises(ModelUnavailableError, match=f"{FINE_TUNE} is not in the Hugging Face cache") as err:
+            load_transcriber(TranscriberSpec(FINE_TUNE, engine=engine)).resolve()
+        assert "\n" not in str(err.value) and "no network" in str(err.value)

@@ -132,7 +132,12 @@ class _Whisper:
             if self.spec.model == AUTO_WHISPER_MODEL:
                 self._resolved = self._resolve_auto()
             else:
-                self._resolved = self._engine().resolve(self.spec.model, **self._resolve_options())
+                from .choice import known_transformers_repo, model_arg
+
+                # a fine-tune of the tables named by its hub id: its cached (or downloaded) folder
+                known = known_transformers_repo(self.spec.model)
+                name = model_arg(known) if known else self.spec.model
+                self._resolved = self._engine().resolve(name, **self._resolve_options())
 
     def _resolve_auto(self) -> Any:
         """The most accurate model of the language's table that this machine can afford and can

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import ModelUnavailableError
 
@@ -53,64 +53,64 @@ class Candidate:
     ram_gb: float
     wer: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def cost_class(self) -> str:
+        """What it takes to run within MAX_RTF (see estimated_rtf)."""
+        return "any machine" if self.name == FLOOR else f"a CUDA GPU or {cores_needed(self)}+ CPU cores"
+
     def describe_wer(self) -> str:
         return ", ".join(f"{test} {value:g} %" for test, value in self.wer.items()) or "no published WER"
 
 
+_LARGE_V3 = Candidate("large-v3", "Systran/faster-whisper-large-v3", CT2, params_m=1550, download_gb=3.1, ram_gb=4.0)
+_TURBO = Candidate(
+    "turbo", "mobiuslabsgmbh/faster-whisper-large-v3-turbo", CT2, params_m=809, download_gb=1.6, ram_gb=3.0
+)
+_SMALL = Candidate("small", "Systran/faster-whisper-small", CT2, params_m=244, download_gb=0.48, ram_gb=1.5)
+_BASE = Candidate("base", "Systran/faster-whisper-base", CT2, params_m=74, download_gb=0.15, ram_gb=1.0)
+
+
+def _fine_tune(hub_id: str) -> Candidate:
+    """A Whisper large-v3 (1.54 B parameters) fine-tune in the transformers layout: the download
+    assumes float32 weights (4 bytes a parameter); converting it holds the float32 model in RAM once."""
+    return Candidate(hub_id, hub_id, TRANSFORMERS, params_m=1540, download_gb=6.2, ram_gb=12.0)
+
+
+def _da(fleurs: float, conversation: float) -> dict[str, float]:
+    return {"FLEURS-da": fleurs, "CoRal conversation": conversation}
+
+
 # Published Danish WER, from the Danish ASR leaderboard (2026) as quoted in issue 22: FLEURS-da
-# (read sentences) and CoRal conversation (two people talking, what podcasts are). The table is
-# ranked by the conversation figure. The two fine-tunes are quoted as a range (10-16 / 32-36);
-# each is entered at the range's worse end. Both are Whisper large-v3 (1.54 B parameters)
-# fine-tuned on CoRal, published in the transformers layout.
+# (read sentences) and CoRal conversation (people talking, as in podcasts). The table is ranked by
+# the conversation figure. The two fine-tunes (both trained on CoRal) are quoted as one range,
+# 10-16 / 32-36; each is entered at the range's worse end.
 DANISH: tuple[Candidate, ...] = (
-    Candidate(
-        "CoRal-project/roest-v3-whisper-1.5b",
-        "CoRal-project/roest-v3-whisper-1.5b",
-        TRANSFORMERS,
-        1540,
-        6.2,
-        12.0,
-        {"FLEURS-da": 16, "CoRal conversation": 36},
-    ),
-    Candidate(
-        "syvai/hviske-v3-conversation",
-        "syvai/hviske-v3-conversation",
-        TRANSFORMERS,
-        1540,
-        6.2,
-        12.0,
-        {"FLEURS-da": 16, "CoRal conversation": 36},
-    ),
-    Candidate(
-        "large-v3", "Systran/faster-whisper-large-v3", CT2, 1550, 3.1, 4.0, {"FLEURS-da": 12, "CoRal conversation": 41}
-    ),
-    Candidate(
-        "turbo",
-        "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
-        CT2,
-        809,
-        1.6,
-        3.0,
-        {"FLEURS-da": 13, "CoRal conversation": 54},
-    ),
-    Candidate(
-        "small", "Systran/faster-whisper-small", CT2, 244, 0.48, 1.5, {"FLEURS-da": 33, "CoRal conversation": 95}
-    ),
-    Candidate("base", "Systran/faster-whisper-base", CT2, 74, 0.15, 1.0, {"FLEURS-da": 64, "CoRal conversation": 276}),
+    replace(_fine_tune("CoRal-project/roest-v3-whisper-1.5b"), wer=_da(16, 36)),
+    replace(_fine_tune("syvai/hviske-v3-conversation"), wer=_da(16, 36)),
+    replace(_LARGE_V3, wer=_da(12, 41)),
+    replace(_TURBO, wer=_da(13, 54)),
+    replace(_SMALL, wer=_da(33, 95)),
+    replace(_BASE, wer=_da(64, 276)),
 )
 # Other languages: the Open ASR Leaderboard's faster-whisper rows (English average WER, January
 # 2025: turbo 7.12, large-v3 7.19); small and base are not on it in their multilingual form and
 # follow by size, as the Whisper paper finds in every language.
 GENERAL: tuple[Candidate, ...] = (
-    Candidate(
-        "turbo", "mobiuslabsgmbh/faster-whisper-large-v3-turbo", CT2, 809, 1.6, 3.0, {"Open ASR (English)": 7.12}
-    ),
-    Candidate("large-v3", "Systran/faster-whisper-large-v3", CT2, 1550, 3.1, 4.0, {"Open ASR (English)": 7.19}),
-    Candidate("small", "Systran/faster-whisper-small", CT2, 244, 0.48, 1.5),
-    Candidate("base", "Systran/faster-whisper-base", CT2, 74, 0.15, 1.0),
+    replace(_TURBO, wer={"Open ASR (English)": 7.12}),
+    replace(_LARGE_V3, wer={"Open ASR (English)": 7.19}),
+    _SMALL,
+    _BASE,
 )
 TABLES: dict[str, tuple[Candidate, ...]] = {"da": DANISH}
 FLOOR = "base"  # always tried last, whatever the budget: it is packaged (asr.packaged), so it runs offline
+
+
+def known_transformers_repo(name: str) -> Candidate | None:
+    """The table entry of a transformers repo named by its hub id (``--whisper-model
+    CoRal-project/roest-v3-whisper-1.5b``), else None."""
+    return next(
+        (c for t in (*TABLES.values(), GENERAL) for c in t if c.layout == TRANSFORMERS and c.hub_id == name), None
+    )
 
 
 def table_for(language: str | None) -> tuple[Candidate, ...]:
@@ -254,7 +254,7 @@ class AutoPlan:
         return (
             f"Whisper {wanted.name} (the most accurate {self.for_language} on {self.hardware.describe()}) is not "
             f"downloaded and cannot be downloaded now: transcribing with {chosen.name} instead; {cost}. "
-            f"Connect once to download {wanted.name}, or choose with --whisper-model."
+            f"Connect once to download {wanted.name} (~{wanted.download_gb:g} GB), or choose with --whisper-model."
         )
 
 
@@ -281,7 +281,9 @@ def model_arg(candidate: Candidate) -> str:
     why = hub_unavailable_reason()
     if why:
         raise ModelUnavailableError(
-            f"Whisper model {candidate.hub_id} is not in the Hugging Face cache and cannot be downloaded ({why})"
+            f"Whisper model {candidate.hub_id} is not in the Hugging Face cache and cannot be downloaded "
+            f"({why}): connect once to download it (~{candidate.download_gb:g} GB), or pass --whisper-model "
+            f"FOLDER with a copy of it"
         )
     import huggingface_hub
 
