@@ -165,7 +165,7 @@ def probe_hardware(engine: str = "faster-whisper") -> Hardware:
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     try:
-        ram_gb: float | None = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+        ram_gb: float | None = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (AttributeError, ValueError, OSError):
         ram_gb = None
     return Hardware(max(1, cores), ram_gb, cuda_devices(engine))
