@@ -306,3 +306,23 @@ def test_a_fine_tune_named_by_hub_id_offline_and_uncached_is_one_line(offline_hu
         with pytest.raises(ModelUnavailableError, match=f"{FINE_TUNE} is not in the Hugging Face cache") as err:
             load_transcriber(TranscriberSpec(FINE_TUNE, engine=engine)).resolve()
         assert "\n" not in str(err.value) and "no network" in str(err.value)
+
+
+@pytest.mark.slow  # calls the engine's load (with a stand-in model)
+@pytest.mark.parametrize(("supported", "expected"), [({"int8", "float16"}, "int8"), ({"float16"}, "default")])
+def test_with_a_cuda_device_faster_whisper_loads_on_it(
+    monkeypatch: pytest.MonkeyPatch, supported: set[str], expected: str
+) -> None:
+    """``auto`` counts on the GPU for the large models, so the engine must run there. No GPU here:
+    the device count, the GPU's compute types and WhisperModel itself are stand-ins that record."""
+    import ctranslate2
+    import faster_whisper
+
+    from hmsearch.asr import ctranslate2 as ct2_engine
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(choice, "cuda_devices", lambda engine="faster-whisper": 1)
+    monkeypatch.setattr(ctranslate2, "get_supported_compute_types", lambda device: supported)
+    monkeypatch.setattr(faster_whisper, "WhisperModel", lambda path, **kw: calls.append(kw) or "model")
+    assert ct2_engine.load(ct2_engine.Ct2Spec("x", "/nowhere", "x@int8", "int8")) == "model"
+    assert calls[0]["device"] == "cuda" and calls[0]["compute_type"] == expected
