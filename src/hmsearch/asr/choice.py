@@ -4,7 +4,7 @@ A :class:`Candidate` is one Whisper-architecture model: its hub id, the layout i
 (a CTranslate2 repo that faster-whisper loads as it is, or a transformers repo that
 :mod:`hmsearch.asr.finetune` converts once, for either engine), its size and the published WER it
 is ranked by. Each language has a table, best first (:data:`TABLES`; a language without one uses
-:data:`GENERAL`). :func:`auto_candidates` keeps the entries the machine can afford
+:data:`GENERAL`). :func:`auto_plan` keeps the entries the machine can afford
 (:func:`estimated_rtf` against :data:`MAX_RTF`), and the engine resolves them in order: the first
 that is cached, packaged or downloadable wins, so offline the list ends at the packaged base.
 
@@ -123,15 +123,15 @@ def table_for(language: str | None) -> tuple[Candidate, ...]:
 #
 # Speed is estimated, not measured: no model larger than base can be downloaded on the machine the
 # figures come from. The one measured anchor is faster-whisper base, int8, beam 5, VAD on an
-# hour-long recording: 0.161 CPU seconds per second of audio (benchmarks/results/long_audio.md; the
-# NST clips cost more, 0.35, for their per-clip overhead). A model's CPU cost is taken to grow
-# with its parameters: splitting base's time into encoder (0.5 s of ~2.4 s per 30 s window,
-# bench_whisper_engines.md) and decoder and scaling each by its matrix work gives small 3.1x,
-# turbo 9.5x, large 19x, against parameter ratios of 3.3x, 10.9x and 21x. CTranslate2 keeps all
-# cores busy, so wall time is CPU time over cores. openai-whisper (float32, torch) took 5.2x
+# hour-long recording: 0.161 CPU seconds per second of audio (benchmarks/results/long_audio.md;
+# the NST clips cost more, 0.35, for their per-clip overhead). A model's CPU cost is taken to grow
+# with its parameters. A rough check: splitting base's time per 30 s window into encoder (0.5 of
+# ~2.4 s, bench_whisper_engines.md) and decoder, and scaling each by its matrix work, gives small
+# 3.1x, turbo 9.5x, large 19x, against parameter ratios of 3.3x, 10.9x and 21x. CTranslate2 keeps
+# all cores busy, so wall time is CPU time over cores. openai-whisper (float32, torch) took 5.2x
 # faster-whisper's time end to end in the same benchmark. With a CUDA device: faster-whisper
 # large-v3, float16, beam 5, 13 min of audio in 52 s on an RTX 2080 Ti (faster-whisper issue
-# #1030), 0.067x real time, scaled by parameters as on the CPU.
+# #1030), 0.067x real time, scaled by parameters as on the CPU (GPU memory is not checked).
 
 BASE_CORE_SECONDS = 0.161  # CPU s per audio s, faster-whisper base int8 (long_audio.md)
 BASE_PARAMS_M = 74
@@ -186,14 +186,17 @@ def cuda_devices(engine: str = "faster-whisper") -> int:
         return 0
 
 
+def cpu_core_seconds(candidate: Candidate, *, engine: str = "faster-whisper") -> float:
+    """Estimated CPU seconds per second of audio for ``candidate`` (see above)."""
+    cost = BASE_CORE_SECONDS * candidate.params_m / BASE_PARAMS_M
+    return cost * OPENAI_CPU_FACTOR if engine == "openai" else cost
+
+
 def estimated_rtf(candidate: Candidate, hardware: Hardware, *, engine: str = "faster-whisper") -> float:
     """Estimated wall seconds per second of audio for ``candidate`` on ``hardware`` (see above)."""
     if hardware.gpus:
         return GPU_RTF_LARGE * candidate.params_m / LARGE_PARAMS_M
-    cost = BASE_CORE_SECONDS * candidate.params_m / BASE_PARAMS_M
-    if engine == "openai":
-        cost *= OPENAI_CPU_FACTOR
-    return cost / hardware.cores
+    return cpu_core_seconds(candidate, engine=engine) / hardware.cores
 
 
 def affordable(candidate: Candidate, hardware: Hardware, *, engine: str = "faster-whisper") -> bool:
@@ -207,10 +210,7 @@ def affordable(candidate: Candidate, hardware: Hardware, *, engine: str = "faste
 
 def cores_needed(candidate: Candidate, *, engine: str = "faster-whisper") -> int:
     """The fewest CPU cores (no GPU) on which ``candidate`` is within MAX_RTF."""
-    cost = BASE_CORE_SECONDS * candidate.params_m / BASE_PARAMS_M
-    if engine == "openai":
-        cost *= OPENAI_CPU_FACTOR
-    return max(1, math.ceil(cost / MAX_RTF))
+    return max(1, math.ceil(cpu_core_seconds(candidate, engine=engine) / MAX_RTF))
 
 
 @dataclass(frozen=True)
