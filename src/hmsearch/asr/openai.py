@@ -104,13 +104,17 @@ def _packaged(name: str, root: Path) -> ResolvedModel | None:
 
 
 def load(resolved: ResolvedModel) -> Any:
-    """Load (downloading on first use) a Whisper model on the CPU."""
+    """Load (downloading on first use) a Whisper model: on a CUDA GPU when torch sees one (``auto``
+    counts on it for the large models), else on the CPU."""
     import pickle
 
     import whisper
 
+    from .choice import cuda_devices
+
+    device = "cuda" if cuda_devices("openai") else "cpu"
     try:
-        model = whisper.load_model(resolved.load_arg, device="cpu", download_root=resolved.download_root)
+        model = whisper.load_model(resolved.load_arg, device=device, download_root=resolved.download_root)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise ModelUnavailableError(f"{resolved.name}: cannot load Whisper model ({one_line(exc)})") from None
     if resolved.recorded_heads:

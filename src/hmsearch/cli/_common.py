@@ -89,8 +89,10 @@ def whisper_model_option(f: F) -> F:
         metavar="NAME|PATH",
         default=None,
         help="Whisper model name (turbo, small, medium, large-v3, ...), a CTranslate2 model folder or a "
-        "Hugging Face Whisper folder; with --whisper-engine openai also a checkpoint file; auto: turbo, else "
-        "(offline) the packaged base [env HMSEARCH_WHISPER_MODEL; default auto].",
+        "Hugging Face (transformers) Whisper folder, converted once; with --whisper-engine openai also a "
+        "checkpoint file; auto: the most accurate for the language (a Danish fine-tune, large-v3, turbo, "
+        "small) that this machine's cores/GPU run in a third of real time, said once; offline the "
+        "packaged base [env HMSEARCH_WHISPER_MODEL; default auto].",
     )(f)
 
 
