@@ -381,7 +381,7 @@ def _centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     k = int(labels.max()) + 1
     sums = np.zeros((k, vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, labels, vectors)
-    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    return np.asarray(sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9), dtype=np.float32)
 
 
 def turns_from_labels(
