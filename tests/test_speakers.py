@@ -203,3 +203,28 @@ def test_a_registered_voice_is_recognised_once_and_only_when_close(tmp_path: Pat
     assert recognise({"S1": guest}, voices) == {}
     register_voice(tmp_path, "Anne", near)  # heard again: averaged
     assert float(read_voices(tmp_path)["Anne"] @ host) < 0.9999
+
+
+def _voice(rng: np.random.Generator, centre: np.ndarray, spread: float, n: int) -> np.ndarray:
+    v = centre + spread * rng.standard_normal((n, len(centre)))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_spread_relative_rules_tell_apart_two_close_steady_voices_that_a_fixed_threshold_merges() -> None:
+    from hmsearch.speakers.detect import cluster
+
+    rng = np.random.default_rng(3)
+    a, b, c = rng.standard_normal((3, 256))
+    a, c = a / np.linalg.norm(a), c / np.linalg.norm(c)
+    b = a + 0.55 * b / np.linalg.norm(b)  # cosine distance ~0.12 from a
+    b /= np.linalg.norm(b)
+    steady_a, steady_b = _voice(rng, a, 0.02, 60), _voice(rng, b, 0.02, 60)  # ~0.05 from their centres
+    varied = _voice(rng, c, 0.025, 60)  # a voice whose windows wander more (~0.07)
+    vectors = np.concatenate([steady_a, steady_b, varied, steady_a])
+    truth = np.repeat([0, 1, 2, 0], 60)
+    fixed = cluster(vectors, DiarizeSettings(smooth_windows=1, stop="threshold", threshold=0.25))
+    assert len(set(fixed[truth == 0]) | set(fixed[truth == 1])) == 1  # the two close voices merge
+    for stop in ("separation", "split"):
+        found = cluster(vectors, DiarizeSettings(smooth_windows=1, stop=stop, separation=2.0))
+        assert len(set(found)) == 3, stop
+        assert all(len(set(found[truth == k])) == 1 for k in range(3)), stop
