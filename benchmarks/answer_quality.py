@@ -20,11 +20,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from hmsearch.embed import load_encoder
-from hmsearch.evaluate import ASK_PASSAGES, judge_answers, load_questions
+from hmsearch.evaluate import ASK_PASSAGES, _relevant, judge_answers, load_questions
 from hmsearch.index import IndexStore
 from hmsearch.query import search
 from hmsearch.query.answer import _WORD, MIN_WORDS, answer_candidates, choose_answers, pick_answers, score_sentences
@@ -133,6 +134,18 @@ def main() -> int:
                     rows.append(judge_answers(got, q))
                 table.append({"scorer": f"encoder w={w:g} top={top}", **summarise(rows)})
         print(f"encoder: {reader.seconds / max(1, len(prepared)):.3f} s per question", file=sys.stderr)
+        # how often a gold sentence is among the candidates the encoder reads (answer@1's ceiling)
+        for top in [int(v) for v in args.encoder_tops.split(",")]:
+            reach = []
+            for q, cands, fixed in prepared:
+                if q.answerable and cands is not None and fixed is None:
+                    order = np.argsort(-model.score(cands.features, cands.passage), kind="stable")[:top]
+                    said = [SimpleNamespace(episode=h.episode, start=x.start, end=x.end) for h, x in cands.spoken]
+                    reach.append(any(_relevant(said[j], span) for j in order for span in q.spans))
+            print(
+                f"top={top}: a gold sentence among those read for {sum(reach)} of {len(reach)} questions",
+                file=sys.stderr,
+            )
     keys = ["answer@1", "answer@3", "intro@1", "refused", "abst-R"]
     print(f"{'scorer':<28} " + " ".join(f"{k:>8}" for k in keys))
     for row in table:
