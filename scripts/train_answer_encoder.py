@@ -4,9 +4,12 @@ layers and a linear head, tuned to read a question and a candidate sentence toge
 The pairs are those of ``scripts/train_answer_model.py`` (its mining, reused): a host's question,
 shortened and loosened as a listener would ask it, against the sentences around it and a stretch
 elsewhere in the episode. Per question the positives are the reply's first sentences; the
-negatives are the question itself, its neighbours (what leads up to it, the reply's later
-sentences) and sentences of the other stretch. Boilerplate (intros, sponsor reads) is not sampled:
-the answer stage drops it by rule before the encoder reads a candidate.
+negatives are its neighbours (what leads up to the question, the reply's later sentences) and
+sentences of the other stretch. Boilerplate (intros, sponsor reads), questions and "let's talk
+about ..." prompts are not sampled: the answer stage drops them by rule before the encoder reads a
+candidate, and a question (nearly the query's words) as a negative would teach the encoder that
+sharing the question's words counts against a sentence (a listener's question shares words with
+its answer).
 
 The loss is listwise: per question, a softmax over its candidates, the positives' share maximised.
 Only the top ``--layers`` layers and the head are tuned; the layers below are run once over every
@@ -39,6 +42,7 @@ from hmsearch.query.answer_encoder import (
     layer_tensor_names,
     write_weights,
 )
+from hmsearch.query.answer_model import prompts
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("train_answer_model", HERE / "train_answer_model.py")
@@ -64,19 +68,20 @@ def mined_groups(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
 
 
 def pick_pairs(g: dict[str, Any], rng: np.random.Generator, negatives: int) -> list[tuple[int, int]]:
-    """(text index, label) of one group's training pairs: every positive, the question it answers
-    and up to ``negatives`` others (neighbours first: they are the hard ones)."""
+    """(text index, label) of one group's training pairs: every positive and up to ``negatives``
+    others, half of them neighbours (the hard ones). Questions and "let's talk about ..." prompts
+    are left out, as the answer stage never asks the encoder about them (``answerable``)."""
     rows, labels, runs, texts = g["rows"], g["labels"], g["runs"], g["texts"]
-    pos = [r for r, y in zip(rows, labels) if y]
-    neg = [r for r, y in zip(rows, labels) if not y]
-    question = [r for r in neg if runs[r] == 0 and mining.is_question(texts[r]) and r < min(pos)]
-    near = [r for r in neg if runs[r] == 0 and r not in question[-1:]]
+    pos = [r for r, y in zip(rows, labels) if y and not prompts(texts[r])]
+    neg = [r for r, y in zip(rows, labels) if not y and not prompts(texts[r])]
+    if not pos:
+        return []
+    near = [r for r in neg if runs[r] == 0]
     far = [r for r in neg if runs[r] != 0]
-    chosen = question[-1:]
-    k_near = min(len(near), (negatives - len(chosen) + 1) // 2 + 1)
-    chosen += sorted(rng.choice(near, size=k_near, replace=False).tolist()) if near else []
-    k_far = min(len(far), max(0, negatives - len(chosen)))
-    chosen += sorted(rng.choice(far, size=k_far, replace=False).tolist()) if far else []
+    k_near = min(len(near), (negatives + 1) // 2)
+    chosen = sorted(rng.choice(near, size=k_near, replace=False).tolist()) if k_near else []
+    k_far = min(len(far), negatives - len(chosen))
+    chosen += sorted(rng.choice(far, size=k_far, replace=False).tolist()) if k_far else []
     return [(r, 1) for r in pos] + [(r, 0) for r in chosen]
 
 
