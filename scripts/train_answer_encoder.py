@@ -22,7 +22,7 @@ Measured (issue 23; benchmarks/answer_quality.py --encoder-weights, dev splits, 
 passages, the shipped blend and floors): it loses, so it is not shipped and the blend's
 ``encoder`` weight stays 0.
 
-- Reading the sentence before too (``--context before``, the question kept as a negative): held-out
+- Reading the sentence before too (as ``--context before --other-replies 0``): held-out
   top-1 0.736 against e5 similarity's 0.444, but it had learned "follows a question": read alone,
   dev answer@1 0.545 -> 0.136 (en_interview_dev), 0.469 -> 0.188 (da_dev); blended at 0.02 it ties
   (0.545 en), at 0.05 0.273 en; it never wins.
