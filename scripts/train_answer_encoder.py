@@ -24,8 +24,8 @@ passages, the shipped blend and floors): it loses, so it is not shipped and the 
 
 - Reading the sentence before too (as ``--context before --other-replies 0``): held-out
   top-1 0.736 against e5 similarity's 0.444, but it had learned "follows a question": read alone,
-  dev answer@1 0.545 -> 0.136 (en_interview_dev), 0.469 -> 0.188 (da_dev); blended at 0.02 it ties
-  (0.545 en), at 0.05 0.273 en; it never wins.
+  dev answer@1 0.545 -> 0.136 (en_interview_dev), 0.469 -> 0.188 (da_dev), reading the best 12;
+  blended at 0.02 it ties on en (0.545) and loses on da (0.359), at 0.05 0.273 en; it never wins.
 - The sentence alone, other replies as negatives (the defaults): held-out top-1 0.319 against
   0.361 (chance 0.224); dev answer@1 0.545 -> 0.182 alone, 0.545 at 0.02, 0.364 at 0.05 (en);
   0.469 -> 0.203 alone, 0.375 at 0.02 (da). With --lr 2e-4 --head-lr 3e-3 --epochs 5: 0.222 held out
