@@ -1,7 +1,9 @@
 """Answers: the sentences within the top passages that say what was asked, each with its own time.
 
 ``answer_from_hits`` reads the question against each sentence with its neighbours through the
-answer model (answer_model.py) and abstains when nothing is close. ``score_sentences`` and
+answer model (answer_model.py) and abstains when nothing is close. The answer encoder
+(answer_encoder.py) can read the best candidates together with the question (``read_together``);
+its blend weight is 0, as it did not win on the dev sets (scripts/train_answer_encoder.py). ``score_sentences`` and
 ``pick_answers`` are the earlier similarity scorer, kept for comparison (benchmarks/answer_quality.py)."""
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..index import IndexStore
 from ..index import sentences as stored_sentences
 from ..text import analyze
 from ..types import AnswerSentence, Hit, Sentence
+from .answer_encoder import PairScorer, load_answer_encoder, standardised
 from .answer_model import (
     FEATURES,
     FOLLOW_WINDOW,
@@ -161,6 +164,8 @@ class Candidates:
     model: str  # the embedding model that measured the similarities
     coverage: float = 1.0  # share of the question's term weight (IDF) that the passages say
     same_language: bool = True  # the closest candidate is in the question's language
+    question: str = ""  # the question as the answer stage reads it (names that found the episode left out)
+    before: tuple[str, ...] = ()  # each candidate's preceding sentence in its run ("" at a run's start)
 
     @property
     def best_similarity(self) -> float:
@@ -297,6 +302,7 @@ def answer_candidates(store: IndexStore, encoder: Encoder, query: Query, hits: l
     term_sets = [set(analyze(t, langs.get(h.episode))) for t, (h, _) in zip(texts, where)]
     x = feature_matrix(qvec, qterms, texts, vecs, rows, term_sets=term_sets, runs=runs)
     spoken = [where[j] for j in rows]
+    before = tuple(texts[j - 1] if j > 0 and runs[j - 1] == runs[j] else "" for j in rows)
     closest = spoken[int(np.argmax(x[:, FEATURES.index("dense")]))][0]
     exact = reading.exact_terms
     said = [set(analyze(h.text, langs.get(h.episode))) for h in hits]
@@ -307,6 +313,8 @@ def answer_candidates(store: IndexStore, encoder: Encoder, query: Query, hits: l
         encoder.card.id,
         coverage=coverage(store, exact, said),
         same_language=(query.language or "") == (langs.get(closest.episode) or query.language or ""),
+        question=asked,
+        before=before,
     )
 
 
@@ -318,14 +326,16 @@ def choose_answers(
     max_sentences: int = 3,
     link: LinkFn = playback_link,
     floor: float | None = None,
+    encoder: PairScorer | None = None,
 ) -> list[AnswerSentence]:
-    """The best candidates by the answer model plus their passage's score; none when even the
-    closest is below the model's floor (or ``floor``)."""
+    """The best candidates by the answer model plus their passage's score (and the answer
+    encoder's reading of the best of them, when the model blends it in); none when even the
+    closest is below the model's floor (or ``floor``). ``encoder``: another than the shipped one."""
     if floor is None:
         floor = model.floors.get(candidates.floor_key, model.floors.get(candidates.model, -1.0))
     if candidates.evidence < floor:
         return []
-    scores = model.score(candidates.features, candidates.passage)
+    scores = read_together(candidates, model.score(candidates.features, candidates.passage), model, encoder)
     order = np.argsort(-scores, kind="stable")
     best = float(scores[order[0]])
     picked: list[AnswerSentence] = []
@@ -335,6 +345,27 @@ def choose_answers(
         hit, sentence = candidates.spoken[int(j)]
         picked.append(_answer(store, hit, sentence, float(scores[j]), link))
     return picked
+
+
+def read_together(
+    candidates: Candidates, scores: np.ndarray, model: AnswerModel, encoder: PairScorer | None = None
+) -> np.ndarray:
+    """``scores`` with the answer encoder's reading of the ``encoder_top`` best candidates added
+    (standardised among them, times the blend's ``encoder`` weight); the candidates it does not read
+    count as its worst reading. Unchanged when the blend leaves it out or it cannot run here."""
+    weight = model.blend.get("encoder", 0.0)
+    if not weight or len(scores) < 2:
+        return scores
+    encoder = encoder or load_answer_encoder()
+    if encoder is None:
+        return scores
+    top = np.argsort(-scores, kind="stable")[: max(2, int(model.blend.get("encoder_top", 0.0)))]
+    before = candidates.before or ("",) * len(scores)
+    read = encoder.score(candidates.question, [candidates.spoken[j][1].text for j in top], [before[j] for j in top])
+    z = standardised(read)
+    out = np.asarray(scores + weight * z.min(), dtype=np.float32)
+    out[top] = scores[top] + weight * z
+    return out
 
 
 def answer_from_hits(

@@ -245,8 +245,19 @@ def feature_matrix(
 # The answer score's default blend (answer_model.json may override): e5 similarity of the sentence,
 # of the sentence with its neighbours, of the question it replies to, term overlap, the passage's
 # min-max search score, and the learned model's log-odds (0: the mined question -> reply model did
-# not beat similarity on the listener questions of the dev sets; see benchmarks/results/answers.md).
-BLEND = {"dense": 1.0, "context": 0.25, "asked": 0.1, "overlap": 0.1, "passage": 0.03, "model": 0.0}
+# not beat similarity on the listener questions of the dev sets; see benchmarks/results/answers.md),
+# and the answer encoder's standardised reading of the ``encoder_top`` best candidates
+# (answer_encoder.py; 0: left out, as it lost on the dev sets: scripts/train_answer_encoder.py).
+BLEND = {
+    "dense": 1.0,
+    "context": 0.25,
+    "asked": 0.1,
+    "overlap": 0.1,
+    "passage": 0.03,
+    "model": 0.0,
+    "encoder": 0.0,
+    "encoder_top": 12.0,
+}
 
 
 @dataclass(frozen=True)
