@@ -14,7 +14,6 @@ import pytest
 
 from hmsearch.query.answer import Candidates, read_together
 from hmsearch.query.answer_encoder import (
-    ENCODER_PATH,
     PairTokenizer,
     build_network,
     layer_tensor_names,
@@ -134,11 +133,3 @@ def test_the_encoder_reorders_only_what_it_reads():
     assert list(np.argsort(-out)) == [1, 0, 2]  # the two read swap; the unread one stays last
     off = replace(model, blend={**model.blend, "encoder": 0.0})
     np.testing.assert_array_equal(read_together(candidates(), scores, off, Fixed()), scores)
-
-
-@pytest.mark.skipif(not ENCODER_PATH.exists(), reason="no answer encoder shipped")
-def test_the_shipped_encoder_prefers_the_reply():
-    encoder = load_answer_encoder()
-    assert encoder is not None
-    got = encoder.score(QUESTION, [REPLY, OTHER], [QUESTION, "And then we went home."])
-    assert got[0] > got[1]
