@@ -196,11 +196,7 @@ def coverage(store: IndexStore, terms: tuple[str, ...], said: list[set[str]]) ->
     lexical = store.lexical()
     n = store.rows().total
     present = set().union(*said) if said else set()
-    idf = {
-        t: float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-        for t in terms
-        for df in [int((lexical.scores([t]) > 0).sum())]
-    }
+    idf = {t: float(np.log(1 + (n - df + 0.5) / (df + 0.5))) for t in terms for df in [lexical.document_frequency(t)]}
     total = sum(idf.values())
     return sum(v for t, v in idf.items() if t in present) / total if total else 1.0
 
