@@ -104,6 +104,10 @@ def test_judge_answers_scores_answers_and_abstentions():
         "intro@1": 1.0,
     }
     assert judge_answers([], q)["abstained"] == 1.0 and judge_answers([], q)["answer@1"] == 0.0
+    # intro@1's window: the first 3 minutes, or the first 5 % of a shorter episode
+    assert judge_answers([answer(100)], q, {"ep": 660.0})["intro@1"] == 0.0  # 11 min: the first 33 s
+    assert judge_answers([answer(20)], q, {"ep": 660.0})["intro@1"] == 1.0
+    assert judge_answers([answer(170)], q, {"ep": 6000.0})["intro@1"] == 1.0  # capped at 180 s
     never = Question("u1", "orchids?", ())
     assert not never.answerable
     assert judge_answers([], never) == {"abstained": 1.0, "unanswerable": 1.0}

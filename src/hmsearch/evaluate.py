@@ -27,7 +27,11 @@ MIN_OVERLAP = 1.0  # seconds
 ASK_PASSAGES = 3  # `hmsearch ask`'s default -k: the passages its answer sentences come from
 CUTOFFS = (1, 5, 10)
 METRICS = (*(f"R@{c}" for c in CUTOFFS), "MRR@10", "nDCG@10", "answer@1", "answer@3")
-INTRO_SECONDS = 180.0  # an answer sentence this early in an episode is most likely its introduction
+# An answer sentence this early in an episode is most likely its introduction: the first 3 minutes,
+# or the first INTRO_SHARE of a shorter episode (an 11-minute episode says what it is about in its
+# first half minute, and has answers in its third minute).
+INTRO_SECONDS = 180.0
+INTRO_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -196,15 +200,23 @@ def judge_answer(answer: list[AnswerSentence], question: Question, k: int = 1) -
     return float(any(_relevant(s, span) for s in answer[:k] for span in question.spans))
 
 
-def judge_answers(answer: list[AnswerSentence], question: Question) -> dict[str, float]:
+def intro_window(duration: float | None) -> float:
+    """How far into an episode of ``duration`` seconds (None: unknown) an answer counts as intro@1."""
+    return INTRO_SECONDS if not duration else min(INTRO_SECONDS, INTRO_SHARE * duration)
+
+
+def judge_answers(
+    answer: list[AnswerSentence], question: Question, durations: dict[str, float] | None = None
+) -> dict[str, float]:
     """answer@1, answer@3 and whether ``ask`` abstained (an empty answer) for an answerable
-    question; only the abstention for one the episodes never answer."""
+    question; only the abstention for one the episodes never answer. ``durations``: episode ->
+    seconds, for intro@1's window (intro_window)."""
     out = {"abstained": float(not answer)}
     if not question.answerable:
         return {**out, "unanswerable": 1.0}
     out["answer@1"] = judge_answer(answer, question, 1)
     out["answer@3"] = judge_answer(answer, question, 3)
-    out["intro@1"] = float(bool(answer) and answer[0].start < INTRO_SECONDS)
+    out["intro@1"] = float(bool(answer) and answer[0].start < intro_window((durations or {}).get(answer[0].episode)))
     return out
 
 
@@ -223,6 +235,7 @@ def evaluate(
     from .query import AskRequest, SearchRequest
 
     report = EvalReport(mode=mode)
+    durations = {e.id: e.duration for e in service.episodes()} if answers else {}
     for q in questions:
         if answers:
             asked = service.ask(AskRequest(q.question, k=k, mode=mode, answer_from=ASK_PASSAGES))
@@ -231,7 +244,7 @@ def evaluate(
             hits, sentences = service.search(SearchRequest(q.question, k=k, mode=mode)).hits, []
         metrics = judge(hits, q, k) if q.answerable else {}
         if answers:
-            metrics.update(judge_answers(sentences, q))
+            metrics.update(judge_answers(sentences, q, durations))
         report.results.append((q, metrics))
         if progress:
             progress(1)

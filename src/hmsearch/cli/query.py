@@ -243,7 +243,8 @@ def eval_(ctx: click.Context, questions: Path, mode: str, k: int, split: str | N
     """Score search on QUESTIONS (JSONL with known answers): R@1, R@5, R@10, MRR@10, nDCG@10,
     overall and per question type and language, and (hybrid) answer@1 / answer@3: the first (or
     one of the first three) sentences `ask` answers with overlaps the answer; abst-P / abst-R: how
-    many of ask's refusals were unanswerable questions, and how many of those it refused.
+    many of ask's refusals were unanswerable questions, and how many of those it refused;
+    intro@1: the first answer sentence lies in the episode's first 3 minutes (5 % of a shorter one).
 
     \b
     A line: {"id", "question", "episode", "start", "end", "type": "topical|known-item|quote",
