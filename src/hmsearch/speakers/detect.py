@@ -50,8 +50,8 @@ class DiarizeSettings:
     smooth_windows: int = 3  # clustering sees each window averaged with its neighbours (odd)
     # Agglomerative stopping rule: "threshold", "separation", "split" or "silhouette" (see cluster).
     # "separation" (smooth_windows 7) won on dev (DER 5.6 % against 7.1 %, 22 right counts of 30
-    # against 20, host named in 94.4 % of turns against 91.5 %) but not held aside (count 9 of 15
-    # against 10, host 90.6 % against 94.7 %): the fixed threshold stays the default.
+    # against 20, host named in 94.4 % of speech runs against 91.5 %) but not held aside (count 9 of
+    # 15 against 10, host 90.6 % against 95.5 %): the fixed threshold stays the default.
     stop: str = "threshold"
     threshold: float = 0.25  # "threshold", "split": cosine distance at which clusters stop merging
     separation: float = 2.0  # "separation", "split": centroid distance over spread; "silhouette": the least
