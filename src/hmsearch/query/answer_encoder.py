@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..embed.e5_file import PASSAGE_PREFIX, QK, QUERY_PREFIX, E5File, clean_text
+from ..embed.e5_file import PASSAGE_PREFIX, QK, QUERY_PREFIX, E5File, clean_text, dequantize_q4_0
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +90,8 @@ def word_rows(f: E5File, ids: np.ndarray) -> np.ndarray:
     buf = np.memmap(f.path, dtype=np.uint8, mode="r", offset=t.offset, shape=(t.nbytes,))
     if t.nbytes == t.count * 4:
         return np.asarray(buf.view(np.float32).reshape(-1, hidden)[ids], dtype=np.float32)
-    per_row = hidden // QK * _Q4_BLOCK_BYTES
-    blocks = buf.reshape(-1, per_row)[ids].reshape(-1, _Q4_BLOCK_BYTES)
-    scale = blocks[:, :2].copy().view(np.float16).astype(np.float32)
-    quants = blocks[:, 2:]
-    out = np.empty((len(blocks), QK), dtype=np.float32)
-    out[:, : QK // 2] = quants & 0x0F
-    out[:, QK // 2 :] = quants >> 4
-    out -= 8.0
-    out *= scale
-    return out.reshape(len(ids), hidden)
+    rows = buf.reshape(-1, hidden // QK * _Q4_BLOCK_BYTES)[ids]  # the rows' Q4_0 blocks, read alone
+    return dequantize_q4_0(rows.reshape(-1), len(ids) * hidden).reshape(len(ids), hidden)
 
 
 def build_network(f: E5File, tuned: dict[str, np.ndarray] | None = None) -> Any:
