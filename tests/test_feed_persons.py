@@ -11,8 +11,9 @@ import pytest
 
 import hmsearch.cli.index as cli_index
 from hmsearch.ingest.feeds import parse_feed
-from hmsearch.speakers.persons import MAX_NAME_CHARS, MAX_PERSONS, Person, names_from_persons
-from hmsearch.types import Sentence
+from hmsearch.speakers.persons import MAX_NAME_CHARS, MAX_PERSONS, Person, make_person, names_from_persons
+from hmsearch.text import one_line
+from hmsearch.types import Sentence, is_clean_http_url
 from test_feeds import Server
 
 from helpers import HashingEncoder
@@ -232,3 +233,14 @@ def test_persons_added_to_an_indexed_episode_name_its_speakers(cli, server) -> N
     # the tags removed: the record says so (the names given from them stay, as names do)
     gone = json.loads(update(cli, server, feed(server, [("ep-anon", "/anon.vtt", "")], channel=""), "--json").stdout)
     assert gone["metadata_updated"] == ["ep-anon"] and speakers_json(cli, "ep-anon")["persons"] == []
+
+
+def test_person_links_and_names_are_cleaned_as_sidecars_are() -> None:
+    # one rule for a link a person wrote (a sidecar's url, a feed's href/img): http(s), a host, no space
+    for bad in ("https://", "http:///x", "https://x.example/a b", "ftp://x.example/a"):
+        assert make_person("Anne", {"href": bad}).href is None, bad
+        assert not is_clean_http_url(bad)
+    assert make_person("Anne", {"href": "https://x.example/anne"}).href == "https://x.example/anne"
+    # bidi overrides and zero-width marks cannot reorder or hide a name anywhere it is shown
+    assert make_person("Anne\u202eHansen\u200b", {}).name == "Anne Hansen"
+    assert one_line("a\u2066b\ufeffc\u200dd") == "a b c d"

@@ -137,3 +137,19 @@ def test_posting_lookups_agree_with_bm25_scores() -> None:
         assert index.rows_with(terms).tolist() == want.tolist(), terms
     for term in ("musk", "rocket", "absent"):
         assert index.document_frequency(term) == int((index.scores([term]) > 0).sum()), term
+
+
+def test_the_answer_stage_reads_the_question_without_the_names_the_intro_says() -> None:
+    import importlib
+
+    from hmsearch.query.answer_model import episode_text
+    from hmsearch.types import Sentence
+
+    answer = importlib.import_module("hmsearch.query.answer")
+    intro = episode_text([Sentence(0.0, 4.0, "The following is a conversation with Tom Brands."), Sentence(5, 9, "Hi.")])
+    ask = answer.without_names
+    assert ask("How does Tom Brands' team drill?", [intro], []) == "How does team drill?"
+    assert ask("Why does Tom Brands's team win, according to Tom Brands?", [intro], []) == "Why does team win?"
+    # a name the episodes do not say stays; so does a question that would be left with one word
+    assert ask("What does Anne Hansen think?", [intro], ["Episode 1"]) == "What does Anne Hansen think?"
+    assert ask("Tom Brands?", [intro], []) == "Tom Brands?"

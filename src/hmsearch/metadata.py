@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .types import is_http_url
+from .text import one_line
+from .types import is_clean_http_url
 
 SIDECAR_SUFFIX = ".meta.json"
 MAX_SIDECAR_BYTES = 64 * 1024  # a few fields; anything bigger is not a sidecar
@@ -27,7 +27,6 @@ MAX_URL = 2048
 MAX_SPEAKERS = 50
 MAX_NAME = 100  # a speaker's id or name
 KEYS = ("title", "published", "url", "enclosure", "speakers")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def sidecar_of(path: Path) -> Path:
 def _text(value: Any, key: str, limit: int) -> str:
     if not isinstance(value, str):
         raise InputError(f"'{key}' is not a string")
-    text = " ".join(_CONTROL.sub(" ", value).split())
+    text = one_line(value)
     if not text:
         raise InputError(f"'{key}' is empty")
     if len(text) > limit:
@@ -73,7 +72,7 @@ def clean_title(value: Any) -> str:
 
 def clean_url(value: Any, key: str = "url") -> str:
     url = _text(value, key, MAX_URL)
-    if not is_http_url(url) or any(c.isspace() for c in url):
+    if not is_clean_http_url(url):
         raise InputError(f"'{key}' is not an http(s) URL: {url[:80]!r}")
     return url
 

@@ -13,13 +13,16 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 and C1 controls, zero-width and direction marks, bidi embeddings/overrides/isolates, line and
+# paragraph separators and the BOM: none is ever wanted in a line shown to a user.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def one_line(text: str) -> str:
     """Text from a transcript, feed or file made safe to print or to write into a document: every
-    control character (escape sequences, carriage returns, newlines, C1 codes) becomes a space,
-    runs of space one."""
+    control character (escape sequences, carriage returns, newlines, C1 codes) and every invisible
+    mark that can reorder or hide what a line shows (bidi overrides, zero-width characters) becomes
+    a space, runs of space one."""
     return " ".join(_CONTROL.sub(" ", text).split())
 
 

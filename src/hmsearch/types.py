@@ -170,6 +170,13 @@ def is_http_url(url: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and url == url.strip()
 
 
+def is_clean_http_url(url: str) -> bool:
+    """An http(s) URL (``is_http_url``) with no white space anywhere in it: what a link written
+    by a person (a sidecar, a feed's ``<podcast:person>``) must be. Enclosures keep the looser
+    check, as real feeds carry unencoded spaces in them."""
+    return is_http_url(url) and not any(c.isspace() for c in url)
+
+
 LinkFn = Callable[["Episode", float], str]  # a playback link to an episode from a second; each presenter has its own
 
 

@@ -37,6 +37,7 @@ from .answer_model import (
 )
 from .fusion import minmax
 from .links import LinkFn, playback_link
+from .names import name_spans
 from .retrieve import Query
 
 # A sentence's score: SENTENCE_WEIGHT of its own match to the question (dense and lexical, weighted
@@ -121,26 +122,19 @@ def answerable(text: EpisodeText, i: int) -> bool:
     return not (boilerplate(text, i) or filler(said) or prompts(said))
 
 
-_CAPITALISED = re.compile(r"\b[A-ZÆØÅ][\w'’-]*(?:\s+[A-ZÆØÅ][\w'’-]*)+")
-
-
 def without_names(question: str, texts: list[EpisodeText], titles: list[str]) -> str:
-    """``question`` less the names (two or more capitalised words) that the episodes' titles or
-    introductions say: a guest's name finds the episode, not the answer inside it (the intro says it)."""
+    """``question`` less the names (two or more capitalised words, names.py's ``name_spans``) that
+    the episodes' titles or introductions say: a guest's name finds the episode, not the answer
+    inside it (the intro says it)."""
     known = " ".join([*titles, *(" ".join(s.text for s in t.sentences[: max(t.intro_end, 5)]) for t in texts)])
     known = known.lower()
     out = question
-    for run in _CAPITALISED.findall(question):
-        words = run.split()
-        spans = sorted(
-            ((i, j) for i in range(len(words)) for j in range(i + 2, len(words) + 1)), key=lambda ij: ij[0] - ij[1]
-        )
-        for i, j in spans:
-            name = re.sub(r"['’]s$", "", " ".join(words[i:j]))
+    for spans in name_spans(question):
+        for name in spans:
             if name.lower() in known:
-                out = re.sub(rf"(,?\s*according to\s+)?{re.escape(name)}(['’]s)?,?", " ", out)
+                out = re.sub(rf"(,?\s*according to\s+)?{re.escape(name)}(['’]s?)?,?", " ", out)
                 break
-    out = re.sub(r"\s+", " ", out).strip()
+    out = re.sub(r"\s+([?.!,])", r"\1", re.sub(r"\s+", " ", out)).strip()
     return out if len(out.split()) >= 2 else question
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..text import one_line
-from ..types import Sentence
+from ..types import Sentence, is_clean_http_url
 from .names import is_detected
 
 MAX_PERSONS = 32  # per item (channel's or item's): a cast, not a phone book
@@ -74,7 +74,7 @@ def _text(value: object, limit: int) -> str:
 
 def _url(value: object) -> str | None:
     url = _text(value, MAX_URL_CHARS)
-    return url if url.lower().startswith(("http://", "https://")) and " " not in url else None
+    return url if is_clean_http_url(url) else None
 
 
 def make_person(name: object, attrs: Mapping[str, object]) -> Person | None:
