@@ -35,8 +35,9 @@ def chapters(ctx: click.Context, episode: str, format_: str, as_json: bool, outp
     """Chapters of EPISODE: where the topic changes, each with its start and a title made of the
     chapter's own key words (see `hmsearch episodes` for ids).
 
-    Found from the index's passage vectors (no model is loaded) and kept in the index folder, so
-    the second time is instant; an episode indexed again gets new ones.
+    The publisher's own when the episode's feed item has <podcast:chapters> (read by `update`);
+    otherwise found from the index's passage vectors (no model is loaded) and kept in the index
+    folder, so the second time is instant; an episode indexed again gets new ones.
 
     \b
     Examples:

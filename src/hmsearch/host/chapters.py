@@ -624,6 +624,61 @@ def podcast_chapters(chapters: Sequence[Chapter], *, title: str | None = None) -
     return doc
 
 
+# A publisher's chapters document (a feed's <podcast:chapters>): what is read of it at most.
+MAX_FEED_CHAPTERS = 500
+MAX_FEED_CHAPTER_TITLE = 200  # characters
+MAX_CHAPTERS_BYTES = 512 * 1024
+
+
+def read_podcast_chapters(data: bytes, duration: float | None = None) -> list[Chapter]:
+    """A Podcasting 2.0 JSON chapters document (the inverse of ``podcast_chapters``; what a feed's
+    ``<podcast:chapters type="application/json+chapters">`` points at) as chapters, in time order:
+    entries marked ``"toc": false`` (silent markers), without a finite ``startTime`` >= 0, or
+    starting past ``duration`` are left out, as is a second entry at the same time; titles are made
+    one line and capped, an untitled chapter is "Chapter N"; a chapter ends at its own ``endTime``
+    when that lies before the next one's start, else where the next starts (the last at
+    ``duration``). At most MAX_FEED_CHAPTERS. ValueError (its reason) when nothing usable is in it."""
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"not a JSON chapters document ({type(exc).__name__})") from None
+    entries = doc.get("chapters") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError('not a JSON chapters document (no "chapters" list)')
+
+    def seconds(value: object) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        t = float(value)
+        return t if math.isfinite(t) and t >= 0 and (not duration or t < duration) else None
+
+    found: dict[float, tuple[str, float | None]] = {}
+    for entry in entries[: MAX_FEED_CHAPTERS * 4]:
+        if not isinstance(entry, dict) or entry.get("toc") is False:
+            continue
+        start = seconds(entry.get("startTime"))
+        if start is None:
+            continue
+        title = entry.get("title")
+        title = (
+            _one_line(title[: MAX_FEED_CHAPTER_TITLE * 4])[:MAX_FEED_CHAPTER_TITLE].rstrip()
+            if isinstance(title, str)
+            else ""
+        )
+        found.setdefault(round(start, 3), (title, seconds(entry.get("endTime"))))
+    starts = sorted(found)[:MAX_FEED_CHAPTERS]
+    if not starts:
+        raise ValueError("no chapter with a start time in it")
+    out = []
+    for i, start in enumerate(starts):
+        title, end = found[start]
+        after = starts[i + 1] if i + 1 < len(starts) else (duration or max(start, end or start))
+        out.append(
+            Chapter(start, end if end is not None and start < end <= after else after, title or f"Chapter {i + 1}")
+        )
+    return out
+
+
 def format_webvtt_chapters(chapters: Sequence[Chapter]) -> str:
     """WebVTT chapters (``<track kind="chapters">``): one cue per chapter, its title as the text."""
     from ..formats import format_timestamp

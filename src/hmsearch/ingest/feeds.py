@@ -25,12 +25,15 @@ from ..fetch import DownloadError as DownloadError
 from ..fetch import download as download
 from ..fetch import excerpt, fetch_bytes, safe_name
 from ..speakers.persons import MAX_PERSONS, Person, item_persons, make_person
+from ..text import one_line as plain
+from ..types import is_clean_http_url
 from .events import IndexReport
 
 if TYPE_CHECKING:
     from .failures import Failure
 
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
+CHAPTERS_TYPE = "application/json+chapters"
 # Podcasting 2.0 transcript types we can read, best first (JSON carries word timestamps).
 TRANSCRIPT_TYPES = {
     "application/json": ".json",
@@ -73,6 +76,7 @@ class FeedItem:
     language: str | None = None  # Whisper's code for the item's (else the channel's) <language>, when it names one
     # <podcast:person>: the item's, and the channel's in the roles the item lists none of (not fingerprinted)
     persons: tuple[Person, ...] = ()
+    chapters: str | None = None  # <podcast:chapters>: the publisher's JSON chapters (not fingerprinted)
 
     def fingerprint(self) -> dict[str, Any]:
         """What, when it changes, means the episode must be indexed again."""
@@ -194,18 +198,41 @@ def _persons(element: ET.Element) -> tuple[Person, ...]:
     return tuple(out)
 
 
+def _item_key(item: ET.Element) -> str:
+    """An item's id as feedparser names it: GUID, else enclosure URL, else link."""
+    enclosure = item.find("enclosure")
+    return (
+        (item.findtext("guid") or "").strip()
+        or (enclosure.get("url", "") if enclosure is not None else "").strip()
+        or (item.findtext("link") or "").strip()
+    )
+
+
+def _all_chapters(root: ET.Element | None) -> dict[str, str]:
+    """item id -> the URL of its ``<podcast:chapters>`` JSON document (the first one that is JSON
+    chapters with a clean http(s) URL)."""
+    out: dict[str, str] = {}
+    for item in root.iter("item") if root is not None else ():
+        for tag in item.iterfind(f"{{{PODCAST_NS}}}chapters"):
+            url = tag.get("url", "").strip()
+            kind = (tag.get("type") or CHAPTERS_TYPE).split(";")[0].strip().lower()
+            if (
+                kind in (CHAPTERS_TYPE, "application/json")
+                and len(url) <= 2048
+                and plain(url) == url
+                and is_clean_http_url(url)
+            ):
+                out.setdefault(_item_key(item), url)
+                break
+    return out
+
+
 def _all_persons(root: ET.Element | None) -> tuple[tuple[Person, ...], dict[str, tuple[Person, ...]]]:
-    """The channel's persons, and guid -> an item's own. An item is keyed as feedparser names it:
-    GUID, else enclosure URL, else link."""
+    """The channel's persons, and item id (``_item_key``) -> an item's own."""
     channel = root.find("channel") if root is not None else None
     items: dict[str, tuple[Person, ...]] = {}
     for item in root.iter("item") if root is not None else ():
-        enclosure = item.find("enclosure")
-        key = (
-            (item.findtext("guid") or "").strip()
-            or (enclosure.get("url", "") if enclosure is not None else "").strip()
-            or (item.findtext("link") or "").strip()
-        )
+        key = _item_key(item)
         mine = _persons(item)
         if key and mine:
             items.setdefault(key, mine)
@@ -224,6 +251,7 @@ def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[st
     root = _xml_root(data)
     extra = _all_transcripts(root)
     channel_persons, own_persons = _all_persons(root)
+    chapters = _all_chapters(root)
     channel_language = feed_language_code(parsed.feed.get("language"))
     items, errors, seen = [], [], set()
     for n, entry in enumerate(parsed.entries, 1):
@@ -274,6 +302,7 @@ def parse_feed(data: bytes, *, name: str) -> tuple[list[FeedItem], list[tuple[st
                 transcripts=tuple(usable),
                 language=feed_language_code(entry.get("language")) or channel_language,
                 persons=item_persons(own_persons.get(guid, ()), channel_persons),
+                chapters=chapters.get(guid),
             )
         )
     return items, errors

@@ -22,7 +22,7 @@ from typing import Any
 from ..config import setting
 from ..embed import Encoder
 from ..errors import HmsearchError, IndexLockedError
-from ..fetch import DownloadError, check_url, download, excerpt
+from ..fetch import DownloadError, check_url, download, excerpt, fetch_bytes
 from ..index import IndexStore
 from ..index.manifest import Manifest
 from . import IndexOptions, index_sources
@@ -159,6 +159,7 @@ def update_feed(
         elif report.pruned:
             store.finish()
         _refresh_persons(store, items, report, emit)
+        _refresh_chapters(store, items, report, emit)
         failures = load_failures(store.root)  # re-read under the lock: another feed's job may have saved it
         outcomes = dict(report.index.failed[listed_failures:])
         _record_outcomes(
@@ -275,6 +276,42 @@ def _refresh_persons(store: IndexStore, items: list[FeedItem], report: UpdateRep
         emit(IndexEvent("updated", item.guid, "the feed's <podcast:person> tags"))
         if persons:
             _name_from_feed(store, item.guid, emit)
+
+
+def _refresh_chapters(store: IndexStore, items: list[FeedItem], report: UpdateReport, emit: EventFn) -> None:
+    """The publisher's chapters (an item's ``<podcast:chapters>`` JSON) for each episode of the
+    feed whose record does not hold that document yet: downloaded (size and time capped), read
+    (host/chapters.py ``read_podcast_chapters``) and written to the record, where ``chapters``,
+    notes and the web page take them instead of the ones hmsearch finds. A document that cannot be
+    fetched or read is said once and fails nothing (the next run tries again); an item that drops
+    the tag drops them. The caller holds the write lock."""
+    from ..host.chapters import MAX_CHAPTERS_BYTES, read_podcast_chapters
+
+    manifest = store.manifest
+    if manifest is None:
+        return
+    fresh = set(report.index.added) | set(report.index.replaced)
+    for item in items:
+        record = manifest.episodes.get(item.guid)
+        if record is None or not isinstance(record.feed, dict) or record.feed.get("chapters_url") == item.chapters:
+            continue
+        feed = {k: v for k, v in record.feed.items() if k not in ("chapters", "chapters_url")}
+        if item.chapters:
+            try:
+                data = fetch_bytes(item.chapters, max_bytes=MAX_CHAPTERS_BYTES, what="chapters")
+                chapters = read_podcast_chapters(data, record.episode.duration or None)
+            except (DownloadError, ValueError) as exc:
+                emit(
+                    IndexEvent(
+                        "notice", item.guid, detail=f"{item.guid}: the feed's chapters not read: {excerpt(exc, 160)}"
+                    )
+                )
+                continue
+            feed.update(chapters_url=item.chapters, chapters=[c.to_dict() for c in chapters])
+        store.update_episode(item.guid, {}, feed=feed)
+        if item.guid not in fresh:
+            report.index.updated.append(item.guid)
+            emit(IndexEvent("updated", item.guid, "the feed's <podcast:chapters>"))
 
 
 def _with_feed_language(

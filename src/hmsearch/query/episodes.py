@@ -86,9 +86,13 @@ class EpisodeReader:
         return EpisodeText(record.episode, sentences)
 
     def chapters(self, store: IndexStore, episode_id: str) -> list[Chapter]:
-        """The episode's chapters (see host/chapters.py), from the index's derived cache when it was
-        made for this episode version and these settings."""
+        """The episode's chapters: the publisher's, when its feed gave them (``<podcast:chapters>``,
+        kept in its record by ``update``), else found from its passages (see host/chapters.py),
+        from the index's derived cache when it was made for this episode version and these settings."""
         record = store.record(episode_id)
+        published = feed_chapters(record.feed)
+        if published:
+            return published
         settings = self.chapter_settings
         path = chapter_cache_path(store, record.segment, settings)
 
@@ -188,3 +192,15 @@ def download_name(episode: Episode) -> str:
     suffix = Path((episode.enclosure or "").split("?", 1)[0]).suffix.lower()
     digest = hashlib.sha256(episode.id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{safe_name(episode.id, 40)}-{digest}{suffix if suffix in AUDIO_SUFFIXES else '.audio'}"
+
+
+def feed_chapters(feed: object) -> list[Chapter]:
+    """The publisher's chapters kept in an episode's feed record; none when it has none, or when
+    they do not read back (a hand-edited manifest): then hmsearch's own are used."""
+    stored = feed.get("chapters") if isinstance(feed, dict) else None
+    if not isinstance(stored, list):
+        return []
+    try:
+        return [Chapter.from_dict(c) for c in stored]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []
