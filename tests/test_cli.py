@@ -75,6 +75,18 @@ def test_sample_episode_end_to_end(cli, sample_dir):
         assert set(hit) >= {"episode", "title", "start", "end", "text", "score", "link"}
         assert hit["link"].startswith("file://") and hit["link"].endswith(f"#t={int(hit['start'])}")
 
+    # as a listener reads it: the answer, then each supporting passage as the line or two around
+    # the answer sentence it holds, playing from there; --full gives the passages whole
+    text = cli("ask", "Hvor mange opslag om ugen skal en sælger lave?").stdout
+    answer, supporting = text.split("Supporting passages (whole: --full):")
+    assert "[00:01:41] Jeg anbefaler 2 opslag om ugen" in answer
+    first = supporting.strip().split("\n\n")[0]
+    assert "[00:01:41]" in first and "Jeg anbefaler 2 opslag om ugen" in first and first.endswith("#t=101")
+    assert len(first.splitlines()) <= 6  # title, chapter, at most 3 lines of text, link
+    whole = cli("ask", "Hvor mange opslag om ugen skal en sælger lave?", "--full").stdout
+    passage = whole.split("Supporting passages:")[1].strip().split("\n\n")[0]
+    assert len(passage) > len(first) and "Jeg anbefaler 2 opslag" in passage
+
     from hmsearch.query.translate import dictionary_available
 
     if dictionary_available("en", "da"):  # English question, Danish episode: FreeDict query translation

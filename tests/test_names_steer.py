@@ -146,7 +146,9 @@ def test_the_answer_stage_reads_the_question_without_the_names_the_intro_says() 
     from hmsearch.types import Sentence
 
     answer = importlib.import_module("hmsearch.query.answer")
-    intro = episode_text([Sentence(0.0, 4.0, "The following is a conversation with Tom Brands."), Sentence(5, 9, "Hi.")])
+    intro = episode_text(
+        [Sentence(0.0, 4.0, "The following is a conversation with Tom Brands."), Sentence(5, 9, "Hi.")]
+    )
     ask = answer.without_names
     assert ask("How does Tom Brands' team drill?", [intro], []) == "How does team drill?"
     assert ask("Why does Tom Brands's team win, according to Tom Brands?", [intro], []) == "Why does team win?"

@@ -24,7 +24,7 @@ pytest.importorskip("uvicorn")
 from hmsearch.asr import TranscriberSpec
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
-from hmsearch.query import AskRequest, QueryService, SearchRequest
+from hmsearch.query import AskRequest, QueryService, SearchRequest, snippets
 from hmsearch.types import Episode, Hit, Sentence
 from hmsearch.web import pages
 from hmsearch.web.app import WebLimits, create_app, web_link
@@ -430,7 +430,7 @@ def test_results_are_short_snippets_with_the_whole_passage_on_demand(server):
     html = body.decode()
     snippets = re.findall(r'<p class="snippet">(.*?)</p>', html)
     assert status == 200 and snippets
-    assert all(len(_text(s).split()) <= pages.SNIPPET_WORDS + 2 for s in snippets)  # + the ellipses
+    assert all(len(_text(s).split()) <= snippets.SNIPPET_WORDS + 2 for s in snippets)  # + the ellipses
     assert any("<mark>" in s for s in snippets)  # the matched words are marked in the snippet
     # the whole passage is there without script, folded (<details>), and longer than its snippet
     wholes = re.findall(r'<details class="whole"><summary>[^<]*</summary><p class="passage">(.*?)</p>', html)
@@ -444,13 +444,13 @@ def test_snippet_is_the_best_sentence_and_reads_a_speaker_when_there_is_one():
         for i, t in enumerate(["Hej og velkommen.", "Vi taler om nyhedsbreve i dag.", "Det var det."])
     )
     hit = Hit("e", "t", 0.0, 3.0, " ".join(s.text for s in sentences), 1.0, "", sentences=sentences)
-    snip = pages.snippet(hit, pages.query_terms("nyhedsbreve", "da"), "da")
+    snip = snippets.snippet(hit, snippets.query_terms("nyhedsbreve", "da"), "da")
     assert snip.start == 1.0 and snip.text.startswith("Vi taler om nyhedsbreve") and snip.by_words
     assert snip.speaker is None
     long = "ord " * 200 + "nyhedsbreve " + "ord " * 200
-    trimmed = pages.trim_words(long, pages.query_terms("nyhedsbreve", "da"), "da")
-    assert "nyhedsbreve" in trimmed and len(trimmed.split()) <= pages.SNIPPET_WORDS + 2
-    nothing = pages.snippet(hit, pages.query_terms("zebra", "da"), "da")
+    trimmed = snippets.trim_words(long, snippets.query_terms("nyhedsbreve", "da"), "da")
+    assert "nyhedsbreve" in trimmed and len(trimmed.split()) <= snippets.SNIPPET_WORDS + 2
+    nothing = snippets.snippet(hit, snippets.query_terms("zebra", "da"), "da")
     assert nothing.start == 0.0 and not nothing.by_words  # found by meaning: the first sentence
 
 

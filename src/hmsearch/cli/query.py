@@ -165,6 +165,7 @@ NOT_DISCUSSED = "Not discussed in the indexed episodes."
 @click.argument("question")
 @click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 100), help="Supporting passages to show.")
 @filter_options
+@click.option("--full", is_flag=True, help="Show each supporting passage whole, not a line or two of it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {question, answer: [...], hits: [...], abstained}.")
 @click.pass_context
 def ask(
@@ -176,14 +177,17 @@ def ask(
     since: str | None,
     until: str | None,
     speaker: str | None,
+    full: bool,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION with the sentences that say it, each with its own time.
+    """Answer QUESTION with the sentences that say it, each with its own time, then the passages
+    they come from as a line or two around the answer (--full: whole).
 
     \b
     Examples:
       hmsearch ask "hvad skal salgsafdelingen gøre på sociale medier?"
       hmsearch ask "how fast should we answer customers?" --json
+      hmsearch ask "hvor tit skal sælgere poste?" --full
     """
     from ..query import AskRequest, Filters
 
@@ -201,9 +205,31 @@ def ask(
         for s in result.answer:
             click.echo(clean(f"  [{fmt_time(s.start)}] {s.text}"))
             click.echo(clean(f"     — {s.title}" + (f"  ▶ {s.link}" if s.link else "")))
-        click.echo("\nSupporting passages (full text: `hmsearch search` or --json):")
+        click.echo("\nSupporting passages" + ("" if full else " (whole: --full)") + ":")
+    if full:
+        for i, hit in enumerate(result.hits, 1):
+            click.echo("\n".join(_hit_lines(i, hit)) + "\n")
+        return
+    from ..query.snippets import query_terms, snippet
+
+    service = service_of(ctx)
+    episodes = {e.id: e for e in service.episodes()}
+    answered = [a.start for a in result.answer]
     for i, hit in enumerate(result.hits, 1):
-        click.echo("\n".join(_hit_lines(i, hit, max_chars=300)) + "\n")
+        ep = episodes.get(hit.episode)
+        lang = ep.language if ep else None
+        snip = snippet(hit, query_terms(question, lang), lang, around=answered)
+        link = service.link(ep, snip.start) if ep and hit.link else hit.link  # plays from the snippet
+        who = f"{snip.speaker}: " if snip.speaker else ""
+        lines = [
+            clean(f"{i}. {hit.title}  [{fmt_time(snip.start)}]  score {hit.score:.3f}"),
+            wrap(who + snip.text),
+        ]
+        if hit.chapter:
+            lines.insert(1, clean(f"   § {hit.chapter}"))
+        if link:
+            lines.append(clean(f"   ▶ {link}"))
+        click.echo("\n".join(lines) + "\n")
 
 
 @cli.command()

@@ -18,6 +18,7 @@ from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from ..query.links import episode_href, http_url
+from ..query.snippets import query_terms, snippet
 from ..text import analyze
 from ..types import AnswerSentence, Episode, Hit, Sentence
 
@@ -88,57 +89,6 @@ def highlight(text: str, terms: frozenset[str], lang: str | None) -> str:
             pos = m.end()
     out.append(esc(text[pos:]))
     return "".join(out)
-
-
-def query_terms(query: str, lang: str | None) -> frozenset[str]:
-    return frozenset(analyze(query, lang))
-
-
-SNIPPET_WORDS = 50  # a result's snippet: one or two lines, as podcast apps and yt-fts show them
-
-
-def matched(text: str, terms: frozenset[str], lang: str | None) -> int:
-    """How many of ``terms`` the text holds (each counted once)."""
-    return len(terms.intersection(analyze(text, lang))) if terms else 0
-
-
-def trim_words(text: str, terms: frozenset[str], lang: str | None, limit: int = SNIPPET_WORDS) -> str:
-    """``text`` cut to ``limit`` words around its first matched word, with an ellipsis where cut."""
-    words = text.split()
-    if len(words) <= limit:
-        return text
-    first = next((i for i, w in enumerate(words) if matched(w, terms, lang)), 0)
-    lo = max(0, min(first - limit // 3, len(words) - limit))
-    cut = " ".join(words[lo : lo + limit])
-    return ("… " if lo else "") + cut + (" …" if lo + limit < len(words) else "")
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """The line or two of a hit shown in the results: the sentence that matches the question best
-    (most of its words; the first sentence when none does), with the next one when both fit."""
-
-    text: str
-    start: float
-    end: float
-    speaker: str | None
-    by_words: bool  # the question's words are in the passage (else it was found by meaning alone)
-
-
-def snippet(hit: Hit, terms: frozenset[str], lang: str | None, limit: int = SNIPPET_WORDS) -> Snippet:
-    sentences = hit.sentences
-    by_words = matched(hit.text, terms, lang) > 0
-    if not sentences:  # a quote's hit spans exactly the words said
-        return Snippet(trim_words(hit.text, terms, lang, limit), hit.start, hit.end, None, by_words)
-    counts = [matched(s.text, terms, lang) for s in sentences]
-    best = max(range(len(sentences)), key=lambda i: (counts[i], -i))
-    chosen = [sentences[best]]
-    nxt = best + 1
-    if nxt < len(sentences) and len((sentences[best].text + " " + sentences[nxt].text).split()) <= limit:
-        chosen.append(sentences[nxt])
-    text = trim_words(" ".join(s.text for s in chosen), terms, lang, limit)
-    speaker = getattr(chosen[0], "speaker", None)  # speaker names arrive with issue 24
-    return Snippet(text, chosen[0].start, chosen[-1].end, speaker, by_words)
 
 
 @dataclass(frozen=True)
@@ -297,6 +247,9 @@ def search_page(
     if not hits:
         parts.append('<p class="none" role="status">No matches in the index.</p>')
         return layout(f"{form.q} – hmsearch", "".join(parts), page_class="search-page")
+    answered: dict[str, list[float]] = {}  # supporting passages read around the answer's sentences
+    for a in answer:
+        answered.setdefault(a.episode, []).append(a.start)
     groups: dict[str, list[Hit]] = {}
     for h in hits:
         groups.setdefault(h.episode, []).append(h)
@@ -308,7 +261,7 @@ def search_page(
         terms = query_terms(form.q, ep.language)
         items = []
         for h in group:
-            snip = snippet(h, terms, ep.language)
+            snip = snippet(h, terms, ep.language, around=answered.get(h.episode, ()))
             href = episode_href(h.episode, snip.start, snip.end)
             why = "matches your words" if snip.by_words else "related in meaning"
             who = f'<span class="speaker">{esc(snip.speaker)}:</span> ' if snip.speaker else ""
