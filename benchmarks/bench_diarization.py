@@ -54,6 +54,7 @@ FRAME = 0.01  # DER resolution, seconds
 COLLAR = 0.25
 DEV = range(0, 30)
 HELD = range(30, 45)
+BIC_PENALTIES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)  # stop="bic": the dev grid's lambdas
 ESPEAK_VOICES = {  # name: espeak-ng arguments
     "espeak_m1": ["-v", "da+m1", "-p", "35", "-s", "150"],
     "espeak_f2": ["-v", "da+f2", "-p", "60", "-s", "165"],
@@ -198,6 +199,7 @@ class Prepared:
     centres: np.ndarray
     vectors: np.ndarray
     seconds_vad_embed: float
+    cepstra: CepstralStats | None = None  # MFCC statistics per window, made on first need (stop="bic")
 
 
 CACHE: Path | None = None  # --cache: VAD regions and window vectors kept between runs
@@ -235,7 +237,9 @@ def run(p: Prepared, settings: DiarizeSettings, cepstra: CepstralStats | None = 
     rule needs them and they are not given)."""
     t0 = time.perf_counter()
     if settings.stop == "bic" and cepstra is None:
-        cepstra = window_cepstra(p.conv.audio, p.regions, p.centres, settings)
+        if p.cepstra is None:
+            p.cepstra = window_cepstra(p.conv.audio, p.regions, p.centres, settings)
+        cepstra = p.cepstra
     labels = cluster(p.vectors, settings, cepstra=cepstra)
     turns = turns_from_labels(p.regions, p.centres, labels, settings)
     return turns, time.perf_counter() - t0
@@ -492,9 +496,6 @@ def host_check(pool: dict[str, np.ndarray], settings: DiarizeSettings, minutes: 
         "held_aside": held,
         "speech_runs": runs,
     }
-
-
-BIC_PENALTIES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
 
 
 def long_audio(minutes: float) -> np.ndarray:
@@ -772,6 +773,7 @@ def main() -> None:
             for r in (1.1, 1.3, 1.5)
         ]
         + [replace(base, stop="silhouette", smooth_windows=w, separation=0.1) for w in (3, 5)]
+        + [replace(base, stop="bic", smooth_windows=3, threshold=0.25, bic_penalty=lam) for lam in BIC_PENALTIES]
     )
     for st in candidates:
         rows = [score(prepared[s], run(prepared[s], st)[0]) for s in DEV]
@@ -867,7 +869,8 @@ def main() -> None:
         "|---|---|---|---|",
         *(
             f"| {rule} | smooth {g['smooth_windows']}, threshold {g['threshold']}, separation {g['separation']}, "
-            f"smallest {g['min_speaker_seconds']} s | {g['der_mean']:.1%} | {g['speaker_count_right']}/{g['n']} |"
+            + (f"penalty {g['bic_penalty']}, " if rule == "bic" else "")
+            + f"smallest {g['min_speaker_seconds']} s | {g['der_mean']:.1%} | {g['speaker_count_right']}/{g['n']} |"
             for rule, g in rules.items()
         ),
         "",
