@@ -17,6 +17,8 @@ other episodes of them and a third host (seeds from 2000) are held aside.
     PYTHONPATH=src python benchmarks/bench_diarization.py            # dev grid + held-aside check
     PYTHONPATH=src python benchmarks/bench_diarization.py --whisper  # also Whisper base on one conversation
     PYTHONPATH=src python benchmarks/bench_diarization.py --host     # host recognition, dev then held aside
+    PYTHONPATH=src python benchmarks/bench_diarization.py --bic    # the delta-BIC split rule against the default
+    PYTHONPATH=src python benchmarks/bench_diarization.py --host --bic  # host recognition with that rule
     ... --cache DIR  # keep VAD regions and window vectors between runs (cost figures: the first run's)
 """
 
@@ -37,10 +39,12 @@ from bench_util import SHARED, load, log, peak_rss_mb, write_results
 
 from hmsearch.audio import SAMPLE_RATE, decode_audio
 from hmsearch.speakers.detect import (
+    CepstralStats,
     DiarizeSettings,
     cluster,
     turns_from_labels,
     voice_activity,
+    window_cepstra,
     window_embeddings,
 )
 from hmsearch.types import Turn
@@ -50,6 +54,7 @@ FRAME = 0.01  # DER resolution, seconds
 COLLAR = 0.25
 DEV = range(0, 30)
 HELD = range(30, 45)
+BIC_PENALTIES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)  # stop="bic": the dev grid's lambdas
 ESPEAK_VOICES = {  # name: espeak-ng arguments
     "espeak_m1": ["-v", "da+m1", "-p", "35", "-s", "150"],
     "espeak_f2": ["-v", "da+f2", "-p", "60", "-s", "165"],
@@ -194,6 +199,7 @@ class Prepared:
     centres: np.ndarray
     vectors: np.ndarray
     seconds_vad_embed: float
+    cepstra: CepstralStats | None = None  # MFCC statistics per window, made on first need (stop="bic")
 
 
 CACHE: Path | None = None  # --cache: VAD regions and window vectors kept between runs
@@ -226,9 +232,15 @@ def prepare(conv: Conversation, settings: DiarizeSettings, tag: str = "") -> Pre
     return p
 
 
-def run(p: Prepared, settings: DiarizeSettings) -> tuple[list[Turn], float]:
+def run(p: Prepared, settings: DiarizeSettings, cepstra: CepstralStats | None = None) -> tuple[list[Turn], float]:
+    """Turns of a prepared conversation and the seconds they took (the cepstra included when the
+    rule needs them and they are not given)."""
     t0 = time.perf_counter()
-    labels = cluster(p.vectors, settings)
+    if settings.stop == "bic" and cepstra is None:
+        if p.cepstra is None:
+            p.cepstra = window_cepstra(p.conv.audio, p.regions, p.centres, settings)
+        cepstra = p.cepstra
+    labels = cluster(p.vectors, settings, cepstra=cepstra)
     turns = turns_from_labels(p.regions, p.centres, labels, settings)
     return turns, time.perf_counter() - t0
 
@@ -241,6 +253,23 @@ def score(p: Prepared, turns: list[Turn]) -> dict[str, Any]:
     return out
 
 
+def found_voices(p: Prepared, turns: list[Turn]) -> list[str]:
+    """Each speaker found, as the reference voices that make up at least a fifth of their speech
+    ("espeak_m1+espeak_m3": two voices taken for one)."""
+    out = []
+    for who in sorted({t.speaker for t in turns}):
+        said: dict[str, float] = {}
+        for t in turns:
+            if t.speaker == who:
+                for r in p.conv.reference:
+                    both = min(t.end, r.end) - max(t.start, r.start)
+                    if both > 0:
+                        said[r.speaker] = said.get(r.speaker, 0.0) + both
+        total = sum(said.values())
+        out.append("+".join(sorted(v for v, x in said.items() if x >= total / 5)) or "(no speech)")
+    return sorted(out)
+
+
 def baselines(p: Prepared) -> dict[str, list[Turn]]:
     return {
         "one speaker": [Turn(a, b, "S1") for a, b in p.regions],
@@ -249,7 +278,7 @@ def baselines(p: Prepared) -> dict[str, list[Turn]]:
 
 
 def describe(st: DiarizeSettings) -> dict[str, Any]:
-    keys = ("method", "stop", "smooth_windows", "threshold", "separation", "min_speaker_seconds")
+    keys = ("method", "stop", "smooth_windows", "threshold", "separation", "bic_penalty", "min_speaker_seconds")
     return {k: getattr(st, k) for k in keys}
 
 
@@ -263,6 +292,8 @@ def rule_text(st: DiarizeSettings) -> str:
         )
     if st.stop == "split":
         return f"threshold {st.threshold}, then clusters split while the halves are {st.separation}x their spread apart"
+    if st.stop == "bic":
+        return f"threshold {st.threshold}, then clusters split while delta-BIC on MFCCs (penalty {st.bic_penalty}) favours two"
     return f"the best silhouette, at least {st.separation}"
 
 
@@ -467,10 +498,176 @@ def host_check(pool: dict[str, np.ndarray], settings: DiarizeSettings, minutes: 
     }
 
 
+def long_audio(minutes: float) -> np.ndarray:
+    """Two LibriVox readers alternating every 30 s, tiled to ``minutes`` (as --hour)."""
+    lv = REAL / "librivox_dansk"
+    a = decode_audio(lv / "den_lille_pige_med_svovlstikkerne.mp3")
+    b = decode_audio(lv / "prindsessen_paa_ærten.mp3")
+    step = 30 * SAMPLE_RATE
+    parts, i = [], 0
+    while sum(len(p) for p in parts) < minutes * 60 * SAMPLE_RATE:
+        src = a if i % 2 == 0 else b
+        k = (i // 2) * step % (len(src) - step)
+        parts.append(src[k : k + step])
+        i += 1
+    return np.concatenate(parts)
+
+
+def bic_check(pool: dict[str, np.ndarray], minutes: float) -> None:
+    """The delta-BIC split rule (threshold, then MFCC delta-BIC splits) against hmsearch's default
+    threshold rule: the penalty chosen on dev (most right counts, then lowest DER), held aside
+    scored once with it, beside the default in the same run: results/diarization_bic.json/.md."""
+    base = DiarizeSettings()
+    convs = {s: arrange(s, pool, minutes) for s in itertools.chain(DEV, HELD)}
+    prepared = {s: prepare(c, base) for s, c in convs.items()}
+    cepstra: dict[int, CepstralStats] = {}
+    cepstra_seconds: dict[int, float] = {}
+    for s, c in convs.items():
+        t0 = time.perf_counter()
+        cepstra[s] = window_cepstra(c.audio, prepared[s].regions, prepared[s].centres, base)
+        cepstra_seconds[s] = time.perf_counter() - t0
+    audio_minutes = {s: len(c.audio) / SAMPLE_RATE / 60 for s, c in convs.items()}
+    candidates = [replace(base, stop="bic", bic_penalty=lam) for lam in BIC_PENALTIES]
+    grid = [{**describe(base), **summary([score(prepared[s], run(prepared[s], base)[0]) for s in DEV])}]
+    log(grid[-1])
+    for st in candidates:
+        rows = [score(prepared[s], run(prepared[s], st, cepstra[s])[0]) for s in DEV]
+        grid.append({**describe(st), **summary(rows)})
+        log(grid[-1])
+    best = max(
+        range(len(candidates)),
+        key=lambda k: (grid[k + 1]["speaker_count_right"], -grid[k + 1]["der_mean"], -candidates[k].bic_penalty),
+    )
+    chosen = candidates[best]
+
+    def table(seeds: range, st: DiarizeSettings) -> dict[str, Any]:
+        per, cost, extra = [], [], []
+        for s in seeds:
+            cep = cepstra[s] if st.stop == "bic" else None
+            turns, t_cluster = run(prepared[s], st, cep)
+            t_cep = cepstra_seconds[s] if cep is not None else 0.0
+            per.append(
+                {
+                    "seed": s,
+                    "speakers": convs[s].speakers,
+                    "found": found_voices(prepared[s], turns),
+                    **score(prepared[s], turns),
+                }
+            )
+            cost.append((prepared[s].seconds_vad_embed + t_cep + t_cluster) / audio_minutes[s])
+            extra.append((t_cep + t_cluster) / audio_minutes[s])
+        return {
+            "diarization": summary(per),
+            "per_conversation": per,
+            "seconds_per_audio_minute": round(float(np.median(cost)), 3),
+            "cepstra_and_clustering_seconds_per_audio_minute": round(float(np.median(extra)), 4),
+        }
+
+    results = {
+        part: {"default": table(seeds, base), "bic": table(seeds, chosen)}
+        for part, seeds in (("dev", DEV), ("held aside", HELD))
+    }
+    log("held aside", {k: v["diarization"] for k, v in results["held aside"].items()})
+
+    # Long audio: does the split rule cut one voice heard for long (delta-BIC grows with the frames)?
+    from hmsearch.speakers import diarize
+
+    long_minutes = 60.0
+    audio = long_audio(long_minutes)
+    found = {}
+    for name, st in (("default", base), ("bic", chosen)):
+        t0 = time.perf_counter()
+        found[name] = {
+            "speakers_found": len({t.speaker for t in diarize(audio, st)}),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    log("long audio", found)
+
+    data = {
+        "chosen": describe(chosen),
+        "dev_grid": grid,
+        **{part.replace(" ", "_"): r for part, r in results.items()},
+        "long_audio": {"minutes": long_minutes, "speakers_true": 2, **found},
+        "load": load(),
+    }
+    dv, hd = results["dev"], results["held aside"]
+    summary_text = (
+        f"Result: chosen on dev (penalty {chosen.bic_penalty}), the split rule has a mean DER of "
+        f"{dv['bic']['diarization']['der_mean']:.1%} against the default's {dv['default']['diarization']['der_mean']:.1%} "
+        f"and the right speaker count in {dv['bic']['diarization']['speaker_count_right']} of {len(DEV)} against "
+        f"{dv['default']['diarization']['speaker_count_right']}; held aside, scored once, "
+        f"{hd['bic']['diarization']['der_mean']:.1%} against {hd['default']['diarization']['der_mean']:.1%} and "
+        f"{hd['bic']['diarization']['speaker_count_right']} of {len(HELD)} against "
+        f"{hd['default']['diarization']['speaker_count_right']}. Cost after the speaker vectors: "
+        f"{hd['bic']['cepstra_and_clustering_seconds_per_audio_minute']} s per audio minute against "
+        f"{hd['default']['cepstra_and_clustering_seconds_per_audio_minute']} s (the MFCCs come from the "
+        "encoder's own mel frames, recomputed). Host recognition with the rule: "
+        "`PYTHONPATH=src python benchmarks/bench_diarization.py --host --bic` (results/diarization_host_bic.md)."
+    )
+    lines = [
+        "# Speaker turns: a delta-BIC split rule on MFCCs",
+        "",
+        f"The conversations of bench_diarization.py ({len(DEV)} dev + {len(HELD)} held aside, ~{minutes} min, 2-4 voices). "
+        f"Rule: average-linkage threshold {base.threshold} on window vectors averaged {base.smooth_windows} at a time (the default), "
+        "then each cluster split in two (k-means on the vectors) while a delta-BIC test on the halves' MFCC frames "
+        "(c1-c19, full covariance) favours two Gaussians with penalty lambda and both halves keep "
+        f"{base.min_speaker_seconds} s. `PYTHONPATH=src python benchmarks/bench_diarization.py --bic`",
+        "",
+        summary_text,
+        "",
+        "Dev grid:",
+        "",
+        "| rule | dev DER mean | DER max | dev right speaker count |",
+        "|---|---|---|---|",
+        *(
+            f"| {rule_text(st)} | {g['der_mean']:.1%} | {g['der_max']:.1%} | {g['speaker_count_right']}/{g['n']} |"
+            for st, g in zip([base, *candidates], grid)
+        ),
+        "",
+        f"Chosen on dev: penalty {chosen.bic_penalty}. Held aside scored once with it, beside the default:",
+        "",
+        "| part | rule | DER mean | DER max | confusion | right speaker count | s per audio minute |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for part, r in results.items():
+        for name, res in r.items():
+            d = res["diarization"]
+            lines.append(
+                f"| {part} | {name} | {d['der_mean']:.1%} | {d['der_max']:.1%} | {d['confusion_mean']:.1%} | "
+                f"{d['speaker_count_right']}/{d['n']} | {res['seconds_per_audio_minute']} "
+                f"({res['cepstra_and_clustering_seconds_per_audio_minute']} after the vectors) |"
+            )
+    lines += [
+        "",
+        "Held-aside conversations:",
+        "",
+        "| seed | voices | default DER | found/true | default's speakers | bic DER | found/true | bic's speakers |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for a, b in zip(
+        results["held aside"]["default"]["per_conversation"], results["held aside"]["bic"]["per_conversation"]
+    ):
+        lines.append(
+            f"| {a['seed']} | {', '.join(a['speakers'])} | {a['der']:.1%} | {a['speakers_found']}/{a['speakers_true']} | "
+            f"{'; '.join(a['found'])} | {b['der']:.1%} | {b['speakers_found']}/{b['speakers_true']} | {'; '.join(b['found'])} |"
+        )
+    lines += [
+        "",
+        f"Long audio ({long_minutes:g} min, two LibriVox readers alternating every 30 s): default "
+        f"{found['default']['speakers_found']} speakers, bic {found['bic']['speakers_found']} (of 2).",
+    ]
+    write_results("diarization_bic", data, "\n".join(lines))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", action="store_true", help="only the host-recognition check")
     ap.add_argument("--hour", type=float, default=None, metavar="MINUTES", help="only the long-audio cost and memory")
+    ap.add_argument(
+        "--bic",
+        action="store_true",
+        help="only the delta-BIC split rule against the default (with --host: host check with it)",
+    )
     ap.add_argument("--whisper", action="store_true", help="time Whisper base on the first held-aside conversation")
     ap.add_argument("--minutes", type=float, default=2.5)
     ap.add_argument("--cache", type=Path, default=None, help="keep VAD regions and window vectors here between runs")
@@ -486,7 +683,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pool = voices(Path(tmp))
     base = DiarizeSettings()
+    if args.bic and not args.host:
+        bic_check(pool, args.minutes)
+        return
     if args.host:
+        if args.bic:
+            base = replace(base, stop="bic")
         res = host_check(pool, base, args.minutes)
         md = [
             "# Host recognition across episodes",
@@ -535,7 +737,11 @@ def main() -> None:
                 for part, r in res["speech_runs"].items()
             ),
         ]
-        write_results("diarization_host", {**res, "load": load()}, "\n".join(md))
+        if args.bic:
+            md[0] += f" (rule: {rule_text(base)})"
+        write_results(
+            "diarization_host_bic" if args.bic else "diarization_host", {**res, "load": load()}, "\n".join(md)
+        )
         return
     convs = {s: arrange(s, pool, args.minutes) for s in itertools.chain(DEV, HELD)}
     prepared = {s: prepare(c, base) for s, c in convs.items()}
@@ -567,6 +773,7 @@ def main() -> None:
             for r in (1.1, 1.3, 1.5)
         ]
         + [replace(base, stop="silhouette", smooth_windows=w, separation=0.1) for w in (3, 5)]
+        + [replace(base, stop="bic", smooth_windows=3, threshold=0.25, bic_penalty=lam) for lam in BIC_PENALTIES]
     )
     for st in candidates:
         rows = [score(prepared[s], run(prepared[s], st)[0]) for s in DEV]
@@ -662,7 +869,8 @@ def main() -> None:
         "|---|---|---|---|",
         *(
             f"| {rule} | smooth {g['smooth_windows']}, threshold {g['threshold']}, separation {g['separation']}, "
-            f"smallest {g['min_speaker_seconds']} s | {g['der_mean']:.1%} | {g['speaker_count_right']}/{g['n']} |"
+            + (f"penalty {g['bic_penalty']}, " if rule == "bic" else "")
+            + f"smallest {g['min_speaker_seconds']} s | {g['der_mean']:.1%} | {g['speaker_count_right']}/{g['n']} |"
             for rule, g in rules.items()
         ),
         "",
