@@ -428,13 +428,13 @@ def _text(fragment: str) -> str:
 def test_results_are_short_snippets_with_the_whole_passage_on_demand(server):
     status, _, body = server.get("/?q=salgsteam+sociale+medier")
     html = body.decode()
-    snippets = re.findall(r'<p class="snippet">(.*?)</p>', html)
-    assert status == 200 and snippets
-    assert all(len(_text(s).split()) <= snippets.SNIPPET_WORDS + 2 for s in snippets)  # + the ellipses
-    assert any("<mark>" in s for s in snippets)  # the matched words are marked in the snippet
+    shown = re.findall(r'<p class="snippet">(.*?)</p>', html)
+    assert status == 200 and shown
+    assert all(len(_text(s).split()) <= snippets.SNIPPET_WORDS + 2 for s in shown)  # + the ellipses
+    assert any("<mark>" in s for s in shown)  # the matched words are marked in the snippet
     # the whole passage is there without script, folded (<details>), and longer than its snippet
     wholes = re.findall(r'<details class="whole"><summary>[^<]*</summary><p class="passage">(.*?)</p>', html)
-    assert wholes and max(len(_text(w).split()) for w in wholes) > max(len(_text(s).split()) for s in snippets)
+    assert wholes and max(len(_text(w).split()) for w in wholes) > max(len(_text(s).split()) for s in shown)
     assert "matches your words" in html
 
 
@@ -452,6 +452,16 @@ def test_snippet_is_the_best_sentence_and_reads_a_speaker_when_there_is_one():
     assert "nyhedsbreve" in trimmed and len(trimmed.split()) <= snippets.SNIPPET_WORDS + 2
     nothing = snippets.snippet(hit, snippets.query_terms("zebra", "da"), "da")
     assert nothing.start == 0.0 and not nothing.by_words  # found by meaning: the first sentence
+    # around the answer sentence it holds (the best-ranked first), whatever the words say
+    assert snippets.snippet(hit, snippets.query_terms("nyhedsbreve", "da"), "da", around=(9.0, 2.0, 0.0)).start == 2.0
+    # the next sentence joins only when the same speaker says it
+    said = tuple(
+        Sentence(float(i), i + 1.0, t, speaker=w)
+        for i, (w, t) in enumerate([("A", "Ja."), ("A", "Godt."), ("B", "Nej.")])
+    )
+    two = Hit("e", "t", 0.0, 3.0, "Ja. Godt. Nej.", 1.0, "", sentences=said)
+    assert snippets.snippet(two, frozenset(), "da").text == "Ja. Godt."
+    assert snippets.snippet(two, frozenset(), "da", around=(1.0,)).text == "Godt."
 
 
 def test_episode_page_lists_chapters_a_search_within_it_downloads_and_its_source(server, index):

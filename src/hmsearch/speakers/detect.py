@@ -48,19 +48,23 @@ class DiarizeSettings:
     bridge_seconds: float = 0.3  # shorter pauses do not split speech
     method: str = "agglomerative"  # or "spectral" (spectralcluster)
     smooth_windows: int = 3  # clustering sees each window averaged with its neighbours (odd)
-    # Agglomerative stopping rule: "threshold", "separation", "split" or "silhouette" (see cluster).
-    # "separation" (smooth_windows 7) won on dev (DER 5.6 % against 7.1 %, 22 right counts of 30
-    # against 20, host named in 94.4 % of speech runs against 91.5 %) but not held aside (count 9 of
-    # 15 against 10, host 90.6 % against 95.5 %): the fixed threshold stays the default.
-    stop: str = "threshold"
+    # Agglomerative stopping rule: "threshold", "separation", "split", "silhouette" or "bic" (see
+    # cluster). "separation" (smooth_windows 7) won on dev (DER 5.6 % against 7.1 %, 22 right counts
+    # of 30 against 20) but not held aside (count 9 of 15 against 10, host 90.6 % against 95.5 %).
+    # "bic" (the threshold, then delta-BIC splits on MFCCs) won on dev and held aside (below): the
+    # default since stop 31.
+    stop: str = "bic"
     threshold: float = 0.25  # "threshold", "split", "bic": cosine distance at which clusters stop merging
     separation: float = 2.0  # "separation", "split": centroid distance over spread; "silhouette": the least
     max_speakers: int = 10  # "separation", "silhouette", "split", "bic": the most speakers tried
-    # "bic": lambda, the weight of the parameter count in delta-BIC. 4.0 (4-6 tie) won on dev: DER
-    # 4.2 % against 7.1 %, 24 right counts of 30 against 20; held aside 4.7 % against 10.0 %, 11 of
-    # 15 against 10 (benchmarks/results/diarization_bic.md), but the host named in 95.2 % of held-aside
-    # turns against 97.6 % (an NST voice cut in two); lambda 1-2 cuts real voices in two.
+    # "bic": lambda, the weight of the parameter count in delta-BIC. Chosen on dev as every setting
+    # is (the most right counts within a point of the lowest DER; benchmarks/results/diarization.md
+    # and diarization_bic.md): 4.0, DER 4.2 % against the threshold's 7.1 %, 24 right counts of 30
+    # against 20; held aside 4.5 % against 10.0 %, 12 of 15 against 10; 60 min of two readers: 2
+    # speakers. 1-2 cut real voices in two.
     bic_penalty: float = 4.0
+    min_stretch_seconds: float = 3.0  # "bic": a half counts only its speech in stretches this long
+    bic_frames: float = 6000.0  # "bic": each half weighs at most this many 10 ms frames (60 s) in the test
     min_speaker_seconds: float = 10.0  # a cluster with less speech joins its nearest neighbour
     min_turn_seconds: float = 1.0  # a shorter turn between two turns of one speaker is theirs
     join_gap_seconds: float = 1.5  # one speaker's turns closer than this become one turn
@@ -339,7 +343,10 @@ def _split_by_separation(
         if len(mine) * window_seconds < 2 * settings.min_speaker_seconds:
             continue
         halves = KMeans(n_clusters=2, n_init=4, random_state=0).fit_predict(sample[mine])
-        if min(np.bincount(halves, minlength=2)) * window_seconds < settings.min_speaker_seconds:
+        # a voice is heard in stretches: windows in runs shorter than min_stretch_seconds (those
+        # around each change of speaker, which mix two voices) do not make a half a speaker
+        run = max(1, int(np.ceil(settings.min_stretch_seconds / window_seconds)))
+        if min(_in_runs(mine[halves == h], run) for h in (0, 1)) * window_seconds < settings.min_speaker_seconds:
             continue
         if _separation(sample[mine], halves) < settings.separation:
             continue
@@ -366,14 +373,37 @@ def _split_by_bic(
         if len(mine) * window_seconds < 2 * settings.min_speaker_seconds:
             continue
         halves = KMeans(n_clusters=2, n_init=4, random_state=0).fit_predict(sample[mine])
-        if min(np.bincount(halves, minlength=2)) * window_seconds < settings.min_speaker_seconds:
+        # a voice is heard in stretches: windows in runs shorter than min_stretch_seconds (those
+        # around each change of speaker, which mix two voices) do not make a half a speaker
+        run = max(1, int(np.ceil(settings.min_stretch_seconds / window_seconds)))
+        if min(_in_runs(mine[halves == h], run) for h in (0, 1)) * window_seconds < settings.min_speaker_seconds:
             continue
-        if delta_bic(cepstra.pooled(mine[halves == 0]), cepstra.pooled(mine[halves == 1]), settings.bic_penalty) <= 0:
+        parts = (_at_most(cepstra.pooled(mine[halves == h]), settings.bic_frames) for h in (0, 1))
+        if delta_bic(*parts, settings.bic_penalty) <= 0:
             continue
         new = int(labels.max()) + 1
         labels[mine[halves == 1]] = new
         todo += [c, new]
     return labels
+
+
+def _at_most(stats: tuple[float, np.ndarray, np.ndarray], frames: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """Pooled statistics weighed as at most ``frames`` frames (same mean and covariance): delta-BIC's
+    evidence grows with the frames and its penalty only with their log, so without a cap an hour
+    of one voice, whose sound drifts, splits where a few minutes would not."""
+    n, total, outer = stats
+    scale = min(1.0, frames / n) if n else 1.0
+    return n * scale, total * scale, outer * scale
+
+
+def _in_runs(positions: np.ndarray, length: int) -> int:
+    """How many of the sorted window ``positions`` lie in runs of at least ``length`` consecutive
+    windows."""
+    if len(positions) == 0:
+        return 0
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    sizes = np.diff(np.concatenate(([0], breaks, [len(positions)])))
+    return int(sizes[sizes >= length].sum())
 
 
 def _cut_tree(sample: np.ndarray, window_seconds: float, settings: DiarizeSettings) -> np.ndarray:
