@@ -59,7 +59,7 @@ def server(monkeypatch: pytest.MonkeyPatch):
 def chapters_json(cli, episode: str) -> list[dict]:
     res = cli("chapters", episode, "--json")
     assert res.exit_code == 0, res.output
-    return json.loads(res.output)["chapters"]
+    return json.loads(res.stdout)["chapters"]
 
 
 def update(cli, server: Server, body: bytes, *args: str):

@@ -378,8 +378,8 @@ def _split_by_bic(
         run = max(1, int(np.ceil(settings.min_stretch_seconds / window_seconds)))
         if min(_in_runs(mine[halves == h], run) for h in (0, 1)) * window_seconds < settings.min_speaker_seconds:
             continue
-        parts = (_at_most(cepstra.pooled(mine[halves == h]), settings.bic_frames) for h in (0, 1))
-        if delta_bic(*parts, settings.bic_penalty) <= 0:
+        one, two = (_at_most(cepstra.pooled(mine[halves == h]), settings.bic_frames) for h in (0, 1))
+        if delta_bic(one, two, settings.bic_penalty) <= 0:
             continue
         new = int(labels.max()) + 1
         labels[mine[halves == 1]] = new
