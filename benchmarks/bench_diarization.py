@@ -258,7 +258,7 @@ def score(p: Prepared, turns: list[Turn]) -> dict[str, Any]:
     said: dict[str, float] = {}
     for r in p.conv.reference:
         said[r.speaker] = said.get(r.speaker, 0.0) + r.end - r.start
-    out["speakers_audible"] = sum(x >= DiarizeSettings().min_speaker_seconds for x in said.values())
+    out["speakers_audible"] = int(sum(x >= DiarizeSettings().min_speaker_seconds for x in said.values()))
     return out
 
 
@@ -312,7 +312,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "der_max": round(float(np.max([r["der"] for r in rows])), 4),
         "confusion_mean": round(float(np.mean([r["confusion"] for r in rows])), 4),
         "speaker_count_right": sum(r["speakers_true"] == r["speakers_found"] for r in rows),
-        "speaker_count_right_of_audible": sum(r["speakers_audible"] == r["speakers_found"] for r in rows),
+        "speaker_count_right_of_audible": int(sum(r["speakers_audible"] == r["speakers_found"] for r in rows)),
         "n": len(rows),
     }
 
