@@ -63,7 +63,7 @@ class DiarizeSettings:
     # against 20; held aside 4.5 % against 10.0 %, 12 of 15 against 10; 60 min of two readers: 2
     # speakers. 1-2 cut real voices in two.
     bic_penalty: float = 4.0
-    min_stretch_seconds: float = 3.0  # "bic": a half counts only its speech in stretches this long
+    min_stretch_seconds: float = 3.0  # "bic", "split": a half counts only its speech in stretches this long
     bic_frames: float = 6000.0  # "bic": each half weighs at most this many 10 ms frames (60 s) in the test
     min_speaker_seconds: float = 10.0  # a cluster with less speech joins its nearest neighbour
     min_turn_seconds: float = 1.0  # a shorter turn between two turns of one speaker is theirs
@@ -327,64 +327,65 @@ def _separation(sample: np.ndarray, labels: np.ndarray) -> float:
     return float(_separations(sample, labels).min()) if labels.max() >= 1 else float("inf")
 
 
-def _split_by_separation(
-    sample: np.ndarray, labels: np.ndarray, window_seconds: float, settings: DiarizeSettings
+def _split_while(
+    sample: np.ndarray,
+    labels: np.ndarray,
+    window_seconds: float,
+    settings: DiarizeSettings,
+    two_voices: Callable[[np.ndarray, np.ndarray], bool],
 ) -> np.ndarray:
-    """Each cluster split in two (k-means) while both halves have a speaker's worth of speech and
-    are at least ``separation`` apart: two close voices that the threshold merged are steady enough
-    to stand apart from their own spread, where the halves of one varied voice are not."""
+    """Each cluster split in two (k-means on the speaker vectors) while both halves have a
+    speaker's worth of speech and ``two_voices(windows, halves)`` says they are two voices. A voice
+    is heard in stretches: windows in runs shorter than ``min_stretch_seconds`` (those around each
+    change of speaker, which mix two voices) do not make a half a speaker."""
     from sklearn.cluster import KMeans
 
     labels = labels.copy()
     todo = list(range(int(labels.max()) + 1))
+    run = max(1, int(np.ceil(settings.min_stretch_seconds / window_seconds)))
     while todo and labels.max() + 1 < settings.max_speakers:
         c = todo.pop()
         mine = np.flatnonzero(labels == c)
         if len(mine) * window_seconds < 2 * settings.min_speaker_seconds:
             continue
         halves = KMeans(n_clusters=2, n_init=4, random_state=0).fit_predict(sample[mine])
-        # a voice is heard in stretches: windows in runs shorter than min_stretch_seconds (those
-        # around each change of speaker, which mix two voices) do not make a half a speaker
-        run = max(1, int(np.ceil(settings.min_stretch_seconds / window_seconds)))
         if min(_in_runs(mine[halves == h], run) for h in (0, 1)) * window_seconds < settings.min_speaker_seconds:
             continue
-        if _separation(sample[mine], halves) < settings.separation:
+        if not two_voices(mine, halves):
             continue
         new = int(labels.max()) + 1
         labels[mine[halves == 1]] = new
         todo += [c, new]
     return labels
+
+
+def _split_by_separation(
+    sample: np.ndarray, labels: np.ndarray, window_seconds: float, settings: DiarizeSettings
+) -> np.ndarray:
+    """Split while the halves are at least ``separation`` apart: two close voices that the
+    threshold merged are steady enough to stand apart from their own spread, where the halves of
+    one varied voice are not."""
+    return _split_while(
+        sample,
+        labels,
+        window_seconds,
+        settings,
+        lambda mine, halves: _separation(sample[mine], halves) >= settings.separation,
+    )
 
 
 def _split_by_bic(
     sample: np.ndarray, cepstra: CepstralStats, labels: np.ndarray, window_seconds: float, settings: DiarizeSettings
 ) -> np.ndarray:
-    """Each cluster split in two (k-means on the speaker vectors) while both halves have a
-    speaker's worth of speech and a delta-BIC test on their MFCC frames favours two Gaussians over
-    one (Chen & Gopalakrishnan 1998): a second signal beside the speaker vectors, for two voices
-    the encoder places close together."""
-    from sklearn.cluster import KMeans
+    """Split while a delta-BIC test on the halves' MFCC frames favours two Gaussians over one
+    (Chen & Gopalakrishnan 1998): a second signal beside the speaker vectors, for two voices the
+    encoder places close together."""
 
-    labels = labels.copy()
-    todo = list(range(int(labels.max()) + 1))
-    while todo and labels.max() + 1 < settings.max_speakers:
-        c = todo.pop()
-        mine = np.flatnonzero(labels == c)
-        if len(mine) * window_seconds < 2 * settings.min_speaker_seconds:
-            continue
-        halves = KMeans(n_clusters=2, n_init=4, random_state=0).fit_predict(sample[mine])
-        # a voice is heard in stretches: windows in runs shorter than min_stretch_seconds (those
-        # around each change of speaker, which mix two voices) do not make a half a speaker
-        run = max(1, int(np.ceil(settings.min_stretch_seconds / window_seconds)))
-        if min(_in_runs(mine[halves == h], run) for h in (0, 1)) * window_seconds < settings.min_speaker_seconds:
-            continue
+    def two_voices(mine: np.ndarray, halves: np.ndarray) -> bool:
         one, two = (_at_most(cepstra.pooled(mine[halves == h]), settings.bic_frames) for h in (0, 1))
-        if delta_bic(one, two, settings.bic_penalty) <= 0:
-            continue
-        new = int(labels.max()) + 1
-        labels[mine[halves == 1]] = new
-        todo += [c, new]
-    return labels
+        return delta_bic(one, two, settings.bic_penalty) > 0
+
+    return _split_while(sample, labels, window_seconds, settings, two_voices)
 
 
 def _at_most(stats: tuple[float, np.ndarray, np.ndarray], frames: float) -> tuple[float, np.ndarray, np.ndarray]:
