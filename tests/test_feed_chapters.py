@@ -56,10 +56,12 @@ def server(monkeypatch: pytest.MonkeyPatch):
     s.close()
 
 
-def chapters_json(cli, episode: str) -> list[dict]:
+def chapters_json(cli, episode: str, source: str | None = None) -> list[dict]:
     res = cli("chapters", episode, "--json")
     assert res.exit_code == 0, res.output
-    return json.loads(res.stdout)["chapters"]
+    out = json.loads(res.stdout)
+    assert source is None or out["source"] == source
+    return out["chapters"]
 
 
 def update(cli, server: Server, body: bytes, *args: str):
@@ -71,7 +73,7 @@ def test_the_publishers_chapters_replace_the_found_ones(cli, server) -> None:
     found_before = None
     res = update(cli, server, feed(server, {"ep-1": None}))
     assert res.exit_code == 0, res.output
-    found_before = chapters_json(cli, "ep-1")
+    found_before = chapters_json(cli, "ep-1", "found")
     assert all(c["title"] not in ("Kurven", "Intro") for c in found_before)
     # the host adds chapters to the published item: read on the next update, nothing re-indexed;
     # control characters and a bidi override out of the title (the escape sequence's text stays)
@@ -79,7 +81,7 @@ def test_the_publishers_chapters_replace_the_found_ones(cli, server) -> None:
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["metadata_updated"] == ["ep-1"] and report["unchanged"] == ["ep-1"] and not report["replaced"]
-    got = chapters_json(cli, "ep-1")
+    got = chapters_json(cli, "ep-1", "feed")
     assert [(c["start"], c["title"]) for c in got] == [(0.0, "Intro [31m"), (20.0, "Nyhedsbreve"), (30.0, "Kurven")]
     assert got[1]["end"] == 25.0 and got[0]["end"] == 20.0  # its own endTime, else the next start
     assert got[2]["end"] == 59.5  # the last ends with the episode (its last cue)
@@ -90,7 +92,7 @@ def test_the_publishers_chapters_replace_the_found_ones(cli, server) -> None:
     # the tag dropped: back to the found chapters
     res = update(cli, server, feed(server, {"ep-1": None}))
     assert res.exit_code == 0, res.output
-    assert chapters_json(cli, "ep-1") == found_before
+    assert chapters_json(cli, "ep-1", "found") == found_before
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ CHAPTER_FORMATS = ("text", "podcast", "vtt", "json")
     default="text",
     show_default=True,
     help="text: `00:00 Title` show-notes lines (YouTube chapters); podcast: Podcasting 2.0 chapters "
-    "JSON (<podcast:chapters>); vtt: WebVTT chapters (<track kind=chapters>); json: with keywords.",
+    "JSON (<podcast:chapters>); vtt: WebVTT chapters (<track kind=chapters>); json: with keywords and "
+    'their source ("feed": the publisher\'s, "found": hmsearch\'s).',
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
@@ -58,9 +59,12 @@ def chapters(ctx: click.Context, episode: str, format_: str, as_json: bool, outp
     elif fmt == "podcast":
         text = json.dumps(podcast_chapters(found, title=ep.title), ensure_ascii=False, indent=2) + "\n"
     else:
+        from ..query.episodes import feed_chapters
+
+        source = "feed" if feed_chapters(service.store().record(episode).feed) else "found"
         text = (
             json.dumps(
-                {"episode": ep.id, "title": ep.title, "chapters": [c.to_dict() for c in found]},
+                {"episode": ep.id, "title": ep.title, "source": source, "chapters": [c.to_dict() for c in found]},
                 ensure_ascii=False,
                 indent=2,
             )
