@@ -20,11 +20,12 @@ from helpers import HashingEncoder
 TALK = vtt(*[("S1" if i % 2 else "S2", f"Sætning nummer {i} handler om nyhedsbreve og kurve.") for i in range(12)])
 
 
-def feed(server: Server, chapters: dict[str, str | None]) -> bytes:
-    """RSS of one item per guid with a VTT transcript and, when given, a <podcast:chapters> path."""
+def feed(server: Server, chapters: dict[str, str | None], extra: str = "") -> bytes:
+    """RSS of one item per guid with a VTT transcript, ``extra`` tags and, when given, a
+    <podcast:chapters> path."""
     items = "".join(
         f"<item><title>{guid}</title><guid>{guid}</guid>"
-        f'<podcast:transcript url="{server.url}/talk.vtt" type="text/vtt"/>'
+        f'<podcast:transcript url="{server.url}/talk.vtt" type="text/vtt"/>{extra}'
         + (f'<podcast:chapters url="{server.url}{path}" type="application/json+chapters"/>' if path else "")
         + "</item>"
         for guid, path in chapters.items()
@@ -103,8 +104,9 @@ def test_the_publishers_chapters_replace_the_found_ones(cli, server) -> None:
         b'{"chapters": {"startTime": 0}}',
         doc({"startTime": "0", "title": "text time"}, {"startTime": -1}, {"startTime": float("inf")}),
         b"\xff\xfe",
+        b'{"chapters": [{"startTime": 1' + b"0" * 400 + b', "endTime": 1' + b"0" * 400 + b"}]}",
     ],
-    ids=["not-json", "nested", "no-list", "no-usable-time", "binary"],
+    ids=["not-json", "nested", "no-list", "no-usable-time", "binary", "huge-integer"],
 )
 def test_a_broken_chapters_document_is_said_and_fails_nothing(cli, server, body, monkeypatch) -> None:
     monkeypatch.setenv("HMSEARCH_RAISE_ERRORS", "1")  # a traceback would fail the test
@@ -144,6 +146,15 @@ def test_only_a_clean_http_chapters_url_is_taken() -> None:
         ).encode()
 
     assert parse_feed(item("https://x.example/c.json"), name="f")[0][0].chapters == "https://x.example/c.json"
-    for bad in ("javascript:alert(1)", "file:///etc/passwd", "https://x.example/a b.json", "https://"):
+    for bad in ("javascript:alert(1)", "file:///etc/passwd", "https://x.example/a b.json", "https://", "http://[::1"):
         assert parse_feed(item(bad), name="f")[0][0].chapters is None, bad
     assert parse_feed(item("https://x.example/c.psc", "application/psc+xml"), name="f")[0][0].chapters is None
+
+
+def test_persons_and_chapters_added_at_once_list_the_episode_once(cli, server) -> None:
+    assert update(cli, server, feed(server, {"ep-1": None})).exit_code == 0
+    guest = '<podcast:person role="guest">Bo Jensen</podcast:person>'
+    res = update(cli, server, feed(server, {"ep-1": "/ch.json"}, extra=guest), "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["metadata_updated"] == ["ep-1"]
+    assert chapters_json(cli, "ep-1", "feed")

@@ -237,7 +237,14 @@ def test_persons_added_to_an_indexed_episode_name_its_speakers(cli, server) -> N
 
 def test_person_links_and_names_are_cleaned_as_sidecars_are() -> None:
     # one rule for a link a person wrote (a sidecar's url, a feed's href/img): http(s), a host, no space
-    for bad in ("https://", "http:///x", "https://x.example/a b", "ftp://x.example/a"):
+    for bad in (
+        "https://",
+        "http:///x",
+        "https://x.example/a b",
+        "ftp://x.example/a",
+        "http://[::1",
+        "https://[x/a.png",
+    ):
         assert make_person("Anne", {"href": bad}).href is None, bad
         assert not is_clean_http_url(bad)
     assert make_person("Anne", {"href": "https://x.example/anne"}).href == "https://x.example/anne"

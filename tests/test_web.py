@@ -25,7 +25,7 @@ from hmsearch.asr import TranscriberSpec
 from hmsearch.index import IndexStore
 from hmsearch.ingest import IndexOptions, index_paths
 from hmsearch.query import AskRequest, QueryService, SearchRequest, snippets
-from hmsearch.types import Episode, Hit, Sentence
+from hmsearch.types import AnswerSentence, Episode, Hit, Sentence
 from hmsearch.web import pages
 from hmsearch.web.app import WebLimits, create_app, web_link
 
@@ -453,7 +453,10 @@ def test_snippet_is_the_best_sentence_and_reads_a_speaker_when_there_is_one():
     nothing = snippets.snippet(hit, snippets.query_terms("zebra", "da"), "da")
     assert nothing.start == 0.0 and not nothing.by_words  # found by meaning: the first sentence
     # around the answer sentence it holds (the best-ranked first), whatever the words say
-    assert snippets.snippet(hit, snippets.query_terms("nyhedsbreve", "da"), "da", around=(9.0, 2.0, 0.0)).start == 2.0
+    said = [AnswerSentence("x", "other", "t", 0.0, 1.0, 1.0, ""), AnswerSentence("x", "e", "t", 2.0, 3.0, 1.0, "")]
+    assert snippets.snippet(hit, snippets.query_terms("nyhedsbreve", "da"), "da", around=said).start == 2.0
+    # an answer at the same second of another episode is not this passage's
+    assert snippets.snippet(hit, snippets.query_terms("nyhedsbreve", "da"), "da", around=said[:1]).start == 1.0
     # the next sentence joins only when the same speaker says it
     said = tuple(
         Sentence(float(i), i + 1.0, t, speaker=w)
@@ -461,7 +464,10 @@ def test_snippet_is_the_best_sentence_and_reads_a_speaker_when_there_is_one():
     )
     two = Hit("e", "t", 0.0, 3.0, "Ja. Godt. Nej.", 1.0, "", sentences=said)
     assert snippets.snippet(two, frozenset(), "da").text == "Ja. Godt."
-    assert snippets.snippet(two, frozenset(), "da", around=(1.0,)).text == "Godt."
+    assert (
+        snippets.snippet(two, frozenset(), "da", around=[AnswerSentence("G", "e", "t", 1.0, 2.0, 1.0, "")]).text
+        == "Godt."
+    )
 
 
 def test_episode_page_lists_chapters_a_search_within_it_downloads_and_its_source(server, index):

@@ -15,7 +15,8 @@ from typing import Any
 
 # C0 and C1 controls, zero-width and direction marks, bidi embeddings/overrides/isolates, line and
 # paragraph separators and the BOM: none is ever wanted in a line shown to a user.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+INVISIBLE = "\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+_CONTROL = re.compile(rf"[\x00-\x1f\x7f-\x9f{INVISIBLE}]")
 
 
 def one_line(text: str) -> str:

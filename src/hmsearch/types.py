@@ -166,7 +166,10 @@ class Episode:
 
 def is_http_url(url: str) -> bool:
     """An absolute http(s) URL with a host, and no space around it."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1": not a URL at all
+        return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and url == url.strip()
 
 

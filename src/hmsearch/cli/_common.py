@@ -16,18 +16,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..config import WHISPER_ENGINES, setting
+from ..text import INVISIBLE
 
 if TYPE_CHECKING:  # --help stays free of numpy, FAISS and torch
     from ..index import IndexStore
     from ..query import QueryService
 
 F = TypeVar("F", bound=Callable[..., Any])
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{INVISIBLE}]")
 
 
 def clean(text: str) -> str:
     """Text from a transcript, feed or file name made safe for a terminal or a log line: control
-    characters (escape sequences, carriage returns, newlines) become spaces."""
+    characters (escape sequences, carriage returns, newlines) and the invisible marks that can
+    reorder or hide what a line shows (bidi overrides, zero-width characters) become spaces."""
     return _CONTROL.sub(" ", text).replace("\n", " ")
 
 

@@ -214,11 +214,10 @@ def ask(
 
     service = service_of(ctx)
     episodes = {e.id: e for e in service.episodes()}
-    answered = [a.start for a in result.answer]
     for i, hit in enumerate(result.hits, 1):
         ep = episodes.get(hit.episode)
         lang = ep.language if ep else None
-        snip = snippet(hit, query_terms(question, lang), lang, around=answered)
+        snip = snippet(hit, query_terms(question, lang), lang, around=result.answer)
         link = service.link(ep, snip.start) if ep and hit.link else hit.link  # plays from the snippet
         who = f"{snip.speaker}: " if snip.speaker else ""
         lines = [

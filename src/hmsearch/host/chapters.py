@@ -637,7 +637,8 @@ def read_podcast_chapters(data: bytes, duration: float | None = None) -> list[Ch
     starting past ``duration`` are left out, as is a second entry at the same time; titles are made
     one line and capped, an untitled chapter is "Chapter N"; a chapter ends at its own ``endTime``
     when that lies before the next one's start, else where the next starts (the last at
-    ``duration``). At most MAX_FEED_CHAPTERS. ValueError (its reason) when nothing usable is in it."""
+    ``duration``; without one, at its own ``endTime`` or, lacking that, where it starts). At most
+    MAX_FEED_CHAPTERS. ValueError (its reason) when nothing usable is in it."""
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -649,7 +650,10 @@ def read_podcast_chapters(data: bytes, duration: float | None = None) -> list[Ch
     def seconds(value: object) -> float | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
-        t = float(value)
+        try:
+            t = float(value)
+        except OverflowError:  # an integer of 400 digits
+            return None
         return t if math.isfinite(t) and t >= 0 and (not duration or t < duration) else None
 
     found: dict[float, tuple[str, float | None]] = {}

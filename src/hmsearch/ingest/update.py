@@ -300,7 +300,7 @@ def _refresh_chapters(store: IndexStore, items: list[FeedItem], report: UpdateRe
             try:
                 data = fetch_bytes(item.chapters, max_bytes=MAX_CHAPTERS_BYTES, what="chapters")
                 chapters = read_podcast_chapters(data, record.episode.duration or None)
-            except (DownloadError, ValueError) as exc:
+            except (DownloadError, ValueError, OverflowError) as exc:
                 emit(
                     IndexEvent(
                         "notice", item.guid, detail=f"{item.guid}: the feed's chapters not read: {excerpt(exc, 160)}"
@@ -310,7 +310,8 @@ def _refresh_chapters(store: IndexStore, items: list[FeedItem], report: UpdateRe
             feed.update(chapters_url=item.chapters, chapters=[c.to_dict() for c in chapters])
         store.update_episode(item.guid, {}, feed=feed)
         if item.guid not in fresh:
-            report.index.updated.append(item.guid)
+            if item.guid not in report.index.updated:  # its persons may have changed too
+                report.index.updated.append(item.guid)
             emit(IndexEvent("updated", item.guid, "the feed's <podcast:chapters>"))
 
 

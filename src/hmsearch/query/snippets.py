@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..text import analyze
 from ..types import Hit
+
+
+class Said(Protocol):
+    """Where a sentence was said (an AnswerSentence is one)."""
+
+    @property
+    def episode(self) -> str: ...
+    @property
+    def start(self) -> float: ...
 
 
 def query_terms(query: str, lang: str | None) -> frozenset[str]:
@@ -47,16 +57,19 @@ class Snippet:
 
 
 def snippet(
-    hit: Hit, terms: frozenset[str], lang: str | None, limit: int = SNIPPET_WORDS, *, around: Sequence[float] = ()
+    hit: Hit, terms: frozenset[str], lang: str | None, limit: int = SNIPPET_WORDS, *, around: Sequence[Said] = ()
 ) -> Snippet:
-    """``hit``'s snippet: around its sentence that starts at the first of ``around`` it holds (the
-    answer sentences' starts, best first), else around the sentence with most of ``terms``."""
+    """``hit``'s snippet: around its sentence that is the first of ``around`` it holds (the answer
+    sentences, best first: the same episode and start), else around the sentence with most of
+    ``terms``."""
     sentences = hit.sentences
     by_words = matched(hit.text, terms, lang) > 0
     if not sentences:  # a quote's hit spans exactly the words said
         return Snippet(trim_words(hit.text, terms, lang, limit), hit.start, hit.end, None, by_words)
     counts = [matched(s.text, terms, lang) for s in sentences]
-    answers = [i for t in around for i, s in enumerate(sentences) if abs(s.start - t) < 1e-3]
+    answers = [
+        i for a in around if a.episode == hit.episode for i, s in enumerate(sentences) if abs(s.start - a.start) < 1e-3
+    ]
     best = answers[0] if answers else max(range(len(sentences)), key=lambda i: (counts[i], -i))
     chosen = [sentences[best]]
     nxt = best + 1

@@ -247,9 +247,6 @@ def search_page(
     if not hits:
         parts.append('<p class="none" role="status">No matches in the index.</p>')
         return layout(f"{form.q} – hmsearch", "".join(parts), page_class="search-page")
-    answered: dict[str, list[float]] = {}  # supporting passages read around the answer's sentences
-    for a in answer:
-        answered.setdefault(a.episode, []).append(a.start)
     groups: dict[str, list[Hit]] = {}
     for h in hits:
         groups.setdefault(h.episode, []).append(h)
@@ -261,7 +258,7 @@ def search_page(
         terms = query_terms(form.q, ep.language)
         items = []
         for h in group:
-            snip = snippet(h, terms, ep.language, around=answered.get(h.episode, ()))
+            snip = snippet(h, terms, ep.language, around=answer)  # read around the answer's sentences
             href = episode_href(h.episode, snip.start, snip.end)
             why = "matches your words" if snip.by_words else "related in meaning"
             who = f'<span class="speaker">{esc(snip.speaker)}:</span> ' if snip.speaker else ""
